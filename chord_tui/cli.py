@@ -1,0 +1,47 @@
+"""The ``chord-chat`` command: the TUI by default, engine verbs as subcommands.
+
+Engine verbs live in ``chord_core.cli``; Textual is imported only for the
+chat UI so that ``chord-chat tokenize`` and friends start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from chord_core.errors import ChordError
+
+ENGINE_COMMANDS = ("tokenize", "perplexity", "bench", "run", "models")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="chord-chat", description="Chat with local GGUF models in the terminal.")
+    sub = parser.add_subparsers(dest="command")
+    chat = sub.add_parser("chat", help="open the chat UI (the default)")
+    chat.add_argument("model", nargs="?", help="library name or .gguf path")
+    for name in ENGINE_COMMANDS:
+        importlib.import_module(f"chord_core.cli.{name}_cmd").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in (None, "chat"):
+            from chord_tui.launch import launch
+
+            return launch(getattr(args, "model", None))
+        return int(args.func(args) or 0)
+    except ChordError as err:
+        print(f"chord-chat: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("chord-chat: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""`chord-chat bench` (not written yet)."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="(not written yet)")
+    p.set_defaults(func=lambda args: 2)
