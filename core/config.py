@@ -1,0 +1,102 @@
+"""Model hyper-parameters, built from GGUF metadata keys (``{arch}.*``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .arch import ARCH_SPECS, SUPPORTED_ARCHITECTURES, ArchSpec
+from .errors import ModelFormatError, UnsupportedModelError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str
+    spec: ArchSpec
+    n_vocab: int
+    n_embd: int
+    n_layer: int
+    n_ff: int
+    n_head: int
+    n_head_kv: int
+    head_dim_k: int
+    head_dim_v: int
+    n_rot: int
+    rms_eps: float
+    rope_base: float  # global layers
+    rope_base_swa: float  # sliding-window layers
+    rope_freq_scale: float
+    context_length: int
+    sliding_window: int  # 0: none
+    swa_layers: tuple[bool, ...]
+    attn_scale: float  # multiplies Q before QK^T
+    attn_softcap: float  # 0: none
+    final_softcap: float  # 0: none
+
+    @property
+    def n_gqa(self) -> int:
+        return self.n_head // self.n_head_kv
+
+
+def _scalar(v: Any, layer: int = 0) -> Any:
+    # some keys (head_count, head_count_kv, feed_forward_length) may be
+    # per-layer arrays in GGUF; we run uniform models only
+    if isinstance(v, np.ndarray):
+        return v[layer].item()
+    return v
+
+
+def config_from_metadata(md: dict[str, Any], path: str = "?", n_vocab: int | None = None) -> ModelConfig:
+    arch = str(md.get("general.architecture", ""))
+    if arch not in ARCH_SPECS:
+        raise UnsupportedModelError(
+            f"{path}: architecture {arch!r} is not supported (supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+    spec = ARCH_SPECS[arch]
+
+    def key(name: str, default: Any = None, required: bool = False) -> Any:
+        full = f"{arch}.{name}"
+        if full in md:
+            return _scalar(md[full])
+        if required:
+            raise ModelFormatError(f"{path}: missing metadata key {full!r}")
+        return default
+
+    n_embd = int(key("embedding_length", required=True))
+    n_head = int(key("attention.head_count", required=True))
+    n_head_kv = int(key("attention.head_count_kv", n_head))
+    head_k = int(key("attention.key_length", n_embd // n_head))
+    head_v = int(key("attention.value_length", head_k))
+    n_layer = int(key("block_count", required=True))
+    if n_vocab is None:
+        toks = md.get("tokenizer.ggml.tokens")
+        n_vocab = int(key("vocab_size", len(toks) if toks is not None else 0))
+    if n_head <= 0 or n_head_kv <= 0 or n_head % n_head_kv:
+        raise ModelFormatError(f"{path}: head counts {n_head}/{n_head_kv} are not a valid GQA layout")
+
+    window = int(key("attention.sliding_window", 0) or 0)
+    swa_layers = tuple(
+        bool(window and spec.swa_period and il % spec.swa_period < spec.swa_period - 1) for il in range(n_layer))
+    rope_base = float(key("rope.freq_base", 10000.0))
+    # gemma3's windowed layers keep the original 10k base unless the file says otherwise
+    rope_base_swa = float(key("rope.freq_base_swa", 10000.0 if arch == "gemma3" else rope_base))
+    scale_type = key("rope.scaling.type", "none")
+    factor = float(key("rope.scaling.factor", 1.0) or 1.0)
+    freq_scale = 1.0 / factor if scale_type == "linear" and factor > 0 else 1.0
+
+    attn_scale = 1.0 / math.sqrt(head_k)
+    if spec.gemma and n_layer in (46, 62):
+        # Gemma 2/3 27B scale queries by 1/sqrt(n_embd/n_head), not 1/sqrt(head_dim)
+        attn_scale = 1.0 / math.sqrt(n_embd / n_head)
+    return ModelConfig(
+        arch=arch, spec=spec, n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer,
+        n_ff=int(key("feed_forward_length", required=True)), n_head=n_head, n_head_kv=n_head_kv,
+        head_dim_k=head_k, head_dim_v=head_v, n_rot=int(key("rope.dimension_count", head_k)),
+        rms_eps=float(key("attention.layer_norm_rms_epsilon", 1e-5)),
+        rope_base=rope_base, rope_base_swa=rope_base_swa, rope_freq_scale=freq_scale,
+        context_length=int(key("context_length", 2048)), sliding_window=window, swa_layers=swa_layers,
+        attn_scale=attn_scale, attn_softcap=float(key("attn_logit_softcapping", 0.0) or 0.0),
+        final_softcap=float(key("final_logit_softcapping", 0.0) or 0.0) if spec.final_softcap else 0.0,
+    )

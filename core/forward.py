@@ -1,0 +1,143 @@
+"""The transformer forward pass: one function for every supported family.
+
+Per-architecture behaviour comes from ``cfg.spec`` flags (see arch.py).
+A call evaluates T new tokens at positions cache.n_past .. n_past+T-1,
+writes their keys/values into the cache, and returns logits for the rows
+asked for. T = 1 is the decode step (matrix-vector products); T > 1 is a
+batched prefill (one matrix product per weight for the whole chunk).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .config import ModelConfig
+from .kv_cache import KVCache
+from .rope import apply_rope, rope_tables
+from .weights import LayerWeights, ModelWeights
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    # Gemma's HF norms compute x * (1 + w); its GGUF converter already adds
+    # the 1 into the stored weight, so every family multiplies by w as is.
+    ms = np.einsum("...i,...i->...", x, x)[..., None] / np.float32(x.shape[-1])
+    return x * (1.0 / np.sqrt(ms + np.float32(eps))) * w
+
+
+def _proj(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    # one row: matrix-vector product (BLAS gemv streams W once); else gemm
+    if x.shape[0] == 1:
+        return (w @ x[0])[None, :]
+    return x @ w.T
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    # ggml_gelu is the tanh approximation, as Gemma's hidden_activation asks
+    return 0.5 * x * (1.0 + np.tanh(np.float32(_GELU_C) * (x + np.float32(0.044715) * x * x * x)))
+
+
+def _silu(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + np.exp(-x))
+
+
+def _attention(cfg: ModelConfig, lw: LayerWeights, il: int, h: np.ndarray, cache: KVCache,
+               start: int, rope: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    T = h.shape[0]
+    nh, nkv, dk, dv = cfg.n_head, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v
+    qkv = _proj(h, lw.attn_qkv)  # (T, nh*dk + nkv*dk + nkv*dv)
+    if lw.attn_qkv_bias is not None:
+        qkv += lw.attn_qkv_bias
+    q = qkv[:, :nh * dk].reshape(T, nh, dk)
+    k = qkv[:, nh * dk:(nh + nkv) * dk].reshape(T, nkv, dk)
+    v = qkv[:, (nh + nkv) * dk:].reshape(T, nkv, dv)
+    if lw.attn_q_norm is not None:  # per-head RMS norm, before RoPE
+        q = rms_norm(q, lw.attn_q_norm, cfg.rms_eps)
+        k = rms_norm(k, lw.attn_k_norm, cfg.rms_eps)
+    else:
+        q, k = q.copy(), k.copy()
+    cos, sin = rope
+    apply_rope(q, cos, sin, cfg.spec.rope_layout)
+    apply_rope(k, cos, sin, cfg.spec.rope_layout)
+    q *= np.float32(cfg.attn_scale)
+
+    end = start + T
+    cache.k[il][:, start:end] = k.transpose(1, 0, 2)
+    cache.v[il][:, start:end] = v.transpose(1, 0, 2)
+    # sliding-window layers: a query at p sees keys p-window+1 .. p, so the
+    # oldest query of this chunk bounds how far back we need to read
+    lo = 0
+    window = cfg.sliding_window if cfg.swa_layers[il] else 0
+    if window:
+        lo = max(0, start - window + 1)
+    K = cache.k[il][:, lo:end]  # (nkv, n, dk)
+    V = cache.v[il][:, lo:end]  # (nkv, n, dv)
+    g = nh // nkv
+    # heads h = kv*g + j share kv head kv (GQA), so group queries per kv head
+    qg = q.reshape(T, nkv, g, dk).transpose(1, 2, 0, 3).reshape(nkv, g * T, dk)
+    scores = np.matmul(qg, K.transpose(0, 2, 1)).reshape(nkv, g, T, end - lo)
+    if cfg.attn_softcap:
+        c = np.float32(cfg.attn_softcap)
+        scores = np.tanh(scores / c) * c
+    if T > 1 or window:
+        qpos = np.arange(start, end)[:, None]
+        kpos = np.arange(lo, end)[None, :]
+        masked = kpos > qpos
+        if window:
+            masked |= (qpos - kpos) >= window
+        scores[..., masked] = -np.inf
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)
+    out = np.matmul(scores.reshape(nkv, g * T, end - lo), V)  # (nkv, g*T, dv)
+    out = out.reshape(nkv, g, T, dv).transpose(2, 0, 1, 3).reshape(T, nh * dv)
+    return _proj(out, lw.attn_output)
+
+
+def _ffn(cfg: ModelConfig, lw: LayerWeights, h: np.ndarray) -> np.ndarray:
+    gu = _proj(h, lw.ffn_gate_up)  # (T, 2*n_ff)
+    gate, up = gu[:, :cfg.n_ff], gu[:, cfg.n_ff:]
+    act = _gelu_tanh(gate) if cfg.spec.gemma else _silu(gate)
+    act *= up
+    return _proj(act, lw.ffn_down)
+
+
+def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | np.ndarray,
+            all_logits: bool = False) -> np.ndarray:
+    """Evaluate ``ids`` after what the cache holds; returns float32 logits
+    of shape (T, n_vocab) if ``all_logits`` else (n_vocab,) for the last token."""
+    ids = np.asarray(ids, dtype=np.int64)
+    T = len(ids)
+    start = cache.n_past
+    cache.reserve(start + T)
+    x = w.token_embd[ids]  # (T, n_embd)
+    if cfg.spec.gemma:
+        x = x * np.float32(math.sqrt(cfg.n_embd))
+    pos = np.arange(start, start + T)
+    rope_global = rope_tables(pos, cfg.n_rot, cfg.rope_base, cfg.rope_freq_scale, w.rope_freqs)
+    rope_swa = rope_global
+    if any(cfg.swa_layers) and cfg.rope_base_swa != cfg.rope_base:
+        rope_swa = rope_tables(pos, cfg.n_rot, cfg.rope_base_swa, cfg.rope_freq_scale, w.rope_freqs)
+    eps = cfg.rms_eps
+    for il, lw in enumerate(w.layers):
+        h = rms_norm(x, lw.attn_norm, eps)
+        a = _attention(cfg, lw, il, h, cache, start, rope_swa if cfg.swa_layers[il] else rope_global)
+        if lw.post_attention_norm is not None:
+            a = rms_norm(a, lw.post_attention_norm, eps)
+        x = x + a
+        h = rms_norm(x, lw.ffn_norm, eps)
+        f = _ffn(cfg, lw, h)
+        if lw.post_ffw_norm is not None:
+            f = rms_norm(f, lw.post_ffw_norm, eps)
+        x += f
+    cache.tokens.extend(int(i) for i in ids)
+    x = x if all_logits else x[-1:]
+    x = rms_norm(x, w.output_norm, eps)
+    logits = _proj(x, w.output)
+    if cfg.final_softcap:
+        c = np.float32(cfg.final_softcap)
+        logits = np.tanh(logits / c) * c
+    return logits if all_logits else logits[0]
