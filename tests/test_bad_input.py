@@ -1,0 +1,176 @@
+"""Bad model files: each gives one line naming the problem, and no huge allocation."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+
+from chord_core import ChordError, Model
+from chord_core.errors import ModelFormatError, UnsupportedModelError
+from chord_core.gguf_file import GGUFFile
+
+TINY = Path(__file__).parent / "fixtures" / "reference" / "tiny" / "tiny-llama-F32.gguf"
+
+
+def _load_error(path) -> str:
+    with pytest.raises(ChordError) as exc:
+        Model.load(path)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    return msg
+
+
+def _patched(tmp_path, data: bytes, name="bad.gguf") -> Path:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def _tensor_info_offset(name: str) -> int:
+    """Byte offset of a tensor's info record (its name's length field) in TINY."""
+    raw = TINY.read_bytes()
+    needle = struct.pack("<Q", len(name)) + name.encode()
+    return raw.index(needle)
+
+
+def test_truncated_file(tmp_path):
+    raw = TINY.read_bytes()
+    msg = _load_error(_patched(tmp_path, raw[: len(raw) // 2]))
+    assert "truncated" in msg and "bad.gguf" in msg
+
+
+def test_truncated_header(tmp_path):
+    raw = TINY.read_bytes()
+    msg = _load_error(_patched(tmp_path, raw[:300]))
+    assert "truncated" in msg
+
+
+def test_wrong_magic(tmp_path):
+    msg = _load_error(_patched(tmp_path, b"GGML" + TINY.read_bytes()[4:]))
+    assert "not a GGUF file" in msg and "magic" in msg
+
+
+def test_not_a_gguf_at_all(tmp_path):
+    msg = _load_error(_patched(tmp_path, b"hello, I am a text file\n" * 10))
+    assert "not a GGUF file" in msg
+
+
+def test_unsupported_version(tmp_path):
+    raw = bytearray(TINY.read_bytes())
+    raw[4:8] = struct.pack("<I", 7)
+    msg = _load_error(_patched(tmp_path, bytes(raw)))
+    assert "unsupported GGUF version 7" in msg
+
+
+@pytest.mark.parametrize("field_offset,what", [(8, "tensor count"), (16, "metadata count")])
+def test_absurd_counts(tmp_path, field_offset, what):
+    raw = bytearray(TINY.read_bytes())
+    raw[field_offset:field_offset + 8] = struct.pack("<Q", 1 << 62)
+    msg = _load_error(_patched(tmp_path, bytes(raw)))
+    assert f"absurd {what}" in msg
+
+
+def test_absurd_string_array_length(tmp_path):
+    raw = bytearray(TINY.read_bytes())
+    key = b"tokenizer.ggml.tokens"
+    at = raw.index(key) + len(key) + 4 + 4  # value type, array element type
+    raw[at:at + 8] = struct.pack("<Q", 1 << 60)
+    msg = _load_error(_patched(tmp_path, bytes(raw)))
+    assert "truncated" in msg and "tokenizer.ggml.tokens" in msg
+
+
+def test_unknown_quant_type_id(tmp_path):
+    raw = bytearray(TINY.read_bytes())
+    name = "blk.0.attn_q.weight"
+    at = _tensor_info_offset(name) + 8 + len(name) + 4 + 2 * 8  # n_dims, ne[2]
+    raw[at:at + 4] = struct.pack("<I", 99)
+    msg = _load_error(_patched(tmp_path, bytes(raw)))
+    assert name in msg and "99" in msg
+
+
+def test_unsupported_quant_type(tmp_path):
+    raw = bytearray(TINY.read_bytes())
+    name = "blk.1.ffn_up.weight"  # (256, 128) F32 -> claim IQ4_NL, which has a 32-element block
+    at = _tensor_info_offset(name) + 8 + len(name) + 4 + 2 * 8
+    raw[at:at + 4] = struct.pack("<I", 20)
+    msg = _load_error(_patched(tmp_path, bytes(raw)))
+    assert name in msg and "IQ4_NL" in msg
+    assert isinstance(_error(tmp_path / "bad.gguf"), UnsupportedModelError)
+
+
+def _error(path):
+    try:
+        Model.load(path)
+    except ChordError as e:
+        return e
+    raise AssertionError("no error")
+
+
+def _write_model(path: Path, arch="llama", drop: str | None = None, reshape: str | None = None):
+    """Copy TINY with GGUFWriter, optionally changing the architecture, dropping
+    or reshaping one tensor."""
+    src = GGUFFile(TINY)
+    w = gguf.GGUFWriter(str(path), arch)
+    for key, val in src.metadata.items():
+        if key in ("general.architecture", "GGUF.version", "general.alignment"):
+            continue
+        if key.startswith("llama."):
+            key = arch + key[5:]
+        if isinstance(val, str):
+            w.add_string(key, val)
+        elif isinstance(val, bool):
+            w.add_bool(key, val)
+        elif isinstance(val, int):
+            w.add_uint32(key, val)
+        elif isinstance(val, float):
+            w.add_float32(key, val)
+        elif isinstance(val, list):
+            w.add_array(key, val)
+        else:
+            w.add_array(key, val.tolist())
+    for name, t in src.tensors.items():
+        if name == drop:
+            continue
+        arr = np.frombuffer(src.raw(name), dtype=np.float32).reshape(t.shape)
+        if name == reshape:
+            arr = arr[: t.shape[0] // 2]
+        w.add_tensor(name, arr.copy())
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def test_unknown_architecture(tmp_path):
+    msg = _load_error(_write_model(tmp_path / "mamba.gguf", arch="mamba"))
+    assert "'mamba'" in msg and "supported: llama" in msg and "gemma3" in msg
+
+
+def test_missing_tensor(tmp_path):
+    msg = _load_error(_write_model(tmp_path / "m.gguf", drop="blk.1.ffn_down.weight"))
+    assert "missing tensor 'blk.1.ffn_down.weight'" in msg
+
+
+def test_shape_mismatch(tmp_path):
+    msg = _load_error(_write_model(tmp_path / "s.gguf", reshape="blk.0.attn_k.weight"))
+    assert "'blk.0.attn_k.weight'" in msg and "expected" in msg
+
+
+def test_rewritten_copy_still_loads(tmp_path):
+    """The writer above is faithful: unchanged, the copy loads and runs."""
+    m = Model.load(_write_model(tmp_path / "ok.gguf"))
+    assert m.logits([1, 2, 3]).shape == (3, m.n_vocab)
+
+
+def test_missing_file(tmp_path):
+    msg = _load_error(tmp_path / "nope.gguf")
+    assert "no such file" in msg
+
+
+def test_errors_are_format_errors():
+    assert issubclass(ModelFormatError, ChordError)
