@@ -1,6 +1,34 @@
-"""`chord-chat bench` (not written yet)."""
+"""`chord-chat bench MODEL [--json]`: load time, prefill and decode speed, peak RSS."""
+
+from __future__ import annotations
+
+import json
+
+from .common import add_model_arg
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="(not written yet)")
-    p.set_defaults(func=lambda args: 2)
+    p = sub.add_parser("bench", help="measure load time, prefill and decode tok/s, peak memory")
+    add_model_arg(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-p", "--prompt-tokens", type=int, default=512)
+    p.add_argument("-n", "--gen-tokens", type=int, default=128)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..bench import run_bench
+
+    r = run_bench(args.model, args.prompt_tokens, args.gen_tokens)
+    if args.json:
+        print(json.dumps({"model": r.model, "load_s": round(r.load_s, 3),
+                          "prefill_tok_s": round(r.prefill_tok_s, 2), "decode_tok_s": round(r.decode_tok_s, 2),
+                          "peak_rss_mb": round(r.peak_rss_mb, 1),
+                          "prefill_tokens": r.prefill_tokens, "decode_tokens": r.decode_tokens}))
+    else:
+        print(f"model    {r.model}")
+        print(f"load     {r.load_s:.2f} s")
+        print(f"prefill  {r.prefill_tok_s:.1f} tok/s ({r.prefill_tokens} tokens)")
+        print(f"decode   {r.decode_tok_s:.1f} tok/s ({r.decode_tokens} tokens)")
+        print(f"peak RSS {r.peak_rss_mb:.0f} MB")
+    return 0

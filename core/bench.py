@@ -1,0 +1,57 @@
+"""The numbers `chord-chat bench` reports, measured the way llama-bench does:
+prompt processing of N tokens from an empty context, then generation of
+M tokens one at a time."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .library import resolve_model
+from .model import Model
+
+
+@dataclass
+class BenchResult:
+    model: str
+    load_s: float
+    prefill_tokens: int
+    prefill_tok_s: float
+    decode_tokens: int
+    decode_tok_s: float
+    peak_rss_mb: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024
+
+
+def run_bench(spec: str, n_prompt: int = 512, n_gen: int = 128, seed: int = 0) -> BenchResult:
+    path = resolve_model(spec)
+    t0 = time.perf_counter()
+    model = Model.load(path)
+    load_s = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    # random ids, as llama-bench uses: the cost does not depend on the text
+    prompt = rng.integers(0, model.n_vocab, n_prompt).tolist()
+    cache = model.new_cache(n_prompt + n_gen + 8)
+    t0 = time.perf_counter()
+    model.eval(prompt, cache)
+    prefill_s = time.perf_counter() - t0
+
+    cache = model.new_cache(n_gen + 8)
+    tok = model.tokenizer.bos_id if model.tokenizer.bos_id is not None else 0
+    t0 = time.perf_counter()
+    for _ in range(n_gen):
+        tok = int(np.argmax(model.eval([tok], cache)))
+    decode_s = time.perf_counter() - t0
+    return BenchResult(model.info.name, load_s, n_prompt, n_prompt / prefill_s, n_gen, n_gen / decode_s,
+                       peak_rss_mb())
