@@ -1,0 +1,246 @@
+"""Turning a conversation into the prompt text a model was trained on.
+
+The template is the GGUF's own ``tokenizer.chat_template`` when it has one,
+a file the user names, or one of the fallbacks shipped in
+``chord_core.templates``. It is rendered the way HF transformers'
+``apply_chat_template`` does (trim_blocks, lstrip_blocks, loopcontrols,
+``raise_exception``, ``strftime_now``, a non-escaping ``tojson``), because
+that is what template authors test against. A template is untrusted input
+taken from a downloaded file, so it runs in Jinja's immutable sandbox, and
+anything it does wrong becomes a one-line ``ChatTemplateError``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import ChordError
+
+GGUF_TEMPLATE_KEY = "tokenizer.chat_template"
+TEMPLATE_SUFFIX = ".jinja"
+# Text the system-support probe looks for; unlikely in any template.
+_SYSTEM_PROBE = "chord-system-probe-7f3a"
+
+
+class ChatTemplateError(ChordError):
+    """A chat template could not be found, compiled or rendered."""
+
+
+class _TemplateRaised(jinja2.TemplateError):
+    """What ``raise_exception`` throws inside a render, before we name the template."""
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    kind: Literal["gguf", "fallback", "file"]
+    name: str = ""  # the fallback's name, e.g. "gemma"
+    path: str = ""  # the file, for kind "file"
+
+    def __str__(self) -> str:
+        if self.kind == "gguf":
+            return f"GGUF {GGUF_TEMPLATE_KEY}"
+        if self.kind == "fallback":
+            return f"fallback: {self.name}"
+        return f"file: {self.path}"
+
+
+def available_fallbacks() -> list[str]:
+    """Names of the templates shipped with chord, sorted."""
+    folder = resources.files("chord_core.templates")
+    return sorted(
+        entry.name[: -len(TEMPLATE_SUFFIX)]
+        for entry in folder.iterdir()
+        if entry.name.endswith(TEMPLATE_SUFFIX)
+    )
+
+
+def _read_fallback(name: str) -> str:
+    return resources.files("chord_core.templates").joinpath(name + TEMPLATE_SUFFIX).read_text("utf-8")
+
+
+def fallback_name_for(metadata: dict) -> str:
+    """The fallback family for a GGUF without a chat template, from its architecture and name."""
+    arch = str(metadata.get("general.architecture", "")).lower()
+    names = " ".join(
+        str(metadata.get(key, "")) for key in ("general.name", "general.basename")
+    ).lower()
+    label = f"{arch} {names}"
+    if arch.startswith("gemma") or "gemma" in names:
+        return "gemma"
+    if arch == "llama" and re.search(r"llama[-_ ]?v?3", names):
+        return "llama3"
+    # zephyr before mistral: Zephyr fine-tunes are often named after their Mistral base
+    if "zephyr" in label:
+        return "zephyr"
+    if "mistral" in label or "mixtral" in label:
+        return "mistral"
+    if re.search(r"phi[-_ ]?3", label):
+        return "phi3"
+    if re.search(r"llama[-_ ]?v?2(?!\d)", label):
+        return "llama2"
+    return "chatml"
+
+
+def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
+            separators: tuple[str, str] | None = None, sort_keys: bool = False) -> str:
+    # Jinja's own tojson HTML-escapes <, > and &, which would corrupt tool
+    # schemas and special tokens in a prompt; HF replaces it the same way.
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent,
+                      separators=separators, sort_keys=sort_keys)
+
+
+def _raise_exception(message: Any) -> None:
+    raise _TemplateRaised(str(message))
+
+
+def _strftime_now(fmt: str) -> str:
+    return datetime.now().strftime(fmt)
+
+
+def _new_environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = _strftime_now
+    return env
+
+
+def fold_system_messages(messages: list[dict]) -> list[dict]:
+    """Move system text into the next user turn: system + blank line + user text.
+
+    That is how Gemma 3's template and mistral-common place a system prompt
+    for models trained without a system role. A system message with no user
+    turn after it becomes a user message of its own.
+    """
+    folded: list[dict] = []
+    pending: list[str] = []
+    for message in messages:
+        if message.get("role") == "system":
+            pending.append(str(message.get("content", "")))
+            continue
+        if pending and message.get("role") == "user":
+            message = {**message, "content": "\n\n".join(pending) + "\n\n" + str(message.get("content", ""))}
+            pending = []
+        folded.append(dict(message))
+    if pending:
+        folded.append({"role": "user", "content": "\n\n".join(pending)})
+    return folded
+
+
+class ChatTemplate:
+    """A compiled chat template and where it came from."""
+
+    def __init__(self, text: str, source: TemplateSource):
+        self.text = text
+        self.source = source
+        try:
+            self._compiled = _new_environment().from_string(text)
+        except jinja2.TemplateSyntaxError as err:
+            raise ChatTemplateError(
+                f"chat template ({source}) has a syntax error at line {err.lineno}: {err.message}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"ChatTemplate({self.source})"
+
+    # --- where templates come from -------------------------------------
+
+    @classmethod
+    def fallback(cls, name: str) -> ChatTemplate:
+        names = available_fallbacks()
+        if name not in names:
+            raise ChatTemplateError(
+                f"unknown chat template {name!r}; available: {', '.join(names)} (or a path to a .jinja file)"
+            )
+        return cls(_read_fallback(name), TemplateSource("fallback", name=name))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ChatTemplate:
+        path = Path(path).expanduser()
+        try:
+            text = path.read_text("utf-8")
+        except FileNotFoundError:
+            raise ChatTemplateError(f"chat template file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ChatTemplateError(f"cannot read chat template file {path}: {err}") from None
+        return cls(text, TemplateSource("file", path=str(path)))
+
+    @classmethod
+    def for_model(cls, metadata: dict, override: str | None = None) -> ChatTemplate:
+        """The template to use for a model: the override, else the GGUF's, else a fallback."""
+        if override:
+            if override in available_fallbacks():
+                return cls.fallback(override)
+            if override.endswith(TEMPLATE_SUFFIX) or "/" in override or Path(override).expanduser().is_file():
+                return cls.from_file(override)
+            return cls.fallback(override)  # raises, listing the names
+        text = metadata.get(GGUF_TEMPLATE_KEY)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if isinstance(text, str) and text.strip():
+            return cls(text, TemplateSource("gguf"))
+        return cls.fallback(fallback_name_for(metadata))
+
+    # --- rendering -------------------------------------------------------
+
+    def render(self, messages: list[dict], add_generation_prompt: bool = True,
+               bos_token: str = "", eos_token: str = "", **extra: Any) -> str:
+        """The prompt text for ``messages`` exactly as the template writes it.
+
+        Pass the model's BOS/EOS strings: templates that write ``bos_token``
+        themselves expect the caller not to add another (see ``writes_bos``).
+        """
+        context = {"tools": None, "documents": None, **extra}
+        try:
+            return self._compiled.render(
+                messages=[dict(m) for m in messages],
+                add_generation_prompt=add_generation_prompt,
+                bos_token=bos_token,
+                eos_token=eos_token,
+                **context,
+            )
+        except _TemplateRaised as err:
+            raise ChatTemplateError(f"chat template ({self.source}) refused the conversation: {err}") from None
+        except jinja2.exceptions.SecurityError as err:
+            raise ChatTemplateError(f"chat template ({self.source}) tried something unsafe: {err}") from None
+        except Exception as err:  # untrusted code: any failure is the template's, shown as one line
+            raise ChatTemplateError(
+                f"chat template ({self.source}) failed: {type(err).__name__}: {err}"
+            ) from None
+
+    @cached_property
+    def supports_system(self) -> bool:
+        """Whether a system message reaches the prompt (some templates raise, some drop it)."""
+        probe = [{"role": "system", "content": _SYSTEM_PROBE}, {"role": "user", "content": "Hi"}]
+        try:
+            return _SYSTEM_PROBE in self.render(probe, bos_token="<s>", eos_token="</s>")
+        except ChatTemplateError:
+            return False
+
+    def prepare(self, messages: list[dict]) -> list[dict]:
+        """``messages`` ready for ``render``: system text folded into the first user turn if need be."""
+        if not any(m.get("role") == "system" for m in messages) or self.supports_system:
+            return [dict(m) for m in messages]
+        return fold_system_messages(messages)
+
+    def writes_bos(self, bos_token: str) -> bool:
+        """Whether the rendered prompt already starts with ``bos_token``, so the tokenizer must not add it."""
+        if not bos_token:
+            return False
+        try:
+            rendered = self.render([{"role": "user", "content": "Hi"}], bos_token=bos_token, eos_token="")
+        except ChatTemplateError:
+            return False
+        return rendered.startswith(bos_token)
