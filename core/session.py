@@ -1,0 +1,238 @@
+"""A chat session: messages in, a stream of events out, with KV reuse.
+
+``ChatSession.stream`` is a plain generator (toolong's pattern): the caller
+— the CLI loop or a Textual thread worker — iterates it and passes a
+``threading.Event`` to cancel. The session keeps one KV cache; every turn
+prefills only the tokens after the longest common prefix of the new prompt
+and what the cache already holds, so regenerate and edit cost just the
+changed tail.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Iterator
+
+from .chat_template import ChatTemplate
+from .errors import ChordError
+from .events import Done, ErrorEvent, Event, Notice, Started, Stats, TokenAlternative, TokenEvent
+from .model import Model
+from .sampling import LiveSettings, Sampler, SamplerSettings, SettingsSource
+from .stop_strings import StopStringFilter
+
+STATS_EVERY = 4  # tokens between Stats events while decoding
+
+
+def common_prefix_len(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class ChatSession:
+    def __init__(self, model: Model, template: ChatTemplate | None = None, n_ctx: int | None = None,
+                 template_override: str | None = None):
+        self.model = model
+        self.template = template or ChatTemplate.for_model(model.metadata, template_override)
+        self.cache = model.new_cache(n_ctx)
+        self._busy = threading.Lock()
+        tok = model.tokenizer
+        self.bos_token = tok.id_to_token[tok.bos_id] if tok.bos_id is not None else ""
+        self.eos_token = tok.id_to_token[tok.eos_id] if tok.eos_id is not None else ""
+        self._template_adds_bos = self.template.writes_bos(self.bos_token)
+
+    @property
+    def n_ctx(self) -> int:
+        return self.cache.n_ctx
+
+    # -- prompts ---------------------------------------------------------------
+    def render(self, messages: list[dict], continue_reply: bool = False) -> str:
+        msgs = self.template.prepare(messages)
+        kw = dict(bos_token=self.bos_token, eos_token=self.eos_token)
+        if not continue_reply:
+            return self.template.render(msgs, add_generation_prompt=True, **kw)
+        # continue the last (assistant) message: render it as written and cut
+        # the template's end-of-turn after its text, as HF's continue_final_message does
+        partial = msgs[-1]["content"]
+        full = self.template.render(msgs, add_generation_prompt=False, **kw)
+        at = full.rfind(partial) if partial else -1
+        if at >= 0:
+            return full[:at + len(partial)]
+        return self.template.render(msgs[:-1], add_generation_prompt=True, **kw) + partial
+
+    def prompt_ids(self, messages: list[dict], continue_reply: bool = False) -> list[int]:
+        text = self.render(messages, continue_reply)
+        return self.model.tokenize(text, add_special=not self._template_adds_bos, parse_special=True)
+
+    def _fit(self, messages: list[dict], continue_reply: bool, reserve: int) -> tuple[list[dict], list[int], int]:
+        """Drop the oldest turns (never the system prompt, never the last
+        message) until the prompt plus ``reserve`` tokens fits the context."""
+        dropped = 0
+        msgs = list(messages)
+        while True:
+            ids = self.prompt_ids(msgs, continue_reply)
+            if len(ids) + reserve <= self.n_ctx:
+                return msgs, ids, dropped
+            first = next((i for i, m in enumerate(msgs) if m.get("role") != "system"), None)
+            if first is None or first >= len(msgs) - 1:
+                raise ChordError(f"the message is too long for the context: {len(ids)} tokens, "
+                                 f"context is {self.n_ctx}")
+            # drop a whole exchange (up to the next user message) so roles keep alternating
+            end = first + 1
+            while end < len(msgs) - 1 and msgs[end].get("role") != "user":
+                end += 1
+            del msgs[first:end]
+            dropped += end - first
+
+    def _refit(self, msgs: list[dict], continue_reply: bool, generated: str) -> list[int] | None:
+        """Prompt ids for the conversation so far plus the reply being written,
+        with old turns dropped so that half the context is free again."""
+        if continue_reply:
+            msgs = msgs[:-1] + [{"role": "assistant", "content": msgs[-1]["content"] + generated}]
+        else:
+            msgs = msgs + [{"role": "assistant", "content": generated}]
+        try:
+            _, ids, dropped = self._fit(msgs, True, reserve=self.n_ctx // 2)
+        except ChordError:
+            return None
+        return ids if dropped else None
+
+    # -- generation --------------------------------------------------------------
+    def stream(self, messages: list[dict], settings: SettingsSource | SamplerSettings | None = None,
+               cancel: threading.Event | None = None, continue_reply: bool = False) -> Iterator[Event]:
+        """Reply to ``messages``; yields Started, TokenEvent…, Stats…, Notice…, then Done or ErrorEvent."""
+        try:
+            msgs, ids, dropped = self._fit(messages, continue_reply, reserve=min(256, self.n_ctx // 4))
+        except ChordError as e:
+            yield ErrorEvent(str(e))
+            return
+        if dropped:
+            yield Notice(f"context full: the {dropped} oldest messages were left out of the prompt")
+        yield from self.generate_ids(ids, settings, cancel,
+                                     refit=lambda text: self._refit(msgs, continue_reply, text))
+
+    def complete(self, prompt: str, settings: SettingsSource | SamplerSettings | None = None,
+                 cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Plain completion of ``prompt`` (special-token text parsed, BOS as the model asks)."""
+        ids = self.model.tokenize(prompt, add_special=True, parse_special=True)
+        if len(ids) >= self.n_ctx:
+            yield ErrorEvent(f"the prompt is too long for the context: {len(ids)} tokens, context is {self.n_ctx}")
+            return
+        yield from self.generate_ids(ids, settings, cancel)
+
+    def generate_ids(self, prompt: list[int], settings: SettingsSource | SamplerSettings | None = None,
+                     cancel: threading.Event | None = None,
+                     refit: Callable[[str], list[int] | None] | None = None) -> Iterator[Event]:
+        if not self._busy.acquire(blocking=False):
+            yield ErrorEvent("this session is already generating a reply")
+            return
+        try:
+            yield from self._generate(prompt, _as_source(settings), cancel or threading.Event(), refit)
+        except ChordError as e:
+            yield ErrorEvent(str(e))
+        except Exception as e:  # the engine must never take the conversation down with it
+            yield ErrorEvent(f"engine error: {type(e).__name__}: {e}")
+        finally:
+            self._busy.release()
+
+    def _prefill(self, ids: list[int]):
+        cache = self.cache
+        reuse = common_prefix_len(cache.tokens, ids)
+        if reuse == len(ids):
+            reuse -= 1  # logits come from evaluating at least one token
+        cache.truncate(reuse)
+        return self.model.eval(ids[reuse:], cache), reuse
+
+    def _generate(self, prompt: list[int], source: SettingsSource, cancel: threading.Event,
+                  refit) -> Iterator[Event]:
+        model, tok = self.model, self.model.tokenizer
+        first = source.snapshot()
+        sampler = Sampler(source, seed=first.seed)
+        t_start = time.perf_counter()
+        logits, reused = self._prefill(prompt)
+        t_prefill = time.perf_counter() - t_start
+        n_prefilled = len(prompt) - reused
+        yield Started(prompt_tokens=len(prompt), reused_tokens=reused, n_ctx=self.n_ctx)
+        decoder = tok.stream_decoder()
+        stops = StopStringFilter(first.stop)
+        generated: list[int] = []
+        text_parts: list[str] = []
+        reason = "stop"
+        t_first: float | None = None
+
+        def stats() -> Stats:
+            now = time.perf_counter()
+            n_dec = max(len(generated) - 1, 0)  # tokens after the first each cost one decode step
+            return Stats(prompt_tokens=len(prompt),
+                         prefill_tok_s=n_prefilled / t_prefill if t_prefill > 0 else 0.0,
+                         decode_tok_s=n_dec / (now - t_first) if t_first and n_dec and now > t_first else 0.0,
+                         ttft_s=(t_first or now) - t_start, generated=len(generated),
+                         n_past=self.cache.n_past, n_ctx=self.n_ctx)
+
+        def piece(i: int) -> str:
+            return tok.token_to_piece(i).decode("utf-8", errors="replace")
+
+        while True:
+            if cancel.is_set():
+                reason = "cancelled"
+                break
+            settings = source.snapshot()  # read before every token: slider moves apply here
+            if settings.max_tokens is not None and len(generated) >= settings.max_tokens:
+                reason = "length"
+                break
+            stops.stops = tuple(s for s in settings.stop if s)
+            st = sampler.sample(logits, self.cache.tokens)
+            if t_first is None:
+                t_first = time.perf_counter()
+            if st.id in tok.eot_ids:
+                break
+            generated.append(st.id)
+            shown = stops.push(decoder.push(st.id))
+            text_parts.append(shown)
+            yield TokenEvent(id=st.id, piece=piece(st.id), text=shown, prob=st.prob,
+                             alternatives=tuple(TokenAlternative(i, piece(i), p) for i, p in st.alternatives))
+            if stops.hit is not None:
+                reason = "stop_string"
+                break
+            if len(generated) % STATS_EVERY == 0:
+                yield stats()
+            if self.cache.n_past >= self.n_ctx:
+                ids = refit("".join(text_parts) + stops.pending) if refit else None
+                if ids is None:
+                    yield Notice("context full: the reply was cut at the context size")
+                    reason = "length"
+                    break
+                yield Notice("context full: the oldest messages were dropped and the prompt evaluated again")
+                logits, _ = self._prefill(ids)
+                continue
+            logits = model.eval([st.id], self.cache)
+        tail = stops.push(decoder.flush()) + stops.flush()
+        if tail:
+            text_parts.append(tail)
+            yield TokenEvent(id=-1, piece="", text=tail, prob=1.0)
+        final = stats()
+        info = model.info
+        record = {
+            "model": {"name": info.name, "path": info.path, "size": info.file_size, "fingerprint": info.fingerprint,
+                      "architecture": info.architecture, "quant": info.quant},
+            "template": str(self.template.source),
+            "settings": first.to_dict(),
+            "seed": sampler.seed,
+            "timings": {"prompt_tokens": final.prompt_tokens, "reused_tokens": reused,
+                        "prefill_tok_s": final.prefill_tok_s, "decode_tok_s": final.decode_tok_s,
+                        "ttft_s": final.ttft_s, "generated": final.generated},
+            "finish_reason": reason,
+        }
+        yield final
+        yield Done(reason=reason, text="".join(text_parts), token_ids=tuple(generated), stats=final, record=record)
+
+
+def _as_source(settings) -> SettingsSource:
+    if settings is None:
+        return LiveSettings(SamplerSettings())
+    if isinstance(settings, SamplerSettings):
+        return LiveSettings(settings)
+    return settings
