@@ -1,6 +1,115 @@
-"""`chord-chat run` (not written yet)."""
+"""`chord-chat run MODEL [PROMPT] ...`: one chat turn (or a raw completion), streamed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ChordError
+from .common import add_model_arg
 
 
 def register(sub) -> None:
-    p = sub.add_parser("run", help="(not written yet)")
-    p.set_defaults(func=lambda args: 2)
+    p = sub.add_parser("run", help="one chat turn through the model's template, streamed to stdout")
+    add_model_arg(p)
+    p.add_argument("prompt", nargs="?", help="the user message (read from stdin when absent)")
+    p.add_argument("--messages", type=Path, help="JSON list of {role, content}: the conversation so far")
+    p.add_argument("--system", help="system prompt")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--min-p", type=float)
+    p.add_argument("--repeat-penalty", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("-n", "--max-tokens", type=int, default=None, help="at most this many tokens")
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--ctx", type=int, default=None, help="context size (default: min(model, 4096))")
+    p.add_argument("--template", help="fallback template name or a .jinja file, instead of the GGUF's")
+    p.add_argument("--raw", action="store_true", help="plain completion of PROMPT, no chat template")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
+    p.add_argument("--verbose", action="store_true", help="print the rendered prompt and timings to stderr")
+    p.set_defaults(func=run)
+
+
+def _messages(args) -> list[dict]:
+    msgs: list[dict] = []
+    if args.messages:
+        try:
+            data = json.loads(args.messages.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ChordError(f"{args.messages}: cannot read messages JSON ({e})") from None
+        if not isinstance(data, list) or not all(isinstance(m, dict) and "role" in m and "content" in m for m in data):
+            raise ChordError(f"{args.messages}: expected a JSON list of {{\"role\", \"content\"}} objects")
+        msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in data]
+    if args.system:
+        msgs = [m for m in msgs if m["role"] != "system"]
+        msgs.insert(0, {"role": "system", "content": args.system})
+    if args.prompt is not None:
+        msgs.append({"role": "user", "content": args.prompt})
+    return msgs
+
+
+def _settings(args):
+    from ..sampling import SamplerSettings
+
+    changes = {k: v for k, v in {
+        "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k, "min_p": args.min_p,
+        "repeat_penalty": args.repeat_penalty, "seed": args.seed, "max_tokens": args.max_tokens,
+    }.items() if v is not None}
+    if args.stop:
+        changes["stop"] = tuple(args.stop)
+    return SamplerSettings(**changes)
+
+
+def run(args) -> int:
+    from ..events import Done, ErrorEvent, Notice, TokenEvent
+    from ..library import resolve_model
+    from ..model import Model
+    from ..session import ChatSession
+
+    if args.prompt is None and not args.messages:
+        args.prompt = sys.stdin.read()
+    settings = _settings(args)
+    model = Model.load(resolve_model(args.model))
+    session = ChatSession(model, n_ctx=args.ctx, template_override=args.template)
+    if args.raw:
+        prompt_text = args.prompt or ""
+        events = session.complete(prompt_text, settings)
+    else:
+        msgs = _messages(args)
+        if not msgs or msgs[-1]["role"] != "user":
+            raise ChordError("nothing to answer: give a PROMPT, stdin, or --messages ending with a user message")
+        prompt_text = session.render(msgs)
+        events = session.stream(msgs, settings)
+    if args.verbose:
+        print(f"template: {session.template.source}", file=sys.stderr)
+        print(f"prompt:\n{prompt_text}", file=sys.stderr)
+    done = None
+    for ev in events:
+        if isinstance(ev, TokenEvent) and not args.json:
+            sys.stdout.write(ev.text)
+            sys.stdout.flush()
+        elif isinstance(ev, Notice):
+            print(f"\n[{ev.message}]", file=sys.stderr)
+        elif isinstance(ev, ErrorEvent):
+            raise ChordError(ev.message)
+        elif isinstance(ev, Done):
+            done = ev
+    assert done is not None
+    s = done.stats
+    if args.json:
+        print(json.dumps({
+            "text": done.text, "token_ids": list(done.token_ids), "prompt": prompt_text,
+            "finish_reason": done.reason, "prompt_tokens": s.prompt_tokens,
+            "prefill_tok_s": round(s.prefill_tok_s, 2), "decode_tok_s": round(s.decode_tok_s, 2),
+            "ttft_s": round(s.ttft_s, 4), "template": str(session.template.source), "seed": done.record["seed"],
+        }, ensure_ascii=False))
+    else:
+        print()
+    if args.verbose:
+        print(f"load time      = {model.info.load_s * 1000:10.2f} ms", file=sys.stderr)
+        print(f"prompt eval    = {s.prompt_tokens:6d} tokens ({s.prefill_tok_s:8.2f} tokens per second)", file=sys.stderr)
+        print(f"eval           = {s.generated:6d} runs   ({s.decode_tok_s:8.2f} tokens per second)", file=sys.stderr)
+        print(f"time to first  = {s.ttft_s * 1000:10.2f} ms; finish: {done.reason}", file=sys.stderr)
+    return 0
