@@ -1,0 +1,57 @@
+"""Byte-level BPE (``tokenizer.ggml.model = gpt2``) text encoding via ``tokenizers``.
+
+llama.cpp splits the text with the pre-type's regexes, maps each word's bytes
+to GPT-2's printable byte alphabet, and merges lowest-rank pairs first
+(leftmost on ties). Here that is a ``Sequence`` of isolating ``Split``
+pre-tokenizers, then ``ByteLevel`` without its own regex, then a BPE model
+built from the GGUF vocabulary and merges.
+"""
+
+from __future__ import annotations
+
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+
+from ..errors import ModelFormatError
+from .vocab import Vocab
+
+
+def _merge_pairs(vocab: Vocab) -> list[tuple[str, str]]:
+    pairs = []
+    tid = vocab.token_to_id
+    for m in vocab.merges:
+        # llama.cpp splits at the first space after the first character, so a
+        # merge may start with a space
+        cut = m.find(" ", 1)
+        if cut < 0:
+            continue
+        a, b = m[:cut], m[cut + 1:]
+        # a merge whose result is no token can never be emitted by llama.cpp as
+        # one piece; tokenizers refuses such merges, so they are left out
+        if a in tid and b in tid and a + b in tid:
+            pairs.append((a, b))
+    return pairs
+
+
+class BpeEncoder:
+    """Encodes one text fragment (no special tokens in it) the way llama.cpp's BPE session does."""
+
+    def __init__(self, vocab: Vocab, path: str = "?"):
+        pre = vocab.pre
+        assert pre is not None
+        try:
+            model = models.BPE(
+                vocab=vocab.token_to_id,
+                merges=_merge_pairs(vocab),
+                ignore_merges=pre.ignore_merges,
+            )
+            tk = Tokenizer(model)
+            tk.pre_tokenizer = pre_tokenizers.Sequence(
+                [pre_tokenizers.Split(Regex(r), behavior="isolated") for r in pre.regexes]
+                + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+            )
+        except Exception as e:  # tokenizers raises plain Exception subclasses from Rust
+            raise ModelFormatError(f"{path}: BPE vocabulary rejected: {e}") from None
+        self._tk = tk
+
+    def encode(self, text: str) -> list[int]:
+        return self._tk.encode(text, add_special_tokens=False).ids
