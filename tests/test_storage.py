@@ -28,10 +28,13 @@ def raw_rows(path: Path, sql: str, args=()) -> list[tuple]:
         db.close()
 
 
-def test_default_path_is_under_chord_home():
+def test_default_path_is_under_chord_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHORD_HOME", str(tmp_path / "home"))
     with ConversationStore() as s:
         assert s.path == locations.conversations_db_path()
-        assert s.path.exists()
+        assert s.path.is_relative_to(tmp_path / "home")
+        s.create("here")
+    assert raw_rows(locations.conversations_db_path(), "SELECT title FROM conversations") == [("here",)]
 
 
 def test_database_is_wal_and_versioned(store):
