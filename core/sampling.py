@@ -1,0 +1,318 @@
+"""Choosing the next token from the model's logits, the way llama.cpp does.
+
+The chain is llama.cpp's default (common/common.h, src/llama-sampling.cpp):
+penalties, top-k, typical-p, top-p, min-p, temperature, then a seeded draw.
+Top-n-sigma, DRY and XTC sit in that chain too but are off by default and not
+offered here. ``temperature <= 0`` is greedy: the argmax of the penalized
+logits, which is what llama.cpp's chain ends up choosing in that case.
+
+Settings may change while a reply streams: the sampler asks its settings
+source for a snapshot before every token, so a change made from the UI
+thread through ``LiveSettings`` applies from the next token on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import ChordError
+
+N_ALTERNATIVES = 5
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Sampling parameters; the defaults are llama.cpp's (common_params_sampling)."""
+
+    temperature: float = 0.8  # <= 0: greedy
+    top_k: int = 40  # <= 0: whole vocabulary
+    top_p: float = 0.95  # 1.0: off
+    min_p: float = 0.05  # 0.0: off
+    typical_p: float = 1.0  # 1.0: off
+    repeat_penalty: float = 1.0  # 1.0: off
+    repeat_last_n: int = 64  # tokens the penalties look back over; 0 off, -1 all
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    seed: int | None = None  # None: a fresh random seed per sampler
+    max_tokens: int | None = None  # None: until end of turn or a full context
+    stop: tuple[str, ...] = ()  # strings that end the reply (not included in it)
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("top_p", 0.0, 1.0), ("min_p", 0.0, 1.0), ("typical_p", 0.0, 1.0)):
+            _check_number(name, getattr(self, name), low, high)
+        for name in ("temperature", "presence_penalty", "frequency_penalty"):
+            _check_number(name, getattr(self, name))
+        _check_number("repeat_penalty", self.repeat_penalty)
+        if self.repeat_penalty <= 0:
+            raise ChordError(f"repeat_penalty must be > 0, got {self.repeat_penalty}")
+        _check_int("top_k", self.top_k)
+        _check_int("repeat_last_n", self.repeat_last_n, low=-1)
+        if self.seed is not None:
+            _check_int("seed", self.seed, low=0)
+        if self.max_tokens is not None:
+            _check_int("max_tokens", self.max_tokens, low=1)
+        stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+        if not all(isinstance(s, str) and s for s in stop):
+            raise ChordError(f"stop must be a list of non-empty strings, got {list(stop)!r}")
+        object.__setattr__(self, "stop", stop)  # a list given by a caller becomes immutable
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["stop"] = list(self.stop)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplerSettings:
+        unknown = sorted(set(data) - _FIELD_NAMES)
+        if unknown:
+            raise ChordError(f"unknown sampler setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> SamplerSettings:
+        unknown = sorted(set(changes) - _FIELD_NAMES)
+        if unknown:
+            raise ChordError(f"unknown sampler setting(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(SamplerSettings))
+
+
+def _check_number(name: str, value: Any, low: float | None = None, high: float | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ChordError(f"{name} must be a number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ChordError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _check_int(name: str, value: Any, low: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ChordError(f"{name} must be a whole number, got {value!r}")
+    if low is not None and value < low:
+        raise ChordError(f"{name} must be >= {low}, got {value}")
+
+
+class SettingsSource(Protocol):
+    def snapshot(self) -> SamplerSettings: ...
+
+
+class LiveSettings:
+    """Settings shared between the UI thread (writes) and the generating thread (reads)."""
+
+    def __init__(self, settings: SamplerSettings | None = None):
+        self._lock = threading.Lock()
+        self._settings = settings or SamplerSettings()
+
+    def snapshot(self) -> SamplerSettings:
+        # SamplerSettings is frozen, so handing out the current object is a
+        # consistent snapshot: an update replaces it, never mutates it.
+        with self._lock:
+            return self._settings
+
+    def update(self, **changes: Any) -> SamplerSettings:
+        """Apply ``changes`` atomically; invalid values raise and change nothing."""
+        with self._lock:
+            self._settings = self._settings.replace(**changes)
+            return self._settings
+
+    def set(self, settings: SamplerSettings) -> None:
+        with self._lock:
+            self._settings = settings
+
+
+@dataclass(frozen=True)
+class SampledToken:
+    id: int
+    prob: float  # after penalties and temperature, before truncation
+    alternatives: tuple[tuple[int, float], ...]  # the 5 most probable tokens, same measure
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Tokens still in the running, most likely first."""
+
+    ids: np.ndarray  # int64
+    logits: np.ndarray  # float32
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def probs(self) -> np.ndarray:
+        return softmax(self.logits)
+
+    def keep(self, positions: np.ndarray | slice) -> Candidates:
+        return Candidates(self.ids[positions], self.logits[positions])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits.astype(np.float64) - np.max(logits))
+    return shifted / shifted.sum()
+
+
+# --- the chain's steps, in order -------------------------------------------
+
+
+def apply_penalties(logits: np.ndarray, history: list[int], settings: SamplerSettings) -> np.ndarray:
+    """A copy of ``logits`` with llama.cpp's repeat, frequency and presence penalties applied.
+
+    Each distinct token among the last ``repeat_last_n`` of ``history`` has
+    its logit divided by ``repeat_penalty`` if positive (multiplied if not,
+    so a penalty always makes it less likely), then lowered by
+    ``count * frequency_penalty + presence_penalty``.
+    """
+    out = np.array(logits, dtype=np.float32, copy=True)
+    n = settings.repeat_last_n
+    off = settings.repeat_penalty == 1.0 and settings.frequency_penalty == 0.0 and settings.presence_penalty == 0.0
+    if off or n == 0 or not history:
+        return out
+    window = np.asarray(history if n < 0 else history[-n:], dtype=np.int64)
+    window = window[(window >= 0) & (window < out.shape[0])]
+    ids, counts = np.unique(window, return_counts=True)
+    if ids.size == 0:
+        return out
+    values = out[ids]
+    penalty = np.float32(settings.repeat_penalty)
+    values = np.where(values <= 0, values * penalty, values / penalty)
+    values -= counts.astype(np.float32) * np.float32(settings.frequency_penalty) + np.float32(settings.presence_penalty)
+    out[ids] = values
+    return out
+
+
+def top_k(logits: np.ndarray, k: int) -> Candidates:
+    """The ``k`` highest logits, sorted (all of them when k <= 0)."""
+    n = logits.shape[0]
+    if 0 < k < n:
+        ids = np.argpartition(logits, n - k)[n - k:]  # O(n): the vocabulary is never fully sorted
+    else:
+        ids = np.arange(n)
+    values = logits[ids]
+    order = np.lexsort((ids, -values))  # by logit, ties by id, so runs are reproducible
+    return Candidates(ids[order].astype(np.int64), values[order])
+
+
+def typical_p(cands: Candidates, p: float) -> Candidates:
+    """Locally typical sampling: keep tokens whose surprise is nearest the entropy, up to mass > p."""
+    if p >= 1.0 or len(cands) <= 1:
+        return cands
+    probs = cands.probs()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surprise = -np.log(probs)
+        entropy = -np.sum(np.where(probs > 0, probs * np.log(probs), 0.0))
+    order = np.argsort(np.abs(surprise - entropy), kind="stable")
+    cumulative = np.cumsum(probs[order])
+    over = np.nonzero(cumulative > p)[0]
+    n_keep = over[0] + 1 if over.size else len(cands)
+    return cands.keep(np.sort(order[:n_keep]))  # back in logit order
+
+
+def top_p(cands: Candidates, p: float) -> Candidates:
+    """Nucleus sampling: the most likely tokens until their mass reaches p."""
+    if p >= 1.0:
+        return cands
+    cumulative = np.cumsum(cands.probs())
+    reached = np.nonzero(cumulative >= p)[0]
+    n_keep = reached[0] + 1 if reached.size else len(cands)
+    return cands.keep(slice(0, n_keep))
+
+
+def min_p(cands: Candidates, p: float) -> Candidates:
+    """Keep tokens at least p times as likely as the most likely one (compared as logits)."""
+    if p <= 0.0 or len(cands) == 0:
+        return cands
+    floor = float(cands.logits[0]) + np.log(p)
+    return cands.keep(cands.logits >= floor)
+
+
+def apply_temperature(cands: Candidates, temperature: float) -> Candidates:
+    return Candidates(cands.ids, cands.logits / np.float32(temperature))
+
+
+def truncate(penalized: np.ndarray, settings: SamplerSettings) -> Candidates:
+    """The distribution the draw picks from: top-k, typical-p, top-p, min-p, then temperature."""
+    return _truncate_ranked(top_k(penalized, settings.top_k), settings)
+
+
+def _truncate_ranked(ranked: Candidates, settings: SamplerSettings) -> Candidates:
+    """``truncate`` for logits already ranked by ``top_k`` (possibly with more than top_k kept)."""
+    cands = ranked.keep(slice(0, settings.top_k)) if settings.top_k > 0 else ranked
+    cands = typical_p(cands, settings.typical_p)
+    cands = top_p(cands, settings.top_p)
+    cands = min_p(cands, settings.min_p)
+    return apply_temperature(cands, settings.temperature)
+
+
+# --- the sampler -------------------------------------------------------------
+
+
+class Sampler:
+    """Draws tokens with a seeded generator; same seed, settings and logits give the same tokens."""
+
+    def __init__(self, settings: SamplerSettings | SettingsSource | None = None, seed: int | None = None):
+        if settings is None:
+            settings = SamplerSettings()
+        self._source = _StaticSettings(settings) if isinstance(settings, SamplerSettings) else settings
+        if seed is None:
+            seed = self._source.snapshot().seed
+        self.seed: int = secrets.randbits(32) if seed is None else int(seed)
+        self._rng = np.random.default_rng(self.seed)
+
+    def settings(self) -> SamplerSettings:
+        return self._source.snapshot()
+
+    def distribution(self, logits: np.ndarray, history: list[int]) -> Candidates:
+        """What ``sample`` would draw from now, as (ids, logits after temperature)."""
+        settings = self._source.snapshot()
+        penalized = apply_penalties(logits, history, settings)
+        if settings.temperature <= 0:
+            best = int(np.argmax(penalized))
+            return Candidates(np.array([best], dtype=np.int64), penalized[[best]])
+        return truncate(penalized, settings)
+
+    def sample(self, logits: np.ndarray, history: list[int]) -> SampledToken:
+        settings = self._source.snapshot()  # once per token: a change applies from the next one
+        penalized = apply_penalties(logits, history, settings)
+        if settings.temperature <= 0:
+            ranked = top_k(penalized, N_ALTERNATIVES)
+            token = int(np.argmax(penalized))
+            reported_temperature = 1.0  # a greedy pick still reports the model's own odds
+        else:
+            # one partial sort serves both the chain's top-k and the reported alternatives
+            k = settings.top_k
+            ranked = top_k(penalized, max(k, N_ALTERNATIVES) if k > 0 else 0)
+            token = self._draw(_truncate_ranked(ranked, settings))
+            reported_temperature = settings.temperature
+        return _report(penalized, token, reported_temperature, ranked.ids[:N_ALTERNATIVES])
+
+    def _draw(self, cands: Candidates) -> int:
+        if len(cands) == 1:
+            return int(cands.ids[0])
+        cumulative = np.cumsum(cands.probs())
+        # the first token whose running mass reaches the target, as llama.cpp's dist sampler
+        position = int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], side="left"))
+        return int(cands.ids[min(position, len(cands) - 1)])
+
+
+class _StaticSettings:
+    def __init__(self, settings: SamplerSettings):
+        self._settings = settings
+
+    def snapshot(self) -> SamplerSettings:
+        return self._settings
+
+
+def _report(penalized: np.ndarray, token: int, temperature: float, top_ids: np.ndarray) -> SampledToken:
+    """Probabilities over the whole vocabulary of the chosen token and of ``top_ids``."""
+    scaled_peak = np.float32(np.max(penalized)) / np.float32(temperature)
+    scaled = penalized / np.float32(temperature)
+    log_total = float(scaled_peak) + float(np.log(np.sum(np.exp(scaled - scaled_peak), dtype=np.float64)))
+
+    def prob(i: int) -> float:
+        return float(np.exp(float(scaled[i]) - log_total))
+
+    return SampledToken(token, prob(token), tuple((int(i), prob(int(i))) for i in top_ids))
