@@ -107,7 +107,7 @@ class LiveSettings:
 
     def __init__(self, settings: SamplerSettings | None = None):
         self._lock = threading.Lock()
-        self._settings = settings or SamplerSettings()
+        self._settings = SamplerSettings() if settings is None else settings
 
     def snapshot(self) -> SamplerSettings:
         # SamplerSettings is frozen, so handing out the current object is a
