@@ -1,0 +1,186 @@
+"""The library index, ``library.json`` in the data dir, and its entries.
+
+Crash safety: the index is only ever replaced whole (temp file, fsync,
+``os.replace``), so a reader sees the old or the new version, never half.
+Concurrency: every change is a read-modify-write under an exclusive
+``flock`` on ``library.json.lock``, so two processes adding models at once
+both land. Slow work (hashing, copying, downloading) happens before taking
+the lock; only the small JSON update runs under it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from .. import locations
+from ..errors import ChordError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a single user rarely races themselves there
+    fcntl = None  # type: ignore[assignment]
+
+INDEX_NAME = "library.json"
+FORMAT_VERSION = 1
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class LibraryEntry:
+    name: str
+    path: str  # the file to open (the first shard of a split model)
+    size: int
+    sha256: str  # of ``path``; every shard's hash is in shard_sha256
+    architecture: str
+    parameter_count: int
+    quant_type: str
+    context_length: int | None
+    chat_template_source: str  # "gguf" or "fallback"
+    source: str  # URL, original file path, or "package:<distribution>"
+    added: str
+    shards: list[str] = field(default_factory=list)
+    shard_sha256: list[str] = field(default_factory=list)
+    # [size, mtime_ns] per shard when hashed, so unchanged files are not re-hashed
+    fingerprint: list[list[int]] = field(default_factory=list)
+    last_used: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.shards:
+            self.shards = [self.path]
+
+    @property
+    def is_split(self) -> bool:
+        return len(self.shards) > 1
+
+    def files_present(self) -> bool:
+        return all(Path(p).is_file() for p in self.shards)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LibraryEntry":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class LibraryState:
+    models: dict[str, LibraryEntry] = field(default_factory=dict)
+    default: str | None = None
+    last_used: str | None = None
+    # bookkeeping of package discovery: what was seen, removed by the user, refused
+    discovery: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": FORMAT_VERSION,
+            "default": self.default,
+            "last_used": self.last_used,
+            "models": {name: e.to_dict() for name, e in sorted(self.models.items())},
+            "discovery": self.discovery,
+        }, indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, origin: Path) -> "LibraryState":
+        try:
+            raw = json.loads(text)
+            if not isinstance(raw, dict):
+                raise ValueError("top level is not an object")
+            models = {name: LibraryEntry.from_dict(e) for name, e in raw.get("models", {}).items()}
+        except (ValueError, TypeError, AttributeError) as err:
+            raise ChordError(
+                f"{origin}: the model library index is damaged ({err}); move it aside to start a new one"
+            ) from None
+        return cls(models=models, default=raw.get("default"), last_used=raw.get("last_used"),
+                   discovery=raw.get("discovery") or {})
+
+    def unique_name(self, wanted: str) -> str:
+        """``wanted``, or ``wanted-2``, ``wanted-3``... whichever is free."""
+        if wanted not in self.models:
+            return wanted
+        n = 2
+        while f"{wanted}-{n}" in self.models:
+            n += 1
+        return f"{wanted}-{n}"
+
+    def entry_for_path(self, path: str | os.PathLike) -> LibraryEntry | None:
+        target = os.path.abspath(path)
+        for entry in self.models.values():
+            if os.path.abspath(entry.path) == target:
+                return entry
+        return None
+
+
+class Registry:
+    """``library.json`` on disk. Read with ``load()``, change with ``transaction()``."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path is not None else locations.data_dir() / INDEX_NAME
+
+    def load(self) -> LibraryState:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return LibraryState()
+        return LibraryState.from_json(text, self.path)
+
+    @contextmanager
+    def transaction(self) -> Iterator[LibraryState]:
+        """Yield the current state under the lock; write it back if the block
+        finishes without an exception."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a+") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                state = self.load()
+                before = state.to_json()
+                yield state
+                after = state.to_json()
+                if after != before:
+                    atomic_write_text(self.path, after)
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # the rename itself is only durable once the directory entry is on disk
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
