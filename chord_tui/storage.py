@@ -117,15 +117,18 @@ class ConversationStore:
         # isolation_level=None: no implicit transactions; _tx() opens them.
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
         # A checkpoint fsyncs (~15-25 ms); at the default 1000 pages one would
         # land mid-reply every ~1000 tokens. finish_message checkpoints
-        # instead, between replies; this limit only bounds a runaway WAL.
-        self._db.execute("PRAGMA wal_autocheckpoint=8000")
-        self._migrate()
+        # instead, between replies; the 8000-page limit only bounds a runaway WAL.
+        pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000",
+                   "wal_autocheckpoint=8000")
+        try:
+            for pragma in pragmas:
+                self._db.execute(f"PRAGMA {pragma}")
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- plumbing -------------------------------------------------------------
     @contextmanager
@@ -164,7 +167,7 @@ class ConversationStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "ConversationStore":
+    def __enter__(self) -> ConversationStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -365,30 +368,21 @@ class ConversationStore:
 
     # -- export ---------------------------------------------------------------
     def export_json(self, conv_id: int) -> dict[str, Any]:
-        conv = self.load(conv_id)
-        with self._lock:
+        with self._lock:  # one consistent view even while a worker streams
+            conv = self.load(conv_id)
             times = self._db.execute(
                 "SELECT created_at, updated_at FROM conversations WHERE id=?", (conv_id,)
             ).fetchone()
+        messages = [
+            {"role": m.role, "content": m.content, "alternatives": list(m.alternatives),
+             "active": m.active, "record": m.record}
+            for m in conv.messages
+        ]
         return {
-            "format": "chord-chat conversation",
-            "version": 1,
-            "id": conv.id,
-            "title": conv.title,
-            "system_prompt": conv.system_prompt,
-            "model": conv.model,
-            "created_at": times["created_at"],
-            "updated_at": times["updated_at"],
-            "messages": [
-                {
-                    "role": m.role,
-                    "content": m.content,
-                    "alternatives": list(m.alternatives),
-                    "active": m.active,
-                    "record": m.record,
-                }
-                for m in conv.messages
-            ],
+            "format": "chord-chat conversation", "version": 1,
+            "id": conv.id, "title": conv.title, "system_prompt": conv.system_prompt, "model": conv.model,
+            "created_at": times["created_at"], "updated_at": times["updated_at"],
+            "messages": messages,
         }
 
     def export_markdown(self, conv_id: int) -> str:
