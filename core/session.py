@@ -20,6 +20,7 @@ from .events import Done, ErrorEvent, Event, Notice, Started, Stats, TokenAltern
 from .model import Model
 from .sampling import LiveSettings, Sampler, SamplerSettings, SettingsSource
 from .stop_strings import StopStringFilter
+from .tokenizer import StreamDecoder
 
 STATS_EVERY = 4  # tokens between Stats events while decoding
 
@@ -156,7 +157,7 @@ class ChatSession:
         t_prefill = time.perf_counter() - t_start
         n_prefilled = len(prompt) - reused
         yield Started(prompt_tokens=len(prompt), reused_tokens=reused, n_ctx=self.n_ctx)
-        decoder = tok.stream_decoder()
+        decoder = StreamDecoder(tok)
         stops = StopStringFilter(first.stop)
         generated: list[int] = []
         text_parts: list[str] = []
