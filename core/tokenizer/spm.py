@@ -65,9 +65,16 @@ def _put_varints(out: np.ndarray, pos: np.ndarray, v: np.ndarray, vlen: np.ndarr
 
 def serialize_pieces(pieces: list[str], scores: np.ndarray, types: np.ndarray) -> bytes:
     """The repeated ``pieces`` field (1) of a ModelProto: piece (1), score (2), type (3)."""
-    enc = [p.encode("utf-8") for p in pieces]
-    blob = np.frombuffer(b"".join(enc), np.uint8)
-    L = np.fromiter(map(len, enc), np.int64, len(enc))
+    joined = "".join(pieces)
+    blob = np.frombuffer(joined.encode("utf-8"), np.uint8)
+    # UTF-8 byte length of each piece without a Python loop: bytes per code
+    # point, summed over each piece's span of code points
+    cp = np.frombuffer(joined.encode("utf-32-le"), np.uint32)
+    per_cp = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
+    n_cp = np.fromiter(map(len, pieces), np.int64, len(pieces))
+    if n_cp.min() <= 0:
+        raise ValueError("empty piece")
+    L = np.add.reduceat(per_cp, np.cumsum(n_cp) - n_cp)
     vL = _varint_len(L)
     M = 1 + vL + L + 5 + 2  # piece tag+len+bytes, score tag+fixed32, type tag+varint (< 128)
     vM = _varint_len(M)
@@ -81,7 +88,10 @@ def serialize_pieces(pieces: list[str], scores: np.ndarray, types: np.ndarray) -
     _put_varints(out, p + 1, L, vL)
     q = p + 1 + vL  # first byte of the piece text
     src_start = np.cumsum(L) - L
-    out[np.repeat(q - src_start, L) + np.arange(len(blob))] = blob
+    # each text byte moves by its piece's offset; int32 halves the index traffic
+    shift = np.repeat((q - src_start).astype(np.int32), L)
+    shift += np.arange(len(blob), dtype=np.int32)
+    out[shift] = blob
     r = q + L
     out[r] = 0x15  # field 2, fixed32
     sb = np.ascontiguousarray(scores, dtype="<f4").view(np.uint8).reshape(-1, 4)

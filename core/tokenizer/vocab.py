@@ -113,7 +113,8 @@ def load_vocab(md: dict, path: str = "?") -> Vocab:
         raise ModelFormatError(f"{path}: no tokenizer.ggml.tokens in the GGUF metadata")
     n = len(tokens)
     # llama.cpp names empty tokens so that every id stays addressable
-    tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
+    if "" in tokens:
+        tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
     token_to_id = dict(zip(tokens, range(n)))
     if len(token_to_id) != n:
         seen: set[str] = set()
@@ -122,13 +123,15 @@ def load_vocab(md: dict, path: str = "?") -> Vocab:
 
     scores = md.get("tokenizer.ggml.scores")
     scores = np.zeros(n, np.float32) if scores is None else np.asarray(scores, np.float32)[:n]
+    if len(scores) < n:
+        raise ModelFormatError(f"{path}: tokenizer.ggml.scores is shorter than the token list")
     types = md.get("tokenizer.ggml.token_type")
     if types is None:
         attrs = np.full(n, ATTR_NORMAL, np.int32)
     else:
         types = np.asarray(types, np.int64)[:n]
-        if len(types) < n or len(scores) < n:
-            raise ModelFormatError(f"{path}: tokenizer.ggml.token_type/scores shorter than the token list")
+        if len(types) < n:
+            raise ModelFormatError(f"{path}: tokenizer.ggml.token_type is shorter than the token list")
         ok = (types >= 0) & (types < len(_TYPE_TO_ATTR))
         attrs = np.where(ok, _TYPE_TO_ATTR[np.where(ok, types, 0)], ATTR_UNDEFINED).astype(np.int32)
 
@@ -139,9 +142,9 @@ def load_vocab(md: dict, path: str = "?") -> Vocab:
         add_bos, add_eos, add_space_prefix = True, False, True
     else:
         pre = pre_tokenizer_for(md.get("tokenizer.ggml.pre"), path)
-        merges = list(md.get("tokenizer.ggml.merges") or [])
-        if not merges:
+        if "tokenizer.ggml.merges" not in md:
             raise ModelFormatError(f"{path}: BPE tokenizer without tokenizer.ggml.merges")
+        merges = list(md["tokenizer.ggml.merges"])
         bos, eos, unk = (None if pre.no_bos else 11), 11, None
         add_bos, add_eos, add_space_prefix = pre.add_bos, False, False
     add_space_prefix = bool(md.get("tokenizer.ggml.add_space_prefix", add_space_prefix))
