@@ -264,10 +264,12 @@ def _content_length(resp) -> int | None:
 
 
 def _content_range(value: str) -> tuple[int, int | None]:
-    m = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value)
+    """(first byte, total) from "bytes 100-199/200", or (-1, 200) from a 416's "bytes */200"."""
+    m = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value)
     if not m:
         return -1, None
-    return int(m[1]), (int(m[3]) if m[3] != "*" else None)
+    start = int(m[1]) if m[1] is not None else -1
+    return start, (int(m[2]) if m[2] != "*" else None)
 
 
 def _hash_prefix(path: Path, n: int):
