@@ -1,0 +1,271 @@
+"""ChordApp: wires the engine, the store and the config to the screens.
+
+The App owns what outlives a screen: the engine, the live sampler settings
+(shared with the reply worker), the config, and loading a model, which
+runs ``engine.load`` in a thread worker and reports through messages.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from pathlib import Path
+from typing import Callable, Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from chord_core.sampling import LiveSettings
+from chord_tui.engine import Engine
+from chord_tui.messages import ModelLoaded, ModelLoadFailed, ModelLoadProgress, SettingChanged
+from chord_tui.screens.chat import ChatScreen
+from chord_tui.screens.help import HelpScreen, sections_from
+from chord_tui.screens.models import ModelsScreen
+from chord_tui.screens.prompt_view import PromptScreen
+from chord_tui.widgets.chat_input import ChatInput
+from chord_tui.widgets.conversation_list import ConversationListView
+from chord_tui.widgets.conversation_view import ConversationView
+from chord_tui.widgets.token_view import TokenView
+
+MEMORY_POLL_S = 2.0
+CONFIG_SAVE_DELAY_S = 1.0  # a slider drag makes many changes; write the file once
+
+
+def default_export_dir() -> Path:
+    home = os.environ.get("CHORD_HOME")
+    if home:
+        return Path(home).expanduser() / "exports"
+    from platformdirs import user_documents_dir
+
+    return Path(user_documents_dir()) / "chord-chat"
+
+
+class ChordApp(App):
+    CSS_PATH = ["styles/app.tcss", "styles/chat.tcss", "styles/models.tcss", "styles/dialogs.tcss"]
+    TITLE = "chord-chat"
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("f4", "models", "Models"),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, engine: Engine, store=None, config=None, model: str | None = None,
+                 clock: Callable[[], float] = time.perf_counter, *, export_dir: Path | None = None,
+                 cursor_blink: bool = True) -> None:
+        super().__init__()
+        if store is None:
+            from chord_tui.storage import ConversationStore
+
+            store = ConversationStore()
+        if config is None:
+            from chord_tui.config import AppConfig
+
+            config = AppConfig.load()
+        self.engine = engine
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.initial_model = model
+        self.export_dir = export_dir or default_export_dir()
+        self.cursor_blink = cursor_blink
+        self.live_settings = LiveSettings(config.sampler)
+        self.loading_model: str | None = None
+        if getattr(config, "theme", None) and config.theme in self.available_themes:
+            self.theme = config.theme
+        self._save_timer = None
+
+    def get_default_screen(self) -> Screen:
+        screen = ChatScreen(self.store, self.config.sampler, self.clock,
+                            side_panel=self.config.side_panel_visible, cursor_blink=self.cursor_blink)
+        screen.session.pending_system_prompt = self.config.system_prompt
+        self._chat = screen
+        return screen
+
+    @property
+    def chat(self) -> ChatScreen:
+        return self._chat
+
+    def chat_ready(self) -> None:
+        """Called by the chat screen once its widgets exist (after App.on_mount)."""
+        chat = self.chat
+        chat.inspector = self.config.inspector
+        chat.side_panel.set_system_prompt(self.config.system_prompt)
+        if self.config.warning:
+            self.notify(self.config.warning, severity="warning", timeout=10)
+        self.update_memory()
+        self.set_interval(MEMORY_POLL_S, self.update_memory)
+        name = self.initial_model or self.config.last_model or self.engine.default_model()
+        if name:
+            self.load_model(name)
+        else:
+            chat.status.set_state("no model")
+            self.notify("No model yet: press F4 to add or pull one.", timeout=8)
+
+    def on_unmount(self) -> None:
+        self.chat.stop_generation()
+        self.save_config()
+
+    # -- model loading -------------------------------------------------------------------
+    def load_model(self, name: str) -> None:
+        if self.loading_model:
+            self.notify(f"Already loading {self.loading_model}.", severity="warning")
+            return
+        self.chat.stop_generation()
+        self.loading_model = name
+        self._show_load(f"loading {name}…", -1)
+        self._load_worker(name)
+
+    @work(thread=True, group="load", exit_on_error=False)
+    def _load_worker(self, name: str) -> None:
+        def progress(fraction: float, label: str) -> None:
+            self.post_message(ModelLoadProgress(name, fraction, label))
+
+        try:
+            info = self.engine.load(name, progress=progress)
+        except Exception as err:  # any failure: show why, stay usable
+            self.post_message(ModelLoadFailed(name, str(err) or type(err).__name__))
+        else:
+            self.post_message(ModelLoaded(name, info))
+
+    def _show_load(self, label: str, fraction: float, done: bool = False) -> None:
+        chat = self.chat
+        if not done:
+            pct = f" {fraction:.0%}" if fraction >= 0 else ""
+            chat.status.set_state(f"{label}{pct}")
+            chat.side_panel.show_model(None, loading=label)
+        if isinstance(self.screen, ModelsScreen):
+            self.screen.show_load(label, fraction, done)
+
+    def on_model_load_progress(self, message: ModelLoadProgress) -> None:
+        self._show_load(f"loading {message.name}: {message.label}", message.fraction)
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.loading_model = None
+        info = message.info
+        chat = self.chat
+        chat.side_panel.show_model(info)
+        chat.status.set_model(info.name, info.n_ctx)
+        chat.status.set_state("ready")
+        self.config.last_model = message.name
+        self.schedule_config_save()
+        self.update_memory()
+        self._show_load(f"loaded {info.name}", 1.0, done=True)
+        self.notify(f"Loaded {info.name}", timeout=3)
+
+    def on_model_load_failed(self, message: ModelLoadFailed) -> None:
+        self.loading_model = None
+        chat = self.chat
+        info = self.engine.info  # the engine may still have the previous model
+        chat.side_panel.show_model(info)
+        chat.status.set_state("ready" if info else "no model")
+        self._show_load(f"failed: {message.reason}", 0.0, done=True)
+        self.notify(f"Could not load {message.name}: {message.reason}", title="Load failed",
+                    severity="error", timeout=10)
+
+    def update_memory(self) -> None:
+        try:
+            mb = self.engine.memory_mb()
+        except Exception:  # memory is informative only
+            mb = None
+        self.chat.status.set_memory(mb)
+
+    # -- settings --------------------------------------------------------------------------
+    def on_setting_changed(self, message: SettingChanged) -> None:
+        try:
+            settings = self.live_settings.update(**{message.key: message.value})
+        except (TypeError, ValueError) as err:
+            self.notify(f"{message.key}: {err}", severity="error")
+            return
+        self.config.sampler = settings
+        self.schedule_config_save()
+
+    def remember_side_panel(self, visible: bool) -> None:
+        self.config.side_panel_visible = visible
+        self.schedule_config_save()
+
+    def schedule_config_save(self) -> None:
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(CONFIG_SAVE_DELAY_S, self.save_config)
+
+    def save_config(self) -> None:
+        self._save_timer = None
+        self.config.inspector = self.chat.inspector
+        try:
+            self.config.save()
+        except OSError as err:
+            self.notify(f"Could not save settings: {err}", severity="error")
+
+    # -- screens ----------------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.keymap()))
+
+    def action_models(self) -> None:
+        if not isinstance(self.screen, ModelsScreen):
+            self.push_screen(ModelsScreen(cursor_blink=self.cursor_blink))
+
+    def show_prompt(self, messages: list[dict[str, str]], draft: str = "") -> None:
+        if self.engine.info is None:
+            self.notify("No model loaded: the prompt depends on its template.", severity="warning")
+            return
+        note = ""
+        if draft.strip():
+            messages = messages + [{"role": "user", "content": draft}]
+            note = " (including your unsent message)"
+        try:
+            text, ids = self.engine.render_prompt(messages)
+            pieces = self.engine.token_pieces(ids)
+        except Exception as err:
+            self.notify(f"Could not render the prompt: {err}", severity="error")
+            return
+        self.push_screen(PromptScreen(text, pieces, len(ids), note))
+
+    def keymap(self):
+        groups = [
+            ("Anywhere", list(self.BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette")]),
+            ("Chat", list(ChatScreen.BINDINGS)),
+            ("Message box", list(ChatInput.BINDINGS)),
+            ("Conversation (focus it with Tab; Up/Down select a message)", list(ConversationView.BINDINGS)),
+            ("Conversation list", list(ConversationListView.BINDINGS)),
+            ("Token inspector (Ctrl+T, then click or Tab to a reply's tokens)", list(TokenView.BINDINGS)),
+            ("Models screen (F4)", list(ModelsScreen.BINDINGS)),
+        ]
+        extra = {"Chat": [("Tab / Shift+Tab", "Move focus"), ("Left / Right", "Move a focused slider")]}
+        return sections_from(groups, extra)
+
+    # -- command palette -----------------------------------------------------------------------
+    def commands(self) -> list[tuple[str, str, Callable]]:
+        # The palette runs each callback with call_later, which awaits coroutines.
+        chat = self.chat
+        return [
+            ("Stop generating", "Stop the reply in flight (Esc)", chat.action_stop),
+            ("New conversation", "Start a new chat (Ctrl+N)", chat.action_new_conversation),
+            ("Rename conversation", "Rename the current chat (F2)", chat.action_rename_conversation),
+            ("Delete conversation", "Delete the current chat", chat.action_delete_conversation),
+            ("Search conversations", "Search chat titles and text (Ctrl+F)", chat.action_search),
+            ("Regenerate reply", "Generate the last reply again, keeping the old one (Ctrl+R)",
+             chat.action_regenerate),
+            ("Continue reply", "Let the model carry on with the last reply (Ctrl+G)",
+             chat.action_continue_reply),
+            ("Previous alternative", "Show the previous version of the last reply ([)",
+             partial(chat.action_alternative, -1)),
+            ("Next alternative", "Show the next version of the last reply (])", partial(chat.action_alternative, 1)),
+            ("Edit last message", "Edit your last message and resend it (e)", chat.action_edit_last),
+            ("Copy last reply", "Copy the last reply to the clipboard (c)", chat.action_copy_last),
+            ("Export conversation", "Save the chat as Markdown and JSON (Ctrl+S)", chat.action_export),
+            ("Toggle token inspector", "Colour reply tokens by probability (Ctrl+T)", chat.action_toggle_inspector),
+            ("Show prompt", "The exact prompt the model sees (F3)", chat.action_prompt_view),
+            ("Toggle side panel", "Model, system prompt and sampling (Ctrl+B)", chat.action_toggle_side_panel),
+            ("Toggle conversation list", "Show or hide the chats (Ctrl+L)", chat.action_toggle_conversations),
+            ("Models", "The model library: add, pull, delete, load (F4)", self.action_models),
+            ("Help", "Every key binding (F1)", self.action_help),
+        ]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for title, help_text, callback in self.commands():
+            yield SystemCommand(title, help_text, callback)

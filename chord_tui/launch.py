@@ -1,0 +1,19 @@
+"""Start the chat UI with the real engine (``chord-chat`` / ``chord-chat chat MODEL``)."""
+
+from __future__ import annotations
+
+
+def launch(model: str | None = None) -> int:
+    # Imported here so the CLI's engine verbs never pay for Textual or the engine.
+    from chord_tui.app import ChordApp
+    from chord_tui.config import AppConfig
+    from chord_tui.core_engine import CoreEngine
+    from chord_tui.storage import ConversationStore
+
+    store = ConversationStore()
+    try:
+        app = ChordApp(engine=CoreEngine(), store=store, config=AppConfig.load(), model=model)
+        app.run()
+    finally:
+        store.close()
+    return int(app.return_code or 0)

@@ -1,0 +1,196 @@
+"""The chat screen's model: the current conversation and the reply in flight.
+
+Plain Python over the ConversationStore, no widgets, so the rules (what the
+engine is sent, how a finished reply is recorded, what regenerate or
+continue keep) read in one place and can be tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chord_core.events import Done, TokenEvent
+from chord_tui.messages import EventBuffer
+from chord_tui.widgets.token_view import TokenRecord, tokens_from_record
+
+NEW_TITLE = "New chat"
+FINISH_NOTES = {"cancelled": "stopped", "length": "max tokens reached", "stop_string": "stop string"}
+
+
+def title_from(text: str, limit: int = 40) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), NEW_TITLE)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def token_record(event: TokenEvent) -> TokenRecord:
+    return (event.piece, float(event.prob), [(a.text, float(a.prob)) for a in event.alternatives])
+
+
+@dataclass
+class Generation:
+    """One reply being generated into assistant message ``message_id``."""
+
+    id: int
+    mode: str  # "send" | "regenerate" | "continue"
+    message_id: int
+    messages: list[dict[str, str]]
+    base_text: str = ""  # continue: the text already there
+    base_tokens: list[TokenRecord] = field(default_factory=list)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    buffer: EventBuffer = field(default_factory=EventBuffer)
+    text: str = ""
+    tokens: list[TokenRecord] = field(default_factory=list)
+    finished: bool = False
+
+
+class ChatSession:
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.conversation_id: int | None = None
+        self.conversation: Any = None  # chord_tui.storage.Conversation
+        self.pending_system_prompt = ""  # typed before the conversation exists
+        self.generation: Generation | None = None
+        self._next_generation = 0
+
+    # -- conversations -------------------------------------------------------------
+    @property
+    def messages(self) -> list:
+        return list(self.conversation.messages) if self.conversation else []
+
+    @property
+    def title(self) -> str:
+        return self.conversation.title if self.conversation else NEW_TITLE
+
+    @property
+    def system_prompt(self) -> str:
+        return self.conversation.system_prompt if self.conversation else self.pending_system_prompt
+
+    def reload(self) -> None:
+        self.conversation = self.store.load(self.conversation_id) if self.conversation_id is not None else None
+
+    def open(self, conversation_id: int | None) -> None:
+        self.conversation_id = conversation_id
+        self.reload()
+
+    def ensure_conversation(self, first_text: str, model: str = "") -> int:
+        if self.conversation_id is None:
+            self.conversation_id = self.store.create(title_from(first_text), self.pending_system_prompt, model)
+            self.pending_system_prompt = ""
+        return self.conversation_id
+
+    def set_system_prompt(self, text: str) -> None:
+        if self.conversation_id is None:
+            self.pending_system_prompt = text
+        else:
+            self.store.set_system_prompt(self.conversation_id, text)
+            self.reload()
+
+    def find(self, message_id: int):
+        for index, message in enumerate(self.messages):
+            if message.id == message_id:
+                return index, message
+        return -1, None
+
+    def engine_messages(self, upto: int | None = None) -> list[dict[str, str]]:
+        """The conversation as the engine takes it, messages[:upto], system first."""
+        out = [{"role": "system", "content": self.system_prompt}] if self.system_prompt.strip() else []
+        out += [{"role": m.role, "content": m.content} for m in self.messages[:upto]]
+        return out
+
+    # -- starting replies --------------------------------------------------------------
+    def _new_generation(self, mode: str, message_id: int, messages: list[dict[str, str]], **kw: Any) -> Generation:
+        self._next_generation += 1
+        self.generation = Generation(self._next_generation, mode, message_id, messages, **kw)
+        return self.generation
+
+    def send(self, text: str, model: str = "") -> Generation:
+        conv = self.ensure_conversation(text, model)
+        self.store.add_message(conv, "user", text)
+        reply = self.store.add_message(conv, "assistant", "")
+        self.reload()
+        return self._new_generation("send", reply, self.engine_messages(-1))
+
+    def regenerate(self, message_id: int) -> Generation:
+        index, message = self.find(message_id)
+        if message is None or message.role != "assistant" or index != len(self.messages) - 1:
+            raise ValueError("only the last reply can be regenerated")
+        self.store.add_alternative(message_id, "", {})
+        self.reload()
+        return self._new_generation("regenerate", message_id, self.engine_messages(index))
+
+    def continue_reply(self, message_id: int) -> Generation:
+        index, message = self.find(message_id)
+        if message is None or message.role != "assistant" or index != len(self.messages) - 1:
+            raise ValueError("only the last reply can be continued")
+        return self._new_generation("continue", message_id, self.engine_messages(), base_text=message.content,
+                                    base_tokens=tokens_from_record(message.record))
+
+    def edit_and_resend(self, message_id: int, text: str) -> Generation:
+        index, message = self.find(message_id)
+        if message is None or message.role != "user":
+            raise ValueError("only your own messages can be edited")
+        self.store.update_message(message_id, text)
+        self.store.truncate_after(self.conversation_id, message_id)
+        reply = self.store.add_message(self.conversation_id, "assistant", "")
+        self.reload()
+        return self._new_generation("send", reply, self.engine_messages(index + 1))
+
+    def flip(self, message_id: int, delta: int) -> bool:
+        _, message = self.find(message_id)
+        if message is None or len(message.alternatives) < 2:
+            return False
+        target = (message.active + delta) % len(message.alternatives)
+        self.store.set_active_alternative(message_id, target)
+        self.reload()
+        return True
+
+    # -- a reply streaming in -------------------------------------------------------------
+    def add_tokens(self, gen: Generation, events: list[TokenEvent]) -> tuple[str, list[TokenRecord]]:
+        text = "".join(e.text for e in events)
+        records = [token_record(e) for e in events]
+        gen.text += text
+        gen.tokens.extend(records)
+        if text:
+            self.store.append_to_message(gen.message_id, text)
+        return text, records
+
+    def finish(self, gen: Generation, done: Done | None, error: str = "") -> str:
+        """Record the finished reply; returns the note shown on the message."""
+        gen.finished = True
+        new_text = gen.text
+        if done is not None and done.text and done.text != gen.text:
+            # The engine's own text is authoritative (the stream may hold back
+            # a partial UTF-8 sequence), unless it already includes the base.
+            new_text = done.text[len(gen.base_text):] if gen.base_text and done.text.startswith(gen.base_text) else done.text
+        record: dict[str, Any] = dict(done.record) if done is not None else {}
+        record["tokens"] = [list(t[:2]) + [[list(a) for a in t[2]]] for t in gen.base_tokens + gen.tokens]
+        if done is not None:
+            record["finish_reason"] = done.reason
+            record["stats"] = asdict(done.stats)
+        note = FINISH_NOTES.get(done.reason, "") if done is not None else f"error: {error}"
+        if error:
+            record["error"] = error
+        record["finish_note"] = note
+        self.store.finish_message(gen.message_id, gen.base_text + new_text, record)
+        if self.generation is gen:
+            self.generation = None
+        self.reload()
+        return note
+
+    # -- export -----------------------------------------------------------------------------
+    def export(self, directory: Path) -> tuple[Path, Path]:
+        if self.conversation_id is None:
+            raise ValueError("nothing to export yet")
+        directory.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", self.title).strip("-").lower()[:40] or "chat"
+        stem = directory / f"{slug}-{self.conversation_id}"
+        md_path, json_path = stem.with_suffix(".md"), stem.with_suffix(".json")
+        md_path.write_text(self.store.export_markdown(self.conversation_id), encoding="utf-8")
+        json_path.write_text(json.dumps(self.store.export_json(self.conversation_id), indent=2, ensure_ascii=False),
+                             encoding="utf-8")
+        return md_path, json_path

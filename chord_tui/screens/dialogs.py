@@ -1,0 +1,96 @@
+"""Small modal dialogs: confirm, ask for a line of text, edit a message."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, TextArea
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("escape,n", "dismiss(False)", "Cancel"),
+        Binding("y", "dismiss(True)", "Yes"),
+    ]
+
+    def __init__(self, question: str, confirm: str = "Delete") -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+        self.confirm = confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="dialog-question", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.confirm, variant="error", id="confirm")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+
+class TextPromptDialog(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, question: str, value: str = "", cursor_blink: bool = True) -> None:
+        super().__init__(classes="dialog-screen")
+        self.question = question
+        self.value = value
+        self._cursor_blink = cursor_blink
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="dialog-question", markup=False)
+            field = Input(self.value, id="dialog-input")
+            field.cursor_blink = self._cursor_blink
+            yield field
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("OK", variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        value = self.query_one("#dialog-input", Input).value.strip()
+        self.dismiss(value or None if event.button.id == "ok" else None)
+
+
+class EditMessageDialog(ModalScreen[str | None]):
+    """Edit a sent message; saving truncates the chat there and resends."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "save", "Resend"),
+    ]
+
+    def __init__(self, text: str, cursor_blink: bool = True) -> None:
+        super().__init__(classes="dialog-screen")
+        self.text = text
+        self._cursor_blink = cursor_blink
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog dialog-wide"):
+            yield Label("Edit message (Ctrl+S resends; later messages are replaced)", classes="dialog-question")
+            area = TextArea(self.text, id="edit-text", soft_wrap=True)
+            area.cursor_blink = self._cursor_blink
+            yield area
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Resend", variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def action_save(self) -> None:
+        text = self.query_one("#edit-text", TextArea).text
+        self.dismiss(text if text.strip() else None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self.action_save()
+        else:
+            self.dismiss(None)

@@ -1,0 +1,250 @@
+"""The model library: list, details, add, pull, delete, default, load.
+
+Pulling runs ``engine.pull_model`` in a thread worker; its progress comes
+back as ``PullProgress`` messages (coalesced, only the newest matters) and
+the worker's own ``cancelled_event`` is the engine's cancel flag, so leaving
+the screen stops a download. Loading is the App's job (the chat screen needs
+it too); this screen asks for it and shows the progress the App forwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from chord_tui.engine import ModelEntry
+from chord_tui.messages import PullFailed, PullFinished, PullProgress
+from chord_tui.screens.dialogs import ConfirmDialog
+from chord_tui.widgets.path_suggester import PathSuggester, human_bytes, human_params
+
+COLUMNS = ("", "Name", "Arch", "Params", "Quant", "Size", "Ctx", "Template")
+
+
+def details(entry: ModelEntry | None, loaded: bool) -> str:
+    if entry is None:
+        return "The library is empty: add a .gguf file or pull one (a URL or hf:owner/repo/file.gguf)."
+    lines = [
+        entry.name + ("  (default)" if entry.is_default else "") + ("  (loaded)" if loaded else ""),
+        "",
+        f"path          {entry.path}",
+        f"size          {human_bytes(entry.size_bytes)}",
+        f"architecture  {entry.architecture}",
+        f"parameters    {human_params(entry.n_params)}",
+        f"quantisation  {entry.quant}",
+        f"context       {entry.context_length}",
+        f"template      {entry.template_source}",
+        f"source        {entry.source}",
+    ]
+    if entry.metadata:
+        lines += ["", "metadata"] + [f"  {key}: {value}" for key, value in entry.metadata.items()]
+    return "\n".join(lines)
+
+
+class ModelsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("enter", "load", "Load", show=False),
+        Binding("d", "set_default", "Set default"),
+        Binding("delete,x", "delete", "Delete"),
+    ]
+
+    def __init__(self, cursor_blink: bool = True) -> None:
+        super().__init__(id="models")
+        self._blink = cursor_blink
+        self.entries: list[ModelEntry] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="♪")
+        with Horizontal(id="models-main"):
+            with Vertical(id="models-left"):
+                yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
+                with Horizontal(classes="models-row"):
+                    path = Input(placeholder="path/to/model.gguf", id="add-path", suggester=PathSuggester(), compact=True)
+                    path.cursor_blink = self._blink
+                    yield path
+                    yield Button("Add file", id="add", compact=True)
+                with Horizontal(classes="models-row"):
+                    source = Input(placeholder="https://…/model.gguf or hf:owner/repo/file.gguf", id="pull-source", compact=True)
+                    source.cursor_blink = self._blink
+                    yield source
+                    yield Button("Pull", id="pull", compact=True)
+                with Horizontal(classes="models-row", id="pull-row"):
+                    yield Label("", id="pull-label")
+                    yield ProgressBar(id="pull-progress", show_eta=False)
+                with Horizontal(classes="models-row", id="load-row"):
+                    yield Label("", id="load-label")
+                    yield ProgressBar(id="load-progress", show_eta=False)
+                with Horizontal(classes="models-row"):
+                    yield Button("Load", id="load", variant="primary", compact=True)
+                    yield Button("Set default", id="set-default", compact=True)
+                    yield Button("Delete", id="delete", variant="error", compact=True)
+            with VerticalScroll(id="model-details-scroll"):
+                yield Static("", id="model-details", markup=False)
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def on_mount(self) -> None:
+        self.title = "chord-chat"
+        self.sub_title = "Models"
+        self.table.add_columns(*COLUMNS)
+        self.query_one("#pull-row").display = False
+        self.query_one("#load-row").display = self.app.loading_model
+        self.refresh_models()
+        self.table.focus()
+
+    def refresh_models(self, select: str | None = None) -> None:
+        info = self.app.engine.info
+        self.entries = list(self.app.engine.list_models())
+        table = self.table
+        current = select or (self.selected.name if self.selected else None)
+        table.clear()
+        for entry in self.entries:
+            mark = ("●" if info and info.path == entry.path else " ") + ("★" if entry.is_default else " ")
+            table.add_row(mark, entry.name, entry.architecture, human_params(entry.n_params), entry.quant,
+                          human_bytes(entry.size_bytes), str(entry.context_length), entry.template_source,
+                          key=entry.name)
+        names = [e.name for e in self.entries]
+        if current in names:
+            table.move_cursor(row=names.index(current))
+        self.show_details()
+
+    @property
+    def selected(self) -> ModelEntry | None:
+        row = self.table.cursor_row if self.entries else -1
+        return self.entries[row] if 0 <= row < len(self.entries) else None
+
+    def show_details(self) -> None:
+        entry = self.selected
+        info = self.app.engine.info
+        self.query_one("#model-details", Static).update(details(entry, bool(entry and info and info.path == entry.path)))
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.show_details()
+
+    def on_data_table_row_selected(self) -> None:
+        self.action_load()
+
+    # -- actions ---------------------------------------------------------------------
+    def action_load(self) -> None:
+        if (entry := self.selected) is not None:
+            self.app.load_model(entry.name)
+
+    def action_set_default(self) -> None:
+        if (entry := self.selected) is None:
+            return
+        try:
+            self.app.engine.set_default(entry.name)
+        except Exception as err:
+            self.notify(f"Could not set the default: {err}", severity="error")
+            return
+        self.notify(f"{entry.name} is now the default model")
+        self.refresh_models(entry.name)
+
+    def action_delete(self) -> None:
+        if (entry := self.selected) is not None:
+            self.confirm_delete(entry)
+
+    @work
+    async def confirm_delete(self, entry: ModelEntry) -> None:
+        if not await self.app.push_screen_wait(ConfirmDialog(f"Delete {entry.name} from the library?")):
+            return
+        try:
+            self.app.engine.remove_model(entry.name)
+        except Exception as err:
+            self.notify(f"Could not delete {entry.name}: {err}", severity="error")
+            return
+        self.notify(f"Deleted {entry.name}")
+        self.refresh_models()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"add": self.action_add, "pull": self.action_pull, "load": self.action_load,
+                   "set-default": self.action_set_default, "delete": self.action_delete}
+        if event.button.id in actions:
+            actions[event.button.id]()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "add-path":
+            self.action_add()
+        elif event.input.id == "pull-source":
+            self.action_pull()
+
+    # -- add a file --------------------------------------------------------------------
+    def action_add(self) -> None:
+        path = self.query_one("#add-path", Input).value.strip()
+        if path:
+            self.add_file(path)
+
+    @work(group="add", exit_on_error=False)
+    async def add_file(self, path: str) -> None:
+        # Adding reads the file's header (and may hash it): keep it off the UI thread.
+        try:
+            entry = await asyncio.to_thread(self.app.engine.add_model, path)
+        except Exception as err:
+            self.notify(f"Could not add {path}: {err}", title="Add failed", severity="error", timeout=10)
+            return
+        self.query_one("#add-path", Input).value = ""
+        self.notify(f"Added {entry.name}")
+        self.refresh_models(entry.name)
+
+    # -- pull ------------------------------------------------------------------------------
+    def action_pull(self) -> None:
+        source = self.query_one("#pull-source", Input).value.strip()
+        if not source:
+            return
+        self.query_one("#pull-row").display = True
+        self.query_one("#pull-label", Label).update(f"pulling {source}")
+        self.query_one("#pull-progress", ProgressBar).update(total=None, progress=0)
+        self.pull(source)
+
+    @work(thread=True, group="pull", exclusive=True, exit_on_error=False)
+    def pull(self, source: str) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int | None) -> None:
+            self.post_message(PullProgress(source, done, total))
+
+        try:
+            entry = self.app.engine.pull_model(source, progress, worker.cancelled_event)
+        except Exception as err:
+            self.post_message(PullFailed(source, str(err) or type(err).__name__))
+        else:
+            self.post_message(PullFinished(source, entry))
+
+    def on_pull_progress(self, message: PullProgress) -> None:
+        bar = self.query_one("#pull-progress", ProgressBar)
+        bar.update(total=message.total_bytes, progress=message.done_bytes)
+        total = f" / {human_bytes(message.total_bytes)}" if message.total_bytes else ""
+        self.query_one("#pull-label", Label).update(f"{human_bytes(message.done_bytes)}{total}")
+
+    def on_pull_finished(self, message: PullFinished) -> None:
+        self.query_one("#pull-row").display = False
+        self.query_one("#pull-source", Input).value = ""
+        self.notify(f"Pulled {message.entry.name}")
+        self.refresh_models(message.entry.name)
+
+    def on_pull_failed(self, message: PullFailed) -> None:
+        self.query_one("#pull-row").display = False
+        self.notify(f"Could not pull {message.source}: {message.reason}", title="Pull failed", severity="error",
+                    timeout=10)
+
+    # -- load progress (forwarded by the App) ---------------------------------------------
+    def show_load(self, label: str, fraction: float | None, done: bool = False) -> None:
+        self.query_one("#load-row").display = not done
+        self.query_one("#load-label", Label).update(label)
+        bar = self.query_one("#load-progress", ProgressBar)
+        if fraction is None or fraction < 0:
+            bar.update(total=None)
+        else:
+            bar.update(total=100, progress=round(fraction * 100))
+        if done:
+            self.refresh_models()

@@ -1,0 +1,89 @@
+"""The right-hand panel: model facts, system prompt, sampler controls.
+
+Every control posts ``SettingChanged``; the App turns that into
+``LiveSettings.update`` so the very next token of a reply in flight uses it.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Input, Label, Static, TextArea
+
+from chord_core.sampling import SamplerSettings
+from chord_tui.engine import LoadedModelInfo
+from chord_tui.messages import SettingChanged, SystemPromptChanged
+from chord_tui.widgets.setting_slider import SettingSlider
+
+# key, label, low, high, step, none_at, none_label, integer
+SLIDERS: tuple[tuple, ...] = (
+    ("temperature", "Temperature", 0.0, 2.0, 0.05, None, "", False),
+    ("top_p", "Top-p", 0.0, 1.0, 0.01, None, "", False),
+    ("top_k", "Top-k", 0, 200, 1, 0, "off", True),
+    ("min_p", "Min-p", 0.0, 1.0, 0.01, None, "", False),
+    ("repeat_penalty", "Repeat penalty", 1.0, 2.0, 0.01, None, "", False),
+    ("max_tokens", "Max tokens", 0, 4096, 32, 0, "∞", True),
+)
+
+
+class SidePanel(VerticalScroll):
+    def __init__(self, settings: SamplerSettings, *, id: str | None = None, cursor_blink: bool = True) -> None:
+        super().__init__(id=id)
+        self._settings = settings
+        self._cursor_blink = cursor_blink
+
+    def compose(self) -> ComposeResult:
+        yield Label("Model", classes="panel-heading")
+        yield Static("no model loaded", id="model-name")
+        yield Static("", id="template-source")
+        yield Label("System prompt", classes="panel-heading")
+        prompt = TextArea(id="system-prompt", soft_wrap=True, compact=True, placeholder="(none)")
+        prompt.cursor_blink = self._cursor_blink
+        yield prompt
+        yield Label("Sampling", classes="panel-heading")
+        for key, label, low, high, step, none_at, none_label, integer in SLIDERS:
+            yield SettingSlider(key, label, low, high, step, getattr(self._settings, key),
+                                none_at=none_at, none_label=none_label, integer=integer)
+        yield Label("Seed", classes="setting-name")
+        seed = self._settings.seed
+        seed_input = Input("" if seed is None else str(seed), placeholder="random", type="integer", id="seed", compact=True)
+        seed_input.cursor_blink = self._cursor_blink
+        yield seed_input
+
+    def show_model(self, info: LoadedModelInfo | None, loading: str = "") -> None:
+        name = self.query_one("#model-name", Static)
+        source = self.query_one("#template-source", Static)
+        if loading:
+            name.update(loading)
+            source.update("")
+        elif info is None:
+            name.update("no model loaded")
+            source.update("")
+        else:
+            name.update(f"{info.name}\n{info.architecture} · {info.quant} · ctx {info.n_ctx}")
+            source.update(f"template: {info.template_source}")
+
+    def set_system_prompt(self, text: str) -> None:
+        area = self.query_one("#system-prompt", TextArea)
+        if area.text != text:
+            with area.prevent(TextArea.Changed):
+                area.text = text
+
+    def set_settings(self, settings: SamplerSettings) -> None:
+        for slider in self.query(SettingSlider):
+            slider.set_value(getattr(settings, slider.key))
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if event.text_area.id == "system-prompt":
+            event.stop()
+            self.post_message(SystemPromptChanged(event.text_area.text))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "seed":
+            return
+        event.stop()
+        text = event.value.strip()
+        if text in ("", "-"):
+            self.post_message(SettingChanged("seed", None))
+        elif event.validation_result is None or event.validation_result.is_valid:
+            self.post_message(SettingChanged("seed", int(text)))

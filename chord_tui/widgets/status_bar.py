@@ -1,0 +1,112 @@
+"""One line of live numbers: speed, context meter, model, memory.
+
+While a reply streams, decode speed is measured with the App's injectable
+clock until the engine reports its own ``Stats``; after the reply the
+engine's numbers (prefill tok/s, time to first token) are shown.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from textual.content import Content
+from textual.widgets import Static
+
+from chord_core.events import Stats
+
+METER_WIDTH = 10
+
+
+def meter(used: int, size: int, width: int = METER_WIDTH) -> str:
+    """A text bar; pure characters so it reads the same under NO_COLOR."""
+    if size <= 0:
+        return "·" * width
+    filled = min(width, round(width * used / size))
+    return "█" * filled + "░" * (width - filled)
+
+
+class StatusBar(Static):
+    def __init__(self, clock: Callable[[], float], *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self._clock = clock
+        self.model = ""
+        self.memory_mb: float | None = None
+        self.state = "no model"
+        self.n_past = 0
+        self.n_ctx = 0
+        self.stats: Stats | None = None
+        self._streaming = False
+        self._first_token_at: float | None = None
+        self._tokens = 0
+
+    # -- updates from the app ------------------------------------------------
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self.refresh_text()
+
+    def set_model(self, name: str, n_ctx: int = 0) -> None:
+        self.model = name
+        self.n_ctx = n_ctx or self.n_ctx
+        self.refresh_text()
+
+    def set_memory(self, mb: float | None) -> None:
+        self.memory_mb = mb
+        self.refresh_text()
+
+    def reply_started(self, prompt_tokens: int, n_ctx: int) -> None:
+        self._streaming = True
+        self.stats = None
+        self._first_token_at = None
+        self._tokens = 0
+        self.n_past = prompt_tokens
+        self.n_ctx = n_ctx or self.n_ctx
+        self.state = "generating"
+        self.refresh_text()
+
+    def tokens_arrived(self, count: int) -> None:
+        if count <= 0:
+            return
+        if self._first_token_at is None:
+            self._first_token_at = self._clock()
+        self._tokens += count
+        self.n_past += count
+        self.refresh_text()
+
+    def set_stats(self, stats: Stats) -> None:
+        self.stats = stats
+        self.n_past, self.n_ctx = stats.n_past, stats.n_ctx
+        self.refresh_text()
+
+    def reply_finished(self, reason: str, stats: Stats | None) -> None:
+        self._streaming = False
+        if stats is not None:
+            self.set_stats(stats)
+        self.state = {"cancelled": "stopped"}.get(reason, "ready")
+        self.refresh_text()
+
+    # -- rendering -------------------------------------------------------------
+    def live_decode_rate(self) -> float | None:
+        # Intervals after the first token: its latency is prefill, not decode.
+        if self._first_token_at is None or self._tokens <= 1:
+            return None
+        elapsed = self._clock() - self._first_token_at
+        return (self._tokens - 1) / elapsed if elapsed > 0 else None
+
+    def text(self) -> str:
+        parts = [self.state]
+        if self._streaming:
+            rate = self.stats.decode_tok_s if self.stats else self.live_decode_rate()
+            parts[0] += f" {rate:.1f} tok/s" if rate else " …"
+        elif self.stats is not None:
+            s = self.stats
+            parts.append(f"{s.decode_tok_s:.1f} tok/s · prefill {s.prefill_tok_s:.0f} tok/s · ttft {s.ttft_s:.2f}s")
+        if self.n_ctx:
+            parts.append(f"ctx {meter(self.n_past, self.n_ctx)} {self.n_past}/{self.n_ctx}")
+        if self.model:
+            parts.append(self.model)
+        if self.memory_mb is not None:
+            parts.append(f"{self.memory_mb:.0f} MB")
+        return " │ ".join(parts)
+
+    def refresh_text(self) -> None:
+        self.update(Content(self.text()))

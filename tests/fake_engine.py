@@ -1,0 +1,234 @@
+"""A deterministic stand-in for the engine, for the TUI tests.
+
+It streams a scripted reply token by token with made-up but repeatable
+probabilities and top-5 alternatives, and it records what it was asked and
+which sampler settings it saw before each token, so a test can prove that
+a slider moved mid-reply reached the very next token.
+
+Pacing: ``token_delay`` waits on the cancel event between tokens (so Esc
+cuts the wait short); ``gated=True`` makes every token wait for
+``release(n)`` so a test can stop the stream at an exact point.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from chord_core.errors import ChordError
+from chord_core.events import Done, ErrorEvent, Started, Stats, TokenAlternative, TokenEvent
+from chord_core.sampling import LiveSettings, SamplerSettings
+from chord_tui.engine import LoadedModelInfo, ModelEntry
+
+DEFAULT_REPLY = (
+    "Hello! Here is some **Markdown**:\n\n"
+    "- one\n- two\n\n"
+    "```python\nprint('hi')\n```\n\n"
+    "Anything else?"
+)
+SPECIALS = ("<|im_start|>", "<|im_end|>")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Words with their leading whitespace, newlines on their own."""
+    return re.findall(r"\n|[ \t]*[^\s]+|[ \t]+", text)
+
+
+def prob_of(index: int) -> float:
+    return round(0.97 - (index * 37 % 90) / 100, 3) if index % 7 else 0.08
+
+
+def entry(name: str, **kw) -> ModelEntry:
+    base = dict(name=name, path=f"/models/{name}.gguf", size_bytes=90_000_000, architecture="llama",
+                n_params=135_000_000, quant="Q4_1", context_length=2048, template_source="gguf",
+                source="file", metadata={"general.name": name})
+    base.update(kw)
+    return ModelEntry(**base)
+
+
+@dataclass
+class FakeEngine:
+    replies: list[str] = field(default_factory=lambda: [DEFAULT_REPLY])
+    token_delay: float = 0.0
+    gated: bool = False
+    n_ctx: int = 2048
+    memory: float = 321.0
+    fail_load: dict[str, str] = field(default_factory=dict)  # name -> reason
+    fail_stream: str | None = None
+    pull_gated: bool = False
+    models: list[ModelEntry] = field(default_factory=lambda: [
+        entry("smollm2-135m", is_default=True),
+        entry("gemma-3-270m", architecture="gemma3", n_params=270_000_000, quant="Q4_K_M", context_length=32768,
+              template_source="fallback: gemma", source="package"),
+    ])
+
+    def __post_init__(self) -> None:
+        self.calls: list[dict] = []  # one per stream_reply: messages, continue_reply
+        self.seen_settings: list[SamplerSettings] = []  # one per token produced
+        self.loads: list[str] = []
+        self.pulls: list[str] = []
+        self._info: LoadedModelInfo | None = None
+        self._gate = threading.Semaphore(0)
+        self._pull_gate = threading.Semaphore(0)
+        self.streaming = threading.Event()  # set while stream_reply runs
+        self.stream_count = 0
+
+    # -- test controls -------------------------------------------------------------------
+    def release(self, n: int = 1) -> None:
+        for _ in range(n):
+            self._gate.release()
+
+    def release_pull(self, n: int = 1) -> None:
+        for _ in range(n):
+            self._pull_gate.release()
+
+    # -- library -----------------------------------------------------------------------------
+    def list_models(self) -> list[ModelEntry]:
+        return list(self.models)
+
+    def default_model(self) -> str | None:
+        return next((m.name for m in self.models if m.is_default), None)
+
+    def set_default(self, name: str) -> None:
+        self._find(name)
+        self.models = [replace(m, is_default=m.name == name) for m in self.models]
+
+    def _find(self, name: str) -> ModelEntry:
+        for m in self.models:
+            if m.name == name or m.path == name:
+                return m
+        raise ChordError(f"no model called {name!r}")
+
+    def add_model(self, path: str, name: str | None = None) -> ModelEntry:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ChordError(f"{path}: no such file")
+        if p.read_bytes()[:4] != b"GGUF":
+            raise ChordError(f"{path}: not a GGUF file")
+        new = entry(name or p.stem, path=str(p), size_bytes=p.stat().st_size, source=f"file:{p}")
+        self.models.append(new)
+        return new
+
+    def pull_model(self, source: str, progress: Callable[[int, int | None], None],
+                   cancel: threading.Event) -> ModelEntry:
+        self.pulls.append(source)
+        total = 4_000_000
+        for i in range(5):
+            if self.pull_gated:
+                while not self._pull_gate.acquire(timeout=0.02):
+                    if cancel.is_set():
+                        raise ChordError("pull cancelled")
+            progress(i * total // 4, total)
+        name = source.rsplit("/", 1)[-1].removesuffix(".gguf")
+        new = entry(name, source=source, size_bytes=total)
+        self.models.append(new)
+        return new
+
+    def remove_model(self, name: str) -> None:
+        self._find(name)
+        self.models = [m for m in self.models if m.name != name]
+
+    # -- the loaded model ---------------------------------------------------------------------
+    def load(self, name_or_path: str, progress=None) -> LoadedModelInfo:
+        self.loads.append(name_or_path)
+        if progress:
+            progress(0.5, "weights")
+        if name_or_path in self.fail_load:
+            raise ChordError(self.fail_load[name_or_path])
+        m = self._find(name_or_path)
+        if progress:
+            progress(1.0, "ready")
+        self._info = LoadedModelInfo(name=m.name, path=m.path, architecture=m.architecture, n_params=m.n_params,
+                                     quant=m.quant, n_ctx=self.n_ctx, template_source=f"GGUF chat template ({m.name})",
+                                     fingerprint="f" * 16)
+        return self._info
+
+    @property
+    def info(self) -> LoadedModelInfo | None:
+        return self._info
+
+    def render_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
+        text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+        text += "<|im_start|>assistant\n"
+        pieces = re.split(r"(<\|im_start\|>|<\|im_end\|>)", text)
+        self._pieces = [p for part in pieces if part for p in ([part] if part in SPECIALS else split_tokens(part))]
+        return text, list(range(len(self._pieces)))
+
+    def token_pieces(self, ids: list[int]) -> list[tuple[str, bool]]:
+        return [(self._pieces[i], self._pieces[i] in SPECIALS) for i in ids]
+
+    def stream_reply(self, messages: list[dict[str, str]], settings: LiveSettings,
+                     cancel: threading.Event, continue_reply: bool = False) -> Iterator:
+        self.calls.append({"messages": [dict(m) for m in messages], "continue_reply": continue_reply})
+        reply = self.replies[min(self.stream_count, len(self.replies) - 1)]
+        self.stream_count += 1
+        prompt_tokens = sum(len(split_tokens(m["content"])) + 4 for m in messages)
+        self.streaming.set()
+        try:
+            yield Started(prompt_tokens=prompt_tokens, reused_tokens=0, n_ctx=self.n_ctx)
+            if self.fail_stream:
+                yield ErrorEvent(self.fail_stream)
+                return
+            text, ids, reason = "", [], "stop"
+            for index, piece in enumerate(split_tokens(reply)):
+                if self.gated:
+                    while not self._gate.acquire(timeout=0.02):
+                        if cancel.is_set():
+                            break
+                elif self.token_delay:
+                    cancel.wait(self.token_delay)
+                if cancel.is_set():
+                    reason = "cancelled"
+                    break
+                snap = settings.snapshot()
+                self.seen_settings.append(snap)
+                if snap.max_tokens is not None and index >= snap.max_tokens:
+                    reason = "length"
+                    break
+                prob = prob_of(index)
+                rest = (1.0 - prob) / 4
+                alts = (TokenAlternative(index, piece, prob),) + tuple(
+                    TokenAlternative(1000 + k, f" alt{k}", round(rest / (k + 1), 4)) for k in range(1, 5))
+                text += piece
+                ids.append(index)
+                yield TokenEvent(id=index, piece=piece, text=piece, prob=prob, alternatives=alts)
+            stats = Stats(prompt_tokens=prompt_tokens, prefill_tok_s=512.0, decode_tok_s=42.5, ttft_s=0.125,
+                          generated=len(ids), n_past=prompt_tokens + len(ids), n_ctx=self.n_ctx)
+            yield stats
+            yield Done(reason=reason, text=text, token_ids=tuple(ids), stats=stats, record={"seed": 1234})
+        finally:
+            self.streaming.clear()
+
+    def memory_mb(self) -> float:
+        return self.memory
+
+
+# -- building a test App ------------------------------------------------------------------------
+
+class StepClock:
+    """A clock that only moves when told, for stable tok/s in snapshots."""
+
+    def __init__(self, start: float = 100.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_app(tmp_path: Path, engine: FakeEngine | None = None, **kw):
+    """A ChordApp on ``engine`` with its own store, config and export dir under ``tmp_path``."""
+    from chord_tui.app import ChordApp
+    from chord_tui.config import AppConfig
+    from chord_tui.storage import ConversationStore
+
+    engine = engine if engine is not None else FakeEngine()
+    config = kw.pop("config", None) or AppConfig(path=tmp_path / "config.toml")
+    store = kw.pop("store", None) or ConversationStore(tmp_path / "conversations.db")
+    return ChordApp(engine=engine, store=store, config=config, clock=kw.pop("clock", StepClock()),
+                    export_dir=tmp_path / "exports", cursor_blink=False, **kw)
