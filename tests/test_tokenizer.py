@@ -200,3 +200,13 @@ def test_unsupported_tokenizers_are_refused(smollm_md):
         Tokenizer.from_metadata({**smollm_md, "tokenizer.ggml.model": "bert"})
     with pytest.raises(UnsupportedModelError, match="no-such-pre"):
         Tokenizer.from_metadata({**smollm_md, "tokenizer.ggml.pre": "no-such-pre"})
+
+
+def test_every_known_bpe_pre_type_builds_and_round_trips():
+    from chord_core.tokenizer.pretokenizers import _NAMES
+
+    md = GGUFFile(TINY[0]).metadata
+    for name in _NAMES:
+        tok = Tokenizer.from_metadata({**md, "tokenizer.ggml.pre": name}, name)
+        ids = tok.encode(TINY_TEXT, add_special=False)
+        assert tok.decode(ids) == TINY_TEXT, name
