@@ -1,6 +1,205 @@
-"""`chord-chat models` (not written yet)."""
+"""``chord-chat models``: list, show, add, pull, rm and pick the default model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ChordError
+
+TEMPLATE_HEAD_LINES = 8
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="(not written yet)")
-    p.set_defaults(func=lambda args: 2)
+    p = sub.add_parser("models", help="manage the model library (list, show, add, pull, rm, default)",
+                       description="Manage the library of GGUF models (see docs/models.md).")
+    verbs = p.add_subparsers(dest="models_verb", metavar="VERB")
+
+    verbs.add_parser("list", help="table of the library's models (the default)")
+
+    show = verbs.add_parser("show", help="metadata, chat template and tensors of a model")
+    show.add_argument("name", help="library name (or a .gguf path)")
+
+    add = verbs.add_parser("add", help="add a local .gguf file (any shard of a split model)")
+    add.add_argument("path")
+    add.add_argument("--name", help="library name (default: the file name without .gguf)")
+    how = add.add_mutually_exclusive_group()
+    how.add_argument("--link", dest="mode", action="store_const", const="link",
+                     help="register the file where it is (the default)")
+    how.add_argument("--copy", dest="mode", action="store_const", const="copy",
+                     help="copy it into the library directory")
+    how.add_argument("--move", dest="mode", action="store_const", const="move",
+                     help="move it into the library directory")
+    add.set_defaults(mode="link")
+
+    pull = verbs.add_parser("pull", help="download an http(s) URL or hf:OWNER/REPO/FILE.gguf")
+    pull.add_argument("source")
+    pull.add_argument("--name", help="library name (default: the file name without .gguf)")
+
+    rm = verbs.add_parser("rm", help="remove a model (its file too if it is inside the library dir)")
+    rm.add_argument("name")
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+    default = verbs.add_parser("default", help="set (or, without NAME, show) the default model")
+    default.add_argument("name", nargs="?")
+
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    verb = getattr(args, "models_verb", None) or "list"
+    return {"list": _list, "show": _show, "add": _add, "pull": _pull, "rm": _rm,
+            "default": _default}[verb](args)
+
+
+def _human_count(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _list(args) -> int:
+    from ..library import discover, list_entries, registry
+    from ..library.manage import choose_default
+    from ..library.progress import format_size
+
+    discover(notify=lambda message: print(f"chord-chat: {message}", file=sys.stderr))
+    entries = list_entries()
+    if not entries:
+        print("No models yet. Add one with `chord-chat models add FILE.gguf` or "
+              "`chord-chat models pull URL`.")
+        return 0
+    state = registry().load()
+    default = choose_default(state)
+    rows = [["", "NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE", "SOURCE"]]
+    for e in entries:
+        marker = "*" if e.name == default else ""
+        name = e.name if e.files_present() else f"{e.name} (missing)"
+        rows.append([marker, name, e.architecture, _human_count(e.parameter_count), e.quant_type,
+                     format_size(e.size), str(e.context_length or "?"), e.chat_template_source,
+                     _short_source(e.source)])
+    print(_table(rows))
+    why = "set with `models default`" if state.default == default else "last used or first chat model"
+    print(f"\n* default model ({why})")
+    return 0
+
+
+def _short_source(source: str) -> str:
+    return source if len(source) <= 48 else "..." + source[-45:]
+
+
+def _show(args) -> int:
+    from ..library import get_entry, validate_gguf
+    from ..library.progress import format_size
+
+    path = Path(args.name).expanduser()
+    entry = None
+    if not path.is_file():
+        entry = get_entry(args.name)
+        path = Path(entry.path)
+    summary = validate_gguf(path)
+    out = []
+    if entry is not None:
+        out += [f"name:           {entry.name}", f"path:           {entry.path}"]
+        if entry.is_split:
+            out += [f"shards:         {len(entry.shards)}"] + [f"  {p}" for p in entry.shards[1:]]
+        out += [f"size:           {format_size(entry.size)} ({entry.size} bytes)",
+                f"sha256:         {entry.sha256}", f"source:         {entry.source}",
+                f"added:          {entry.added}", f"last used:      {entry.last_used or 'never'}"]
+    else:
+        out += [f"path:           {path}", f"size:           {format_size(summary.size)}"]
+    out += [f"architecture:   {summary.architecture}",
+            f"parameters:     {_human_count(summary.parameter_count)} ({summary.parameter_count})",
+            f"quantization:   {summary.quant_type}",
+            f"context length: {summary.context_length or '?'}", "", "metadata:"]
+    for key in sorted(summary.metadata):
+        if key.startswith("general.") or key.startswith(f"{summary.architecture}."):
+            out.append(f"  {key} = {summary.metadata[key]}")
+    out += ["", f"chat template:  {summary.chat_template_source}"]
+    if summary.chat_template:
+        lines = summary.chat_template.splitlines()
+        out += [f"  | {line[:120]}" for line in lines[:TEMPLATE_HEAD_LINES]]
+        if len(lines) > TEMPLATE_HEAD_LINES:
+            out.append(f"  | ... ({len(lines) - TEMPLATE_HEAD_LINES} more lines)")
+    else:
+        out.append("  (none in the file: chord-chat uses its built-in template for the architecture)")
+    out += ["", f"tensors:        {summary.n_tensors}, {_human_count(summary.parameter_count)} parameters"]
+    out += [f"  {t:<8} {n}" for t, n in summary.tensor_types.items()]
+    print("\n".join(out))
+    return 0
+
+
+def _add(args) -> int:
+    from ..library import add_model
+    from ..library.progress import format_size
+
+    if args.mode != "link":
+        print(f"chord-chat: {args.mode[:-1]}ying {args.path} into the library...", file=sys.stderr)
+    entry = add_model(args.path, name=args.name, mode=args.mode)
+    where = "registered in place" if args.mode == "link" else f"{args.mode[:-1]}ied to {entry.path}"
+    where = where.replace("movied", "moved").replace("copyied", "copied")
+    print(f"added {entry.name}: {entry.architecture}, {_human_count(entry.parameter_count)} parameters, "
+          f"{entry.quant_type}, {format_size(entry.size)} ({where})")
+    return 0
+
+
+def _pull(args) -> int:
+    from ..library import pull
+    from ..library.progress import StderrProgress, format_size
+
+    bar = StderrProgress()
+    try:
+        entry = pull(args.source, name=args.name, progress=bar)
+    except KeyboardInterrupt:
+        bar.finish()
+        print("chord-chat: download interrupted; the partial file is kept, run the same pull again "
+              "to resume", file=sys.stderr)
+        return 130
+    except ChordError:
+        bar.finish()
+        raise
+    bar.finish()
+    print(f"pulled {entry.name}: {entry.architecture}, {_human_count(entry.parameter_count)} parameters, "
+          f"{entry.quant_type}, {format_size(entry.size)}, sha256 {entry.sha256}")
+    return 0
+
+
+def _rm(args) -> int:
+    from ..library import get_entry, remove_model
+    from ..library.files import is_inside_library
+
+    entry = get_entry(args.name)
+    if not args.yes and sys.stdin.isatty():
+        inside = [p for p in entry.shards if is_inside_library(p)]
+        what = "and delete its file" if inside else "(the file stays where it is)"
+        answer = input(f"Remove {entry.name} {what}? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("kept")
+            return 1
+    entry, deleted, kept = remove_model(entry.name)
+    print(f"removed {entry.name}")
+    for p in deleted:
+        print(f"  deleted {p}")
+    for p in kept:
+        print(f"  kept {p} (outside the library directory)")
+    return 0
+
+
+def _default(args) -> int:
+    from ..library import default_model_name, set_default
+
+    if args.name is None:
+        name = default_model_name()
+        print(name if name else "no models yet")
+        return 0 if name else 1
+    entry = set_default(args.name)
+    print(f"default model: {entry.name}")
+    return 0

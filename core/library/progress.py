@@ -55,11 +55,11 @@ class StderrProgress:
         self._last_draw = float("-inf")
         self._last_line = ""
 
-    def speed(self, downloaded: int) -> float | None:
+    def speed(self, downloaded: int, now: float) -> float | None:
         if self._start is None:
             return None
         t0, n0 = self._start
-        elapsed = self.clock() - t0
+        elapsed = now - t0
         return (downloaded - n0) / elapsed if elapsed > 0 and downloaded > n0 else None
 
     def __call__(self, downloaded: int, total: int | None) -> None:
@@ -70,7 +70,7 @@ class StderrProgress:
         if now - self._last_draw < self.min_interval and not done:
             return
         self._last_draw = now
-        line = render_progress(downloaded, total, self.speed(downloaded))
+        line = render_progress(downloaded, total, self.speed(downloaded, now))
         pad = " " * max(0, len(self._last_line) - len(line))
         self.stream.write("\r" + line + pad)
         self.stream.flush()
