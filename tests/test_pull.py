@@ -227,12 +227,13 @@ def test_hf_sources_resolve_against_the_configured_hub(server, monkeypatch):
     server.redirect_headers["X-Linked-Etag"] = f'"{SHA}"'
     entry = pull("hf:owner/repo/sub/tiny.gguf")
     assert entry.name == "tiny" and entry.sha256 == SHA
+    assert entry.source == "hf:owner/repo/sub/tiny.gguf"
 
 
 def test_resolve_source_shapes(monkeypatch):
     monkeypatch.delenv("CHORD_HF_BASE_URL", raising=False)
     url, filename = resolve_source("hf:bartowski/SmolLM2-GGUF/SmolLM2-Q4_K_M.gguf")
-    assert url == "https://huggingface.co/bartowski/SmolLM2-GGUF/resolve/main/SmolLM2-Q4_K_M.gguf"
+    assert url == pull_module.DEFAULT_HF_BASE + "/bartowski/SmolLM2-GGUF/resolve/main/SmolLM2-Q4_K_M.gguf"
     assert filename == "SmolLM2-Q4_K_M.gguf"
     assert resolve_source("https://example.org/a/b%20c.gguf") == ("https://example.org/a/b%20c.gguf", "b c.gguf")
     for bad in ("hf:owner/file.gguf", "ftp://x/y.gguf", "./model.gguf"):

@@ -142,10 +142,11 @@ def _add(args) -> int:
     from ..library.progress import format_size
 
     if args.mode != "link":
-        print(f"chord-chat: {args.mode[:-1]}ying {args.path} into the library...", file=sys.stderr)
+        doing = {"copy": "copying", "move": "moving"}[args.mode]
+        print(f"chord-chat: {doing} {args.path} into the library...", file=sys.stderr)
     entry = add_model(args.path, name=args.name, mode=args.mode)
-    where = "registered in place" if args.mode == "link" else f"{args.mode[:-1]}ied to {entry.path}"
-    where = where.replace("movied", "moved").replace("copyied", "copied")
+    done = {"link": "registered in place", "copy": f"copied to {entry.path}", "move": f"moved to {entry.path}"}
+    where = done[args.mode]
     print(f"added {entry.name}: {entry.architecture}, {_human_count(entry.parameter_count)} parameters, "
           f"{entry.quant_type}, {format_size(entry.size)} ({where})")
     return 0

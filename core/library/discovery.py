@@ -58,8 +58,8 @@ def installed_distributions() -> Iterable[importlib.metadata.Distribution]:
 def _interesting_files(dist: importlib.metadata.Distribution):
     # reading RECORD as text and skipping most packages is much cheaper
     # than building the PackagePath list of every installed distribution
-    record = dist.read_text("RECORD") or ""
-    if ".gguf" not in record and "SHA256SUMS" not in record:
+    record = dist.read_text("RECORD")
+    if record is not None and ".gguf" not in record and "SHA256SUMS" not in record:
         return []
     return [f for f in (dist.files or []) if f.name.endswith(".gguf") or f.name == "SHA256SUMS"
             or CHUNK_NAME.match(f.name)]

@@ -107,7 +107,7 @@ def pull(source: str, name: str | None = None, progress: Progress | None = None,
         filename = f"{name}.gguf"
     state = registry().load()
     for entry in state.models.values():
-        if entry.source == url and entry.files_present():
+        if entry.source in (source, url) and entry.files_present():
             raise ChordError(f"{source} is already in the library as {entry.name!r}")
     if explicit and name in state.models:
         raise ChordError(f"a model named {name!r} already exists; pick another with --name")
@@ -123,7 +123,7 @@ def pull(source: str, name: str | None = None, progress: Progress | None = None,
     dest = free_path(locations.models_dir(), filename)
     os.replace(part, dest)
     note.unlink(missing_ok=True)
-    entry = entry_from_summary(summary, name, [dest], [digest], source=url)
+    entry = entry_from_summary(summary, name, [dest], [digest], source=source)
     try:
         return record_entry(entry, explicit)
     except BaseException:
