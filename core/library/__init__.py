@@ -13,7 +13,6 @@ from ..errors import ChordError
 from .discovery import discover
 from .manage import (
     add_model,
-    choose_default,
     default_model_name,
     find_entry,
     get_entry,
