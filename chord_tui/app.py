@@ -96,7 +96,8 @@ class ChordApp(App):
         if self.config.warning:
             self.notify(self.config.warning, severity="warning", timeout=10)
         self.update_memory()
-        self.set_interval(MEMORY_POLL_S, self.update_memory)
+        # The chat screen owns the timer, so it stops when the screen goes away.
+        chat.set_interval(MEMORY_POLL_S, self.update_memory)
         name = self.initial_model or self.config.last_model or self.engine.default_model()
         if name:
             self.load_model(name)
@@ -166,6 +167,8 @@ class ChordApp(App):
                     severity="error", timeout=10)
 
     def update_memory(self) -> None:
+        if not self.chat.is_attached:
+            return
         try:
             mb = self.engine.memory_mb()
         except Exception:  # memory is informative only

@@ -232,3 +232,24 @@ def make_app(tmp_path: Path, engine: FakeEngine | None = None, **kw):
     store = kw.pop("store", None) or ConversationStore(tmp_path / "conversations.db")
     return ChordApp(engine=engine, store=store, config=config, clock=kw.pop("clock", StepClock()),
                     export_dir=tmp_path / "exports", cursor_blink=False, **kw)
+
+
+async def settle(app, pilot, rounds: int = 50) -> None:
+    """Let workers finish and the UI drain their messages (no wall-clock waits)."""
+    background = ("reply", "load", "pull", "add")  # not the dialog workers, which wait for input
+    for _ in range(rounds):
+        await app.workers.wait_for_complete([w for w in app.workers if w.group in background])
+        await pilot.pause()
+        busy = any(w.group in background and not w.is_finished for w in app.workers)
+        if app.chat.session.generation is None and not app.loading_model and not busy:
+            break
+    await pilot.pause()
+
+
+async def wait_until(pilot, predicate, rounds: int = 400) -> None:
+    """Pump the event loop until ``predicate()`` holds; fail after ``rounds`` pauses."""
+    for _ in range(rounds):
+        if predicate():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("condition never became true")

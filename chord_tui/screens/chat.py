@@ -25,11 +25,15 @@ from chord_tui.screens.dialogs import ConfirmDialog, EditMessageDialog, TextProm
 from chord_tui.widgets.chat_input import ChatInput
 from chord_tui.widgets.conversation_list import ConversationList
 from chord_tui.widgets.conversation_view import ConversationView
+from chord_tui.widgets.message_view import code_blocks
 from chord_tui.widgets.side_panel import SidePanel
 from chord_tui.widgets.status_bar import StatusBar
+from chord_tui.widgets.token_view import TokenView
 
-# Below this width the side panel and the list start hidden (toggle to show).
-NARROW_WIDTH = 110
+# Below these widths the list and the side panel start hidden (toggle to show),
+# so the conversation keeps at least ~60 columns.
+LIST_MIN_WIDTH = 96
+PANEL_MIN_WIDTH = 120
 
 
 class ChatScreen(Screen):
@@ -58,7 +62,7 @@ class ChatScreen(Screen):
         self._clock = clock
         self._blink = cursor_blink
         self._wide_side_panel = side_panel  # the user's preference on wide terminals
-        self._narrow: bool | None = None
+        self._narrow: tuple[bool, bool] | None = None
 
     # -- layout ----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -95,12 +99,17 @@ class ChatScreen(Screen):
         self.chat_input.focus()
         self.app.chat_ready()
 
+    @property
+    def panel_fits(self) -> bool:
+        return self.size.width >= PANEL_MIN_WIDTH
+
     def on_resize(self) -> None:
-        narrow = self.size.width < NARROW_WIDTH
+        # Only crossing a threshold changes visibility, so a toggle survives resizes.
+        narrow = (self.size.width < LIST_MIN_WIDTH, not self.panel_fits)
         if narrow != self._narrow:
             self._narrow = narrow
-            self.show_side_panel = self._wide_side_panel and not narrow
-            self.show_conversations = not narrow
+            self.show_conversations = not narrow[0]
+            self.show_side_panel = self._wide_side_panel and not narrow[1]
 
     def watch_show_side_panel(self, show: bool) -> None:
         self.query_one("#side-panel").display = show
@@ -110,6 +119,9 @@ class ChatScreen(Screen):
 
     def watch_inspector(self, on: bool) -> None:
         self.set_class(on, "-inspect")
+        if on:
+            for view in self.query(TokenView):
+                view.refresh_tokens()
 
     # -- conversations ------------------------------------------------------------------
     async def refresh_conversations(self) -> None:
@@ -194,7 +206,7 @@ class ChatScreen(Screen):
     # -- panels -------------------------------------------------------------------------
     def action_toggle_side_panel(self) -> None:
         self.show_side_panel = not self.show_side_panel
-        if not self._narrow:
+        if self.panel_fits:
             self._wide_side_panel = self.show_side_panel
             self.app.remember_side_panel(self.show_side_panel)
 
@@ -360,6 +372,13 @@ class ChatScreen(Screen):
         if action == "copy":
             self.app.copy_to_clipboard(stored.content)
             self.notify(f"Copied {len(stored.content)} characters")
+        elif action == "copy_code":
+            blocks = code_blocks(stored.content)
+            if blocks:
+                self.app.copy_to_clipboard("\n\n".join(blocks))
+                self.notify(f"Copied {len(blocks)} code block{'s' if len(blocks) > 1 else ''}")
+            else:
+                self.notify("That message has no code blocks.", severity="warning")
         elif action == "edit":
             if not self._busy():
                 self.edit_message(stored.id, stored.content)

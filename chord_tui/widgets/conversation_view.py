@@ -23,6 +23,7 @@ class ConversationView(VerticalScroll, can_focus=True):
         Binding("up,k", "select(-1)", "Previous message", show=False),
         Binding("down,j", "select(1)", "Next message", show=False),
         Binding("c,y", "act('copy')", "Copy message", show=False),
+        Binding("b", "act('copy_code')", "Copy the message's code blocks", show=False),
         Binding("e", "act('edit')", "Edit message", show=False),
         Binding("r", "act('regenerate')", "Regenerate", show=False),
         Binding("g", "act('continue')", "Continue reply", show=False),
@@ -39,10 +40,11 @@ class ConversationView(VerticalScroll, can_focus=True):
 
     @property
     def messages(self) -> list[MessageView]:
-        return list(self.query(MessageView))
+        # Direct children only: a query would walk every Markdown block too.
+        return [child for child in self.children if isinstance(child, MessageView)]
 
     def by_id(self, message_id: int) -> MessageView | None:
-        for view in self.query(MessageView):
+        for view in self.messages:
             if view.message_id == message_id:
                 return view
         return None
@@ -57,7 +59,7 @@ class ConversationView(VerticalScroll, can_focus=True):
     async def sync(self, stored: list) -> None:
         """Show ``stored`` (StoredMessage-like objects, in order)."""
         wanted = {m.id for m in stored}
-        existing = {view.message_id: view for view in self.query(MessageView)}
+        existing = {view.message_id: view for view in self.messages}
         stale = [view for mid, view in existing.items() if mid not in wanted]
         if stale:
             await self.remove_children(stale)

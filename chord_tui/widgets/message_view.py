@@ -8,18 +8,41 @@ Markdown can re-parse). In inspector mode an assistant message shows a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content, Span
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownFence, MarkdownStream
 
 from chord_tui.messages import MessageAction
 from chord_tui.widgets.token_view import TokenRecord, TokenView, describe, tokens_from_record
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
+CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def code_blocks(markdown: str) -> list[str]:
+    return [block.rstrip("\n") for block in CODE_BLOCK.findall(markdown)]
+
+
+class CopyableFence(MarkdownFence):
+    """A code block that copies its code when clicked."""
+
+    def on_mount(self) -> None:
+        self.tooltip = "click to copy"
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.app.copy_to_clipboard(self.code)
+        self.notify(f"Copied the code block ({len(self.code.splitlines())} lines)")
+
+
+class ChatMarkdown(Markdown):
+    BLOCKS = {**Markdown.BLOCKS, "fence": CopyableFence, "code_block": CopyableFence}
 
 
 class MessageView(Vertical):
@@ -41,7 +64,7 @@ class MessageView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(self.header(), classes="message-header")
-        yield Markdown(self.content, classes="message-body")
+        yield ChatMarkdown(self.content, classes="message-body")
         if self.role == "assistant":
             yield TokenView(self.tokens, classes="message-tokens")
             yield Static(describe(None, -1), classes="token-alternatives", markup=False)
@@ -61,6 +84,8 @@ class MessageView(Vertical):
             parts.append((f"  ({self.note})", "italic"))
         parts.append(("   ", ""))
         actions = [("copy", "copy")]
+        if "```" in self.content:
+            actions.append(("copy code", "copy_code"))
         if self.role == "user":
             actions.append(("edit", "edit"))
         else:
@@ -91,7 +116,7 @@ class MessageView(Vertical):
         self.active = active
         self.tokens = tokens_from_record(record)
         self.note = record.get("finish_note", "")
-        await self.query_one(Markdown).update(content)
+        await self.query_one(ChatMarkdown).update(content)
         if self.role == "assistant":
             self.query_one(TokenView).set_tokens(self.tokens)
         self.refresh_header()
@@ -99,7 +124,7 @@ class MessageView(Vertical):
     def start_stream(self) -> None:
         self.streaming = True
         self.note = ""
-        self._stream = Markdown.get_stream(self.query_one(Markdown))
+        self._stream = Markdown.get_stream(self.query_one(ChatMarkdown))
         self.refresh_header()
 
     async def append(self, text: str, tokens: list[TokenRecord]) -> None:

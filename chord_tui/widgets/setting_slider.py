@@ -25,7 +25,8 @@ class SettingSlider(Vertical):
     SettingSlider .setting-name { width: 1fr; }
     SettingSlider .setting-value { width: auto; text-style: bold; }
     SettingSlider Slider { width: 1fr; height: 1; min-height: 1; border: none; padding: 0; }
-    SettingSlider Slider:focus { background-tint: $foreground 15%; }
+    /* No border even when focused: a border would shift the track under the mouse. */
+    SettingSlider Slider:focus { border: none; background-tint: $foreground 15%; }
     """
 
     def __init__(

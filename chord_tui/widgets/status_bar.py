@@ -102,10 +102,10 @@ class StatusBar(Static):
             parts.append(f"{s.decode_tok_s:.1f} tok/s · prefill {s.prefill_tok_s:.0f} tok/s · ttft {s.ttft_s:.2f}s")
         if self.n_ctx:
             parts.append(f"ctx {meter(self.n_past, self.n_ctx)} {self.n_past}/{self.n_ctx}")
-        if self.model:
-            parts.append(self.model)
         if self.memory_mb is not None:
             parts.append(f"{self.memory_mb:.0f} MB")
+        if self.model:
+            parts.append(self.model)
         return " │ ".join(parts)
 
     def refresh_text(self) -> None:

@@ -85,7 +85,10 @@ class TokenView(Static, can_focus=True):
 
     def add_tokens(self, tokens: list[TokenRecord]) -> None:
         self.tokens.extend(tokens)
-        self.refresh_tokens()
+        # Rebuilding costs O(reply length); skip it while the inspector is off
+        # (the chat screen calls refresh_tokens when it is switched on).
+        if self.styles.display != "none" and self.display:
+            self.refresh_tokens()
 
     def build(self) -> Content:
         text_parts: list[str] = []
