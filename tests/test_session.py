@@ -1,0 +1,226 @@
+"""ChatSession: the event stream, stops, UTF-8, cancellation, live settings,
+KV reuse and context overflow."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from chord_core import Model
+from chord_core.events import Done, ErrorEvent, Notice, Started, Stats, TokenEvent
+from chord_core.sampling import LiveSettings, SamplerSettings
+from chord_core.session import ChatSession
+from chord_core.stop_strings import StopStringFilter
+
+from scripted_model import ScriptedModel
+
+GREEDY = SamplerSettings(temperature=0.0)
+
+
+def run(events):
+    evs = list(events)
+    done = [e for e in evs if isinstance(e, Done)]
+    return evs, (done[0] if done else None)
+
+
+def ids_of(model, text):
+    return model.tokenizer.encode(text, add_special=False)
+
+
+@pytest.fixture(scope="module")
+def smol(smollm_path):
+    return Model.load(smollm_path)
+
+
+# -- scripted: pure session logic ------------------------------------------------
+
+def test_event_sequence_and_eot_stop(smollm_path):
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, "Hello there") + [m.tokenizer.token_id("<|im_end|>")]
+    s = ChatSession(m)
+    evs, done = run(s.stream([{"role": "user", "content": "Hi"}], GREEDY))
+    assert isinstance(evs[0], Started) and isinstance(evs[-1], Done) and isinstance(evs[-2], Stats)
+    assert done.reason == "stop" and done.text == "Hello there"
+    assert "".join(e.text for e in evs if isinstance(e, TokenEvent)) == "Hello there"
+    assert done.record["template"] == "GGUF tokenizer.chat_template"
+    assert done.record["model"]["architecture"] == "llama"
+
+
+def test_utf8_split_across_byte_tokens_never_leaks_invalid_text(gemma_path):
+    m = ScriptedModel(gemma_path, [])
+    text = "troll 🧌 ok"
+    m.script = ids_of(m, text)
+    assert len(m.script) > len(text.split()) + 2  # the emoji really is several byte tokens
+    s = ChatSession(m)
+    evs, done = run(s.complete("x", GREEDY))
+    pieces = [e.text for e in evs if isinstance(e, TokenEvent)]
+    assert "".join(pieces) == text and done.text == text
+    assert all("\ufffd" not in p for p in pieces)
+    assert "" in pieces  # held back while the emoji's bytes were incomplete
+
+
+@pytest.mark.parametrize("stop", ["STOP", "ST", "world STOP"])
+def test_stop_string_split_across_tokens_is_not_leaked(smollm_path, stop):
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, "hello world STOP more text")
+    s = ChatSession(m)
+    evs, done = run(s.complete("x", SamplerSettings(temperature=0.0, stop=(stop,))))
+    streamed = "".join(e.text for e in evs if isinstance(e, TokenEvent))
+    assert done.reason == "stop_string"
+    assert streamed == done.text == "hello world STOP more text".split(stop)[0]
+    assert stop not in streamed
+
+
+def test_stop_filter_holds_back_prefixes():
+    f = StopStringFilter(["</end>"])
+    assert f.push("abc</") == "abc"
+    assert f.push("en") == ""
+    assert f.push("x") == "</enx"
+    assert f.push("</end> tail") == "" and f.hit == "</end>"
+
+
+def test_max_tokens(smollm_path):
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, "one two three four five six")
+    _, done = run(ChatSession(m).complete("x", SamplerSettings(temperature=0, max_tokens=3)))
+    assert done.reason == "length" and len(done.token_ids) == 3
+
+
+def test_cancel_from_another_thread_stops_within_one_token(smollm_path):
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, " a" * 100)
+    m.gated = True
+    s = ChatSession(m)
+    cancel = threading.Event()
+    seen = []
+    out = {}
+
+    def consume():
+        evs, out["done"] = run(s.complete("x", GREEDY, cancel))
+        seen.extend(evs)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    for _ in range(5):
+        m.step.set()
+        while m.step.is_set():
+            pass
+    cancel.set()
+    m.step.set()
+    t.join(5)
+    assert not t.is_alive()
+    done = out["done"]
+    assert done.reason == "cancelled"
+    assert 4 <= len(done.token_ids) <= 7
+
+
+def test_settings_change_applies_at_next_token(smollm_path):
+    """max_tokens lowered mid-stream: the stream ends at the next token."""
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, " a" * 50)
+    live = LiveSettings(SamplerSettings(temperature=0))
+    s = ChatSession(m)
+    count = 0
+    done = None
+    for ev in s.complete("x", live):
+        if isinstance(ev, TokenEvent):
+            count += 1
+            if count == 5:
+                live.update(max_tokens=6)
+        if isinstance(ev, Done):
+            done = ev
+    assert len(done.token_ids) == 6 and done.reason == "length"
+
+
+def test_context_overflow_drops_oldest_turns_keeps_system(smollm_path):
+    m = ScriptedModel(smollm_path, [], n_ctx=160)
+    m.script = ids_of(m, "ok") + [m.tokenizer.token_id("<|im_end|>")]
+    s = ChatSession(m)
+    msgs = [{"role": "system", "content": "SYSTEM PROMPT"}]
+    for i in range(8):
+        msgs += [{"role": "user", "content": f"question number {i} " * 3},
+                 {"role": "assistant", "content": f"answer number {i} " * 3}]
+    msgs.append({"role": "user", "content": "LAST QUESTION"})
+    evs, done = run(s.stream(msgs, GREEDY))
+    assert done is not None and done.text == "ok"
+    assert any(isinstance(e, Notice) and "context full" in e.message for e in evs)
+    prompt = m.tokenizer.decode(m.eval_calls[0])
+    assert "SYSTEM PROMPT" in prompt and "LAST QUESTION" in prompt and "question number 0" not in prompt
+
+
+def test_context_full_during_reply_refits_and_keeps_going(smollm_path):
+    m = ScriptedModel(smollm_path, [], n_ctx=120)
+    m.script = ids_of(m, " word" * 150)
+    s = ChatSession(m)
+    msgs = [{"role": "user", "content": "first " * 5}, {"role": "assistant", "content": "reply " * 5},
+            {"role": "user", "content": "go on"}]
+    evs, done = run(s.stream(msgs, SamplerSettings(temperature=0, max_tokens=140)))
+    assert done is not None and not any(isinstance(e, ErrorEvent) for e in evs)
+    assert any(isinstance(e, Notice) for e in evs)
+    assert done.reason == "length"  # the reply's own length outgrew the context at last
+    assert done.text.startswith(" word word")
+
+
+def test_message_too_long_is_an_error_event_not_a_crash(smollm_path):
+    m = ScriptedModel(smollm_path, [], n_ctx=64)
+    evs, done = run(ChatSession(m).stream([{"role": "user", "content": "long " * 200}], GREEDY))
+    assert done is None and isinstance(evs[-1], ErrorEvent) and "too long" in evs[-1].message
+
+
+def test_engine_exception_becomes_error_event(smollm_path):
+    m = ScriptedModel(smollm_path, [1, 2, 3])
+
+    def boom(*a, **k):
+        raise RuntimeError("kaboom")
+
+    m.eval = boom
+    evs, _ = run(ChatSession(m).complete("x", GREEDY))
+    assert isinstance(evs[-1], ErrorEvent) and "kaboom" in evs[-1].message
+
+
+# -- real model ---------------------------------------------------------------------
+
+def test_kv_reuse_prefills_only_the_new_turn(smol):
+    s = ChatSession(smol, n_ctx=1024)
+    msgs = [{"role": "user", "content": "Say hi."}]
+    evs, done = run(s.stream(msgs, SamplerSettings(temperature=0, max_tokens=8)))
+    first = next(e for e in evs if isinstance(e, Started))
+    assert first.reused_tokens == 0
+    msgs += [{"role": "assistant", "content": done.text}, {"role": "user", "content": "Again."}]
+    evs, _ = run(s.stream(msgs, SamplerSettings(temperature=0, max_tokens=4)))
+    second = next(e for e in evs if isinstance(e, Started))
+    assert second.reused_tokens >= first.prompt_tokens
+    # regenerate: same prompt again reuses all but one token
+    evs, _ = run(s.stream(msgs, SamplerSettings(temperature=0, max_tokens=4)))
+    third = next(e for e in evs if isinstance(e, Started))
+    assert third.reused_tokens == third.prompt_tokens - 1
+
+
+def test_reuse_gives_the_same_reply_as_a_fresh_session(smol):
+    msgs = [{"role": "user", "content": "Name a fruit."}]
+    settings = SamplerSettings(temperature=0, max_tokens=10)
+    warm = ChatSession(smol, n_ctx=512)
+    run(warm.stream([{"role": "user", "content": "Name a colour."}], settings))
+    _, a = run(warm.stream(msgs, settings))
+    _, b = run(ChatSession(smol, n_ctx=512).stream(msgs, settings))
+    assert a.token_ids == b.token_ids
+
+
+def test_seeded_sampling_reproduces(smol):
+    msgs = [{"role": "user", "content": "Tell me a word."}]
+    st = SamplerSettings(temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=1234, max_tokens=12)
+    _, a = run(ChatSession(smol).stream(msgs, st))
+    _, b = run(ChatSession(smol).stream(msgs, st))
+    _, c = run(ChatSession(smol).stream(msgs, SamplerSettings(**{**st.to_dict(), "seed": 99})))
+    assert a.token_ids == b.token_ids and a.record["seed"] == 1234
+    assert a.token_ids != c.token_ids
+
+
+def test_token_events_carry_probabilities(smol):
+    evs, _ = run(ChatSession(smol).stream([{"role": "user", "content": "Hi"}],
+                                          SamplerSettings(temperature=0, max_tokens=4)))
+    toks = [e for e in evs if isinstance(e, TokenEvent) and e.id >= 0]
+    assert toks and all(0 < t.prob <= 1 and len(t.alternatives) == 5 for t in toks)
+    assert all(t.alternatives[0].prob >= t.alternatives[-1].prob for t in toks)
+    assert toks[0].id == toks[0].alternatives[0].id  # greedy picks the top alternative
