@@ -59,6 +59,7 @@ class FakeEngine:
     fail_load: dict[str, str] = field(default_factory=dict)  # name -> reason
     fail_stream: str | None = None
     pull_gated: bool = False
+    load_gated: bool = False  # load() waits for release_load() halfway through
     models: list[ModelEntry] = field(default_factory=lambda: [
         entry("smollm2-135m", is_default=True),
         entry("gemma-3-270m", architecture="gemma3", n_params=270_000_000, quant="Q4_K_M", context_length=32768,
@@ -73,6 +74,7 @@ class FakeEngine:
         self._info: LoadedModelInfo | None = None
         self._gate = threading.Semaphore(0)
         self._pull_gate = threading.Semaphore(0)
+        self._load_gate = threading.Semaphore(0)
         self.streaming = threading.Event()  # set while stream_reply runs
         self.stream_count = 0
 
@@ -80,6 +82,9 @@ class FakeEngine:
     def release(self, n: int = 1) -> None:
         for _ in range(n):
             self._gate.release()
+
+    def release_load(self) -> None:
+        self._load_gate.release()
 
     def release_pull(self, n: int = 1) -> None:
         for _ in range(n):
@@ -136,6 +141,8 @@ class FakeEngine:
         self.loads.append(name_or_path)
         if progress:
             progress(0.5, "weights")
+        if self.load_gated:
+            self._load_gate.acquire()
         if name_or_path in self.fail_load:
             raise ChordError(self.fail_load[name_or_path])
         m = self._find(name_or_path)

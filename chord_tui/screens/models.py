@@ -98,7 +98,7 @@ class ModelsScreen(Screen):
         self.sub_title = "Models"
         self.table.add_columns(*COLUMNS)
         self.query_one("#pull-row").display = False
-        self.query_one("#load-row").display = self.app.loading_model
+        self.query_one("#load-row").display = bool(self.app.loading_model)
         self.refresh_models()
         self.table.focus()
 

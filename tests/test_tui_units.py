@@ -1,0 +1,165 @@
+"""The UI's pure pieces: event buffer, chat session rules, status bar, helpers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from chord_core.events import Done, Stats, TokenAlternative, TokenEvent
+from chord_tui.messages import EventBuffer
+from chord_tui.screens.chat_session import ChatSession, title_from
+from chord_tui.storage import ConversationStore
+from chord_tui.widgets.message_view import code_blocks
+from chord_tui.widgets.status_bar import StatusBar, meter
+from chord_tui.widgets.token_view import describe, tokens_from_record, visible
+
+
+def test_event_buffer_signals_once_per_batch_and_keeps_order():
+    buf = EventBuffer()
+    assert buf.put("a") is True
+    assert buf.put("b") is False  # a wake-up is already pending
+    assert buf.drain() == ["a", "b"]
+    assert buf.put("c") is True  # drained: the next put wakes the UI again
+    assert buf.drain() == ["c"]
+    assert buf.drain() == []
+
+
+def test_event_buffer_from_many_threads_loses_nothing():
+    buf = EventBuffer()
+    signals = []
+
+    def produce(k):
+        for i in range(1000):
+            if buf.put((k, i)):
+                signals.append(1)
+
+    threads = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    got = []
+    while any(t.is_alive() for t in threads):
+        got += buf.drain()
+    for t in threads:
+        t.join()
+    got += buf.drain()
+    assert sorted(got) == sorted((k, i) for k in range(4) for i in range(1000))
+    for k in range(4):  # per producer, order is kept
+        assert [i for kk, i in got if kk == k] == list(range(1000))
+    assert 1 <= len(signals) <= len(got)
+
+
+def _token(i, text):
+    return TokenEvent(id=i, piece=text, text=text, prob=0.5, alternatives=(TokenAlternative(i, text, 0.5),))
+
+
+def _done(text, reason="stop"):
+    stats = Stats(1, 1.0, 1.0, 0.1, 1, 2, 100)
+    return Done(reason=reason, text=text, token_ids=(1,), stats=stats, record={"k": 1})
+
+
+@pytest.fixture
+def session(tmp_path):
+    store = ConversationStore(tmp_path / "c.db")
+    yield ChatSession(store)
+    store.close()
+
+
+def test_session_send_finish_and_engine_messages(session):
+    session.pending_system_prompt = "sys"
+    gen = session.send("Hello there\nsecond line")
+    assert session.title == "Hello there"
+    assert gen.messages == [{"role": "system", "content": "sys"}, {"role": "user", "content": "Hello there\nsecond line"}]
+    session.add_tokens(gen, [_token(1, "Hi"), _token(2, "!")])
+    # streamed text is already in the store before the reply finishes
+    assert session.store.load(session.conversation_id).messages[-1].content == "Hi!"
+    note = session.finish(gen, _done("Hi!"))
+    assert note == "" and session.generation is None
+    reply = session.messages[-1]
+    assert reply.content == "Hi!" and reply.record["k"] == 1 and len(reply.record["tokens"]) == 2
+
+
+def test_session_cancelled_reply_is_kept_with_a_note(session):
+    gen = session.send("q")
+    session.add_tokens(gen, [_token(1, "part")])
+    assert session.finish(gen, _done("part", "cancelled")) == "stopped"
+    assert session.messages[-1].content == "part"
+
+
+def test_session_regenerate_only_the_last_reply(session):
+    gen = session.send("q1")
+    session.finish(gen, _done("a1"))
+    first_reply = session.messages[-1].id
+    gen = session.send("q2")
+    session.finish(gen, _done("a2"))
+    with pytest.raises(ValueError):
+        session.regenerate(first_reply)
+    gen = session.regenerate(session.messages[-1].id)
+    assert gen.messages[-1] == {"role": "user", "content": "q2"}
+    session.finish(gen, _done("a2 again"))
+    assert session.messages[-1].alternatives == ["a2", "a2 again"]
+    assert session.flip(session.messages[-1].id, 1) and session.messages[-1].content == "a2"
+
+
+def test_session_continue_uses_base_text(session):
+    gen = session.send("q")
+    session.finish(gen, _done("Once"))
+    gen = session.continue_reply(session.messages[-1].id)
+    assert gen.messages[-1] == {"role": "assistant", "content": "Once"}
+    session.add_tokens(gen, [_token(1, " more")])
+    session.finish(gen, _done(" more"))
+    assert session.messages[-1].content == "Once more"
+    # an engine that reports the whole text is not doubled
+    gen = session.continue_reply(session.messages[-1].id)
+    session.add_tokens(gen, [_token(1, "!")])
+    session.finish(gen, _done("Once more!"))
+    assert session.messages[-1].content == "Once more!"
+
+
+def test_session_export(session, tmp_path):
+    with pytest.raises(ValueError):
+        session.export(tmp_path / "out")
+    gen = session.send("Export: this / that")
+    session.finish(gen, _done("ok"))
+    md, js = session.export(tmp_path / "out")
+    assert md.name.startswith("export-this-that-") and md.read_text().startswith("# Export: this / that")
+    assert js.suffix == ".json"
+
+
+def test_title_from():
+    assert title_from("\n\n  hi  \nthere") == "hi"
+    assert title_from("") == "New chat"
+    assert len(title_from("x" * 100)) == 40 and title_from("x" * 100).endswith("…")
+
+
+def test_meter_and_status_text():
+    assert meter(0, 100) == "░" * 10
+    assert meter(50, 100) == "█" * 5 + "░" * 5
+    assert meter(500, 100) == "█" * 10
+    now = [10.0]
+    bar = StatusBar(lambda: now[0])
+    bar.refresh_text = lambda: None  # not mounted
+    bar.model, bar.memory_mb = "m", 12.4
+    bar.reply_started(prompt_tokens=10, n_ctx=100)
+    bar.tokens_arrived(1)  # first token: no decode rate yet
+    assert "…" in bar.text()
+    now[0] = 11.0
+    bar.tokens_arrived(4)  # 4 more tokens in 1 s of the injected clock
+    assert "generating 4.0 tok/s" in bar.text()
+    assert "15/100" in bar.text() and "12 MB" in bar.text() and bar.text().endswith("m")
+    bar.reply_finished("stop", Stats(10, 250.0, 30.0, 0.5, 5, 15, 100))
+    assert "30.0 tok/s · prefill 250 tok/s · ttft 0.50s" in bar.text()
+
+
+def test_token_helpers():
+    record = {"tokens": [["a", 0.5, [["a", 0.5], ["b", 0.25]]]]}
+    tokens = tokens_from_record(record)
+    assert tokens == [("a", 0.5, [("a", 0.5), ("b", 0.25)])]
+    assert "token 1: 'a'  p=0.500" in describe(tokens[0], 0)
+    assert "Select a token" in describe(None, -1)
+    assert visible(" ") == "·" and visible("\n") == "↵\n" and visible("x ") == "x "
+
+
+def test_code_blocks():
+    md = "text\n```py\nprint(1)\n```\nmore\n```\nraw\n"
+    assert code_blocks(md) == ["print(1)", "raw"]
