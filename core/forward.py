@@ -36,16 +36,42 @@ def _proj(x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    # ggml_gelu is the tanh approximation, as Gemma's hidden_activation asks
-    return 0.5 * x * (1.0 + np.tanh(np.float32(_GELU_C) * (x + np.float32(0.044715) * x * x * x)))
+    # ggml_gelu is the tanh approximation, as Gemma's hidden_activation asks:
+    # 0.5 x (1 + tanh(c (x + 0.044715 x^3))), computed in place on one temporary
+    t = x * x
+    t *= np.float32(0.044715 * _GELU_C)
+    t += np.float32(_GELU_C)
+    t *= x
+    np.tanh(t, out=t)
+    t += 1.0
+    t *= x
+    t *= 0.5
+    return t
 
 
 def _silu(x: np.ndarray) -> np.ndarray:
-    return x / (1.0 + np.exp(-x))
+    t = np.negative(x)
+    np.exp(t, out=t)
+    t += 1.0
+    np.divide(x, t, out=t)
+    return t
+
+
+def _additive_mask(start: int, T: int, lo: int, window: int) -> np.ndarray | None:
+    """(T, n) float32: 0 where query start+i may see key lo+j, -inf elsewhere.
+    A single decode step sees every key in [lo, start]: no mask needed."""
+    if T == 1:
+        return None
+    qpos = np.arange(start, start + T)[:, None]
+    kpos = np.arange(lo, start + T)[None, :]
+    masked = kpos > qpos
+    if window:
+        masked |= (qpos - kpos) >= window
+    return np.where(masked, np.float32(-np.inf), np.float32(0))
 
 
 def _attention(cfg: ModelConfig, lw: LayerWeights, il: int, h: np.ndarray, cache: KVCache,
-               start: int, rope: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+               start: int, rope: tuple[np.ndarray, np.ndarray], masks: dict) -> np.ndarray:
     T = h.shape[0]
     nh, nkv, dk, dv = cfg.n_head, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v
     qkv = _proj(h, lw.attn_qkv)  # (T, nh*dk + nkv*dk + nkv*dv)
@@ -82,13 +108,10 @@ def _attention(cfg: ModelConfig, lw: LayerWeights, il: int, h: np.ndarray, cache
     if cfg.attn_softcap:
         c = np.float32(cfg.attn_softcap)
         scores = np.tanh(scores / c) * c
-    if T > 1 or window:
-        qpos = np.arange(start, end)[:, None]
-        kpos = np.arange(lo, end)[None, :]
-        masked = kpos > qpos
-        if window:
-            masked |= (qpos - kpos) >= window
-        scores[..., masked] = -np.inf
+    if window not in masks:  # one mask per window size, shared by the layers of this call
+        masks[window] = _additive_mask(start, T, lo, window)
+    if masks[window] is not None:
+        scores += masks[window]
     scores -= scores.max(axis=-1, keepdims=True)
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
@@ -122,9 +145,11 @@ def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | 
     if any(cfg.swa_layers) and cfg.rope_base_swa != cfg.rope_base:
         rope_swa = rope_tables(pos, cfg.n_rot, cfg.rope_base_swa, cfg.rope_freq_scale, w.rope_freqs)
     eps = cfg.rms_eps
+    masks: dict = {}
     for il, lw in enumerate(w.layers):
         h = rms_norm(x, lw.attn_norm, eps)
-        a = _attention(cfg, lw, il, h, cache, start, rope_swa if cfg.swa_layers[il] else rope_global)
+        a = _attention(cfg, lw, il, h, cache, start, rope_swa if cfg.swa_layers[il] else rope_global,
+                       masks)
         if lw.post_attention_norm is not None:
             a = rms_norm(a, lw.post_attention_norm, eps)
         x = x + a

@@ -71,7 +71,7 @@ class _Loader:
             return None
         t = self.info(name, shape)
         out = np.empty(shape, dtype=np.float32)
-        self.jobs.append(lambda: out.__setitem__(Ellipsis, dequantize(self.f.raw(name), t.ggml_type, t.shape, name=name)))
+        self.jobs.append(lambda: dequantize(self.f.raw(name), t.ggml_type, t.shape, name=name, out=out))
         return out
 
     def fused(self, parts: list[tuple[str, tuple[int, ...]]]) -> np.ndarray:
@@ -82,8 +82,9 @@ class _Loader:
         for name, shape in parts:
             t = self.info(name, shape)
             dst = out[r:r + shape[0]]
-            self.jobs.append(lambda dst=dst, name=name, t=t: dst.__setitem__(
-                Ellipsis, dequantize(self.f.raw(name), t.ggml_type, t.shape, name=name)))
+            # a row block of a C-contiguous array is itself contiguous: dequantize in place
+            self.jobs.append(lambda dst=dst, name=name, t=t: dequantize(
+                self.f.raw(name), t.ggml_type, t.shape, name=name, out=dst))
             r += shape[0]
         return out
 
