@@ -234,3 +234,48 @@ class GGUFFile:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     with GGUFFile(path) as f:
         return dict(f.metadata)
+
+
+class ShardedGGUF:
+    """The shards of a gguf-split model as one file: metadata of the first
+    shard, tensors of all of them (each read from its own mapping)."""
+
+    def __init__(self, paths: list[str | os.PathLike]):
+        self.shards = [GGUFFile(p) for p in paths]
+        first = self.shards[0]
+        self.path, self.metadata, self.version = first.path, first.metadata, first.version
+        self.size = sum(s.size for s in self.shards)
+        self.data_start = first.data_start
+        self.tensors: dict[str, TensorInfo] = {}
+        self._owner: dict[str, GGUFFile] = {}
+        for s in self.shards:
+            for name, t in s.tensors.items():
+                if name in self.tensors:
+                    raise ModelFormatError(f"{s.path}: tensor {name!r} is also in another shard")
+                self.tensors[name] = t
+                self._owner[name] = s
+
+    def raw(self, name: str) -> np.ndarray:
+        return self._owner[name].raw(name)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", ""))
+
+    def close(self) -> None:
+        for s in self.shards:
+            s.close()
+
+
+def open_gguf(path: str | os.PathLike) -> GGUFFile | ShardedGGUF:
+    """One GGUF file, or all shards of a split model when ``path`` is one of them."""
+    f = GGUFFile(path)
+    if int(f.metadata.get("split.count", 1) or 1) <= 1:
+        return f
+    f.close()
+    from .library.shards import shard_paths  # the library knows the naming scheme
+
+    return ShardedGGUF(shard_paths(path))

@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import ModelConfig, config_from_metadata
 from .forward import forward
-from .gguf_file import GGUFFile
+from .gguf_file import GGUFFile, ShardedGGUF, open_gguf
 from .kv_cache import KVCache
 from .quants import type_name
 from .weights import ModelWeights, load_weights
@@ -37,7 +37,7 @@ class ModelInfo:
 
 
 class Model:
-    def __init__(self, path: str, gguf: GGUFFile, cfg: ModelConfig, weights: ModelWeights, tokenizer, load_s: float):
+    def __init__(self, path: str, gguf: GGUFFile | ShardedGGUF, cfg: ModelConfig, weights: ModelWeights, tokenizer, load_s: float):
         self.path = path
         self.gguf = gguf
         self.metadata: dict[str, Any] = gguf.metadata
@@ -52,7 +52,7 @@ class Model:
 
         t0 = time.perf_counter()
         path = str(path)
-        f = GGUFFile(path)
+        f = open_gguf(path)
         tok = Tokenizer.from_metadata(f.metadata, path=path)
         cfg = config_from_metadata(f.metadata, path, n_vocab=tok.n_vocab)
         weights = load_weights(f, cfg, progress)
@@ -101,9 +101,10 @@ class Model:
         return self.eval(ids, cache, all_logits=True)
 
 
-def _model_info(path: str, f: GGUFFile, load_s: float) -> ModelInfo:
+def _model_info(path: str, f: GGUFFile | ShardedGGUF, load_s: float) -> ModelInfo:
     md = f.metadata
     st = os.stat(path)
+    size = getattr(f, "size", st.st_size)
     counts = Counter(t.ggml_type for t in f.tensors.values() if len(t.shape) == 2)
     quant = type_name(counts.most_common(1)[0][0]) if counts else "?"
     name = str(md.get("general.name") or Path(path).stem)
@@ -111,6 +112,6 @@ def _model_info(path: str, f: GGUFFile, load_s: float) -> ModelInfo:
     return ModelInfo(
         name=name, path=path, architecture=arch,
         n_params=sum(t.n_elements for t in f.tensors.values()), quant=quant,
-        context_length=int(md.get(f"{arch}.context_length", 0) or 0), file_size=st.st_size,
-        fingerprint=f"{st.st_size:x}-{int(st.st_mtime):x}-{f.data_start:x}", load_s=load_s,
+        context_length=int(md.get(f"{arch}.context_length", 0) or 0), file_size=size,
+        fingerprint=f"{size:x}-{int(st.st_mtime):x}-{f.data_start:x}", load_s=load_s,
     )
