@@ -260,3 +260,105 @@ async def wait_until(pilot, predicate, rounds: int = 400) -> None:
             return
         await pilot.pause(0.01)
     raise AssertionError("condition never became true")
+
+
+# -- scenes shared by the snapshot tests and scripts/screenshots.py -----------------------------
+
+SCENE_REPLY = (
+    "A **binary search** halves the range each step:\n\n"
+    "```python\ndef bsearch(xs, x):\n    lo, hi = 0, len(xs)\n    while lo < hi:\n"
+    "        mid = (lo + hi) // 2\n        if xs[mid] < x:\n            lo = mid + 1\n"
+    "        else:\n            hi = mid\n    return lo\n```\n\n"
+    "It runs in *O(log n)* time."
+)
+
+
+async def _say(app, pilot, text: str) -> None:
+    app.chat.chat_input.text = text
+    app.chat.chat_input.focus()
+    await pilot.press("enter")
+    await settle(app, pilot, rounds=2000)
+
+
+async def scene_chat(pilot) -> None:
+    """Two saved chats; the open one has a finished reply with a code block."""
+    app = pilot.app
+    await settle(app, pilot)
+    await _say(app, pilot, "What is a haiku?")
+    await pilot.press("ctrl+n")
+    await _say(app, pilot, "Show me a binary search in Python")
+    app.chat.chat_input.text = "And in Rust?"
+    app.clear_notifications()
+    await pilot.pause()
+
+
+async def scene_streaming(pilot) -> None:
+    """A reply caught mid-stream (needs a gated FakeEngine): live tok/s."""
+    app = pilot.app
+    await settle(app, pilot)
+    app.chat.chat_input.text = "Show me a binary search in Python"
+    await pilot.press("enter")
+    app.engine.release(24)
+    await wait_until(pilot, lambda: app.chat.session.generation is not None
+                     and len(app.chat.session.generation.tokens) == 24)
+    app.clock.advance(0.5)  # 23 tokens after the first in 0.5 s of the fake clock
+    app.chat.status.refresh_text()
+    app.clear_notifications()
+    await pilot.pause()
+
+
+async def scene_inspector(pilot) -> None:
+    from chord_tui.widgets.message_view import MessageView
+    from chord_tui.widgets.token_view import TokenView
+
+    app = pilot.app
+    await settle(app, pilot)
+    await _say(app, pilot, "Show me a binary search in Python")
+    await pilot.press("ctrl+t")
+    tokens = app.chat.query(MessageView).last().query_one(TokenView)
+    tokens.focus()
+    await pilot.press("right", "right", "right")
+    app.clear_notifications()
+    await pilot.pause()
+
+
+async def scene_models(pilot) -> None:
+    app = pilot.app
+    await settle(app, pilot)
+    await pilot.press("f4")
+    await pilot.press("down")
+    app.clear_notifications()
+    await pilot.pause()
+
+
+async def scene_help(pilot) -> None:
+    app = pilot.app
+    await settle(app, pilot)
+    await pilot.press("f1")
+    app.clear_notifications()
+    await pilot.pause()
+
+
+async def scene_narrow(pilot) -> None:
+    app = pilot.app
+    await settle(app, pilot)
+    await _say(app, pilot, "Show me a binary search in Python")
+    app.clear_notifications()
+    await pilot.pause()
+
+
+def scene_engine(name: str) -> FakeEngine:
+    if name == "chat":
+        return FakeEngine(replies=["A haiku is a short poem: three lines of 5, 7 and 5 syllables.", SCENE_REPLY])
+    return FakeEngine(replies=[SCENE_REPLY], gated=name == "streaming")
+
+
+# name -> (pilot script, terminal size)
+SCENES = {
+    "chat": (scene_chat, (120, 32)),
+    "streaming": (scene_streaming, (100, 30)),
+    "inspector": (scene_inspector, (100, 30)),
+    "models": (scene_models, (100, 30)),
+    "help": (scene_help, (100, 30)),
+    "narrow": (scene_narrow, (80, 24)),
+}

@@ -163,3 +163,38 @@ def test_token_helpers():
 def test_code_blocks():
     md = "text\n```py\nprint(1)\n```\nmore\n```\nraw\n"
     assert code_blocks(md) == ["print(1)", "raw"]
+
+
+def test_launch_builds_the_app_on_the_core_engine(monkeypatch, tmp_path):
+    """launch() wires CoreEngine, the store and the config; CoreEngine is faked here."""
+    import sys
+    import types
+
+    from chord_tui import launch as launch_mod
+    from chord_tui.app import ChordApp
+    from tests.fake_engine import FakeEngine
+
+    fake_module = types.ModuleType("chord_tui.core_engine")
+    fake_module.CoreEngine = FakeEngine
+    monkeypatch.setitem(sys.modules, "chord_tui.core_engine", fake_module)
+    seen = {}
+
+    def fake_run(self):
+        seen["engine"], seen["model"], seen["store"] = self.engine, self.initial_model, self.store
+        self._return_code = 0
+
+    monkeypatch.setattr(ChordApp, "run", fake_run)
+    assert launch_mod.launch("gemma-3-270m") == 0
+    assert isinstance(seen["engine"], FakeEngine) and seen["model"] == "gemma-3-270m"
+    assert seen["store"].path.name == "conversations.db"
+
+
+def test_new_conversation_starts_with_the_configured_system_prompt(session):
+    session.default_system_prompt = "default"
+    session.open(None)
+    assert session.system_prompt == "default"
+    gen = session.send("q")
+    assert gen.messages[0] == {"role": "system", "content": "default"}
+    session.set_system_prompt("changed")
+    session.open(None)
+    assert session.system_prompt == "default"

@@ -37,18 +37,19 @@ PANEL_MIN_WIDTH = 120
 
 
 class ChatScreen(Screen):
+    # description: the short footer label; tooltip: the longer text for help.
     BINDINGS = [
-        Binding("escape", "stop", "Stop"),
-        Binding("ctrl+n", "new_conversation", "New chat"),
-        Binding("ctrl+r", "regenerate", "Regenerate"),
-        Binding("ctrl+g", "continue_reply", "Continue", show=False),
-        Binding("ctrl+t", "toggle_inspector", "Inspector"),
-        Binding("ctrl+b", "toggle_side_panel", "Panel"),
-        Binding("ctrl+l", "toggle_conversations", "Chats", show=False),
-        Binding("ctrl+f", "search", "Search chats", show=False),
-        Binding("f2", "rename_conversation", "Rename chat", show=False),
-        Binding("f3", "prompt_view", "Prompt", show=False),
-        Binding("ctrl+s", "export", "Export", show=False),
+        Binding("escape", "stop", "Stop", tooltip="Stop the reply being generated (the partial reply is kept)"),
+        Binding("ctrl+n", "new_conversation", "New chat", tooltip="Start a new conversation"),
+        Binding("ctrl+r", "regenerate", "Regenerate", tooltip="Regenerate the last reply, keeping the old one"),
+        Binding("ctrl+g", "continue_reply", "Continue", show=False, tooltip="Let the model continue the last reply"),
+        Binding("ctrl+t", "toggle_inspector", "Inspector", tooltip="Token inspector: colour tokens by probability"),
+        Binding("ctrl+b", "toggle_side_panel", "Panel", tooltip="Show or hide the side panel (model, sampling)"),
+        Binding("ctrl+l", "toggle_conversations", "Chats", show=False, tooltip="Show or hide the conversation list"),
+        Binding("ctrl+f", "search", "Search chats", show=False, tooltip="Search conversations"),
+        Binding("f2", "rename_conversation", "Rename chat", show=False, tooltip="Rename the conversation"),
+        Binding("f3", "prompt_view", "Prompt", show=False, tooltip="Show the exact prompt the model sees"),
+        Binding("ctrl+s", "export", "Export", show=False, tooltip="Export the conversation as Markdown and JSON"),
     ]
 
     inspector: reactive[bool] = reactive(False)

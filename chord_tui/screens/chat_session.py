@@ -53,6 +53,7 @@ class ChatSession:
         self.store = store
         self.conversation_id: int | None = None
         self.conversation: Any = None  # chord_tui.storage.Conversation
+        self.default_system_prompt = ""  # from the config, for each new conversation
         self.pending_system_prompt = ""  # typed before the conversation exists
         self.generation: Generation | None = None
         self._next_generation = 0
@@ -75,6 +76,8 @@ class ChatSession:
 
     def open(self, conversation_id: int | None) -> None:
         self.conversation_id = conversation_id
+        if conversation_id is None:
+            self.pending_system_prompt = self.default_system_prompt
         self.reload()
 
     def ensure_conversation(self, first_text: str, model: str = "") -> int:

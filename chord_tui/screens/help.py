@@ -30,9 +30,10 @@ def sections_from(groups: list[tuple[str, list[Binding]]], extra: dict[str, list
         rows: list[tuple[str, str]] = []
         seen: set[str] = set()
         for binding in bindings:
-            if binding.description and binding.key not in seen:
+            text = binding.tooltip or binding.description
+            if text and binding.key not in seen:
                 seen.add(binding.key)
-                rows.append((format_keys(binding.key), binding.description))
+                rows.append((format_keys(binding.key), text))
         rows += extra.get(title, [])
         out.append((title, rows))
     return out
@@ -52,7 +53,7 @@ class HelpScreen(ModalScreen[None]):
                 for title, rows in self.sections:
                     yield Label(title, classes="help-section")
                     width = max((len(keys) for keys, _ in rows), default=0) + 2
-                    text = "\n".join(f"  {keys:<{width}}{description}" for keys, description in rows)
+                    text = "\n".join(f"{keys:<{width}}{description}" for keys, description in rows)
                     yield Static(text, classes="help-rows", markup=False)
             yield Label("Esc closes", classes="dialog-hint")
 

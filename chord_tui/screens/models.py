@@ -24,7 +24,7 @@ from chord_tui.messages import PullFailed, PullFinished, PullProgress
 from chord_tui.screens.dialogs import ConfirmDialog
 from chord_tui.widgets.path_suggester import PathSuggester, human_bytes, human_params
 
-COLUMNS = ("", "Name", "Arch", "Params", "Quant", "Size", "Ctx", "Template")
+COLUMNS = ("", "Name", "Arch", "Params", "Quant", "Size", "Ctx")  # the rest is in the details pane
 
 
 def details(entry: ModelEntry | None, loaded: bool) -> str:
@@ -43,7 +43,7 @@ def details(entry: ModelEntry | None, loaded: bool) -> str:
         f"source        {entry.source}",
     ]
     if entry.metadata:
-        lines += ["", "metadata"] + [f"  {key}: {value}" for key, value in entry.metadata.items()]
+        lines += ["", "metadata"] + [f"· {key}: {value}" for key, value in entry.metadata.items()]
     return "\n".join(lines)
 
 
@@ -111,8 +111,7 @@ class ModelsScreen(Screen):
         for entry in self.entries:
             mark = ("●" if info and info.path == entry.path else " ") + ("★" if entry.is_default else " ")
             table.add_row(mark, entry.name, entry.architecture, human_params(entry.n_params), entry.quant,
-                          human_bytes(entry.size_bytes), str(entry.context_length), entry.template_source,
-                          key=entry.name)
+                          human_bytes(entry.size_bytes), str(entry.context_length), key=entry.name)
         names = [e.name for e in self.entries]
         if current in names:
             table.move_cursor(row=names.index(current))

@@ -38,6 +38,11 @@ class ConversationView(VerticalScroll, can_focus=True):
     def compose(self):
         yield Static(EMPTY_TEXT, id="empty-hint")
 
+    def on_mount(self) -> None:
+        # Anchored: follows a streaming reply, and (Textual's anchoring) sits a
+        # short conversation at the bottom, next to the input, like chat apps.
+        self.anchor()
+
     @property
     def messages(self) -> list[MessageView]:
         # Direct children only: a query would walk every Markdown block too.

@@ -92,21 +92,38 @@ class StatusBar(Static):
         elapsed = self._clock() - self._first_token_at
         return (self._tokens - 1) / elapsed if elapsed > 0 else None
 
-    def text(self) -> str:
+    def text(self, width: int | None = None) -> str:
+        """The status line; shorter forms when ``width`` columns are too few."""
+        for compact in (False, True):
+            parts = self._parts(compact)
+            line = " │ ".join(parts)
+            if width is None or len(line) <= width:
+                return line
+        return " │ ".join(parts[:-1])  # still too long: the model name is also in the panel
+
+    def _parts(self, compact: bool) -> list[str]:
         parts = [self.state]
         if self._streaming:
             rate = self.stats.decode_tok_s if self.stats else self.live_decode_rate()
             parts[0] += f" {rate:.1f} tok/s" if rate else " …"
         elif self.stats is not None:
             s = self.stats
-            parts.append(f"{s.decode_tok_s:.1f} tok/s · prefill {s.prefill_tok_s:.0f} tok/s · ttft {s.ttft_s:.2f}s")
+            if compact:
+                parts.append(f"{s.decode_tok_s:.1f} tok/s · ttft {s.ttft_s:.2f}s")
+            else:
+                parts.append(f"{s.decode_tok_s:.1f} tok/s · prefill {s.prefill_tok_s:.0f} tok/s · ttft {s.ttft_s:.2f}s")
         if self.n_ctx:
-            parts.append(f"ctx {meter(self.n_past, self.n_ctx)} {self.n_past}/{self.n_ctx}")
+            bar = meter(self.n_past, self.n_ctx, METER_WIDTH // 2 if compact else METER_WIDTH)
+            parts.append(f"ctx {bar} {self.n_past}/{self.n_ctx}")
         if self.memory_mb is not None:
             parts.append(f"{self.memory_mb:.0f} MB")
         if self.model:
             parts.append(self.model)
-        return " │ ".join(parts)
+        return parts
 
     def refresh_text(self) -> None:
-        self.update(Content(self.text()))
+        width = self.content_size.width if self.is_mounted and self.content_size.width else None
+        self.update(Content(self.text(width)))
+
+    def on_resize(self) -> None:
+        self.refresh_text()

@@ -140,8 +140,8 @@ def describe(token: TokenRecord | None, index: int) -> str:
     if token is None:
         return "Select a token (click, or ←/→) to see its alternatives."
     piece, prob, alts = token
-    lines = [f"token {index + 1}: {piece!r}  p={prob:.3f}"]
+    lines = [f"token {index + 1}: {piece!r}  p={prob:.3f}   top-5:"]
     for text, alt_prob in alts[:5]:
-        mark = "▸" if text == piece else " "
-        lines.append(f" {mark} {text!r:<24} {alt_prob:.3f}")
+        mark = "▸" if text == piece else "·"  # not a space: leading spaces are trimmed
+        lines.append(f"{mark} {text!r:<24} {alt_prob:.3f}")
     return "\n".join(lines)
