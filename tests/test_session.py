@@ -224,3 +224,29 @@ def test_token_events_carry_probabilities(smol):
     assert toks and all(0 < t.prob <= 1 and len(t.alternatives) == 5 for t in toks)
     assert all(t.alternatives[0].prob >= t.alternatives[-1].prob for t in toks)
     assert toks[0].id == toks[0].alternatives[0].id  # greedy picks the top alternative
+
+
+def test_generation_thread_reports_to_a_queue_and_cancels(smollm_path):
+    import queue
+
+    from chord_core.worker import GenerationThread
+
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, " b" * 200)
+    m.gated = True
+    s = ChatSession(m)
+    q: queue.Queue = queue.Queue()
+    th = GenerationThread(lambda cancel: s.complete("x", GREEDY, cancel), q)
+    th.start()
+    assert isinstance(q.get(timeout=5), Started)
+    m.step.set()
+    first = q.get(timeout=5)
+    assert isinstance(first, TokenEvent)
+    th.cancel()
+    m.step.set()
+    th.join(5)
+    rest = []
+    while not q.empty():
+        rest.append(q.get())
+    assert not th.is_alive() and isinstance(rest[-1], Done) and rest[-1].reason == "cancelled"
+    assert len(rest[-1].token_ids) <= 3
