@@ -238,8 +238,8 @@ def test_generation_thread_reports_to_a_queue_and_cancels(smollm_path):
     q: queue.Queue = queue.Queue()
     th = GenerationThread(lambda cancel: s.complete("x", GREEDY, cancel), q)
     th.start()
+    m.step.set()  # release the prefill
     assert isinstance(q.get(timeout=5), Started)
-    m.step.set()
     first = q.get(timeout=5)
     assert isinstance(first, TokenEvent)
     th.cancel()
