@@ -83,8 +83,7 @@ def _attention(cfg: ModelConfig, lw: LayerWeights, il: int, h: np.ndarray, cache
     if lw.attn_q_norm is not None:  # per-head RMS norm, before RoPE
         q = rms_norm(q, lw.attn_q_norm, cfg.rms_eps)
         k = rms_norm(k, lw.attn_k_norm, cfg.rms_eps)
-    else:
-        q, k = q.copy(), k.copy()
+    # otherwise q and k are views of qkv, a fresh array: RoPE may rotate them in place
     cos, sin = rope
     apply_rope(q, cos, sin, cfg.spec.rope_layout)
     apply_rope(k, cos, sin, cfg.spec.rope_layout)
