@@ -132,14 +132,14 @@ class ChordApp(App):
         else:
             self.post_message(ModelLoaded(name, info))
 
-    def _show_load(self, label: str, fraction: float, done: bool = False) -> None:
+    def _show_load(self, label: str, fraction: float, done: bool = False, failed: bool = False) -> None:
         chat = self.chat
         if not done:
             pct = f" {fraction:.0%}" if fraction >= 0 else ""
             chat.status.set_state(f"{label}{pct}")
             chat.side_panel.show_model(None, loading=label)
         if isinstance(self.screen, ModelsScreen):
-            self.screen.show_load(label, fraction, done)
+            self.screen.show_load(label, fraction, done, failed)
 
     def on_model_load_progress(self, message: ModelLoadProgress) -> None:
         self._show_load(f"loading {message.name}: {message.label}", message.fraction)
@@ -163,7 +163,7 @@ class ChordApp(App):
         info = self.engine.info  # the engine may still have the previous model
         chat.side_panel.show_model(info)
         chat.status.set_state("ready" if info else "no model")
-        self._show_load(f"failed: {message.reason}", 0.0, done=True)
+        self._show_load(f"failed: {message.reason}", 0.0, done=True, failed=True)
         self.notify(f"Could not load {message.name}: {message.reason}", title="Load failed",
                     severity="error", timeout=10)
 

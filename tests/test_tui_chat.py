@@ -9,7 +9,7 @@ import time
 
 from textual import events
 
-from tests.fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle, split_tokens, wait_until
+from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle, split_tokens, wait_until
 
 from chord_tui.widgets.chat_input import ChatInput
 from chord_tui.widgets.message_view import MessageView

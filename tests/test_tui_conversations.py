@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle
+from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle
 from textual.widgets import Input
 
 from chord_tui.storage import ConversationStore

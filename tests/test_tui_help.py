@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input
 
-from tests.fake_engine import make_app, settle, wait_until
+from fake_engine import make_app, settle, wait_until
 
 from chord_tui.screens.help import HelpScreen, format_keys
 

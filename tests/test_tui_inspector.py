@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fake_engine import DEFAULT_REPLY, FakeEngine, make_app, prob_of, settle, split_tokens
+from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, prob_of, settle, split_tokens
 from textual.widgets import Static
 
 from chord_tui.screens.prompt_view import PromptScreen

@@ -3,7 +3,7 @@ progress, delete with confirmation, set default, switch model, load failure."""
 
 from __future__ import annotations
 
-from tests.fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle, wait_until
+from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle, wait_until
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from chord_tui.screens.models import ModelsScreen
@@ -174,6 +174,8 @@ async def test_load_failure_shows_reason_and_app_stays_usable(tmp_path):
         await pilot.press("down", "enter")
         await settle(app, pilot)
         assert any("unsupported architecture" in n.message for n in app._notifications)
+        assert screen.query_one("#load-row").display
+        assert "failed: unsupported architecture" in str(screen.query_one("#load-label").render())
         assert app.loading_model is None
         assert engine.info.name == "smollm2-135m"  # the old model is still there
         await pilot.press("escape")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fake_engine import SCENES, make_app, scene_engine
+from fake_engine import SCENES, make_app, scene_engine
 
 
 @pytest.mark.parametrize("name", list(SCENES))

@@ -172,7 +172,7 @@ def test_launch_builds_the_app_on_the_core_engine(monkeypatch, tmp_path):
 
     from chord_tui import launch as launch_mod
     from chord_tui.app import ChordApp
-    from tests.fake_engine import FakeEngine
+    from fake_engine import FakeEngine
 
     fake_module = types.ModuleType("chord_tui.core_engine")
     fake_module.CoreEngine = FakeEngine

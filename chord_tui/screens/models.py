@@ -237,8 +237,8 @@ class ModelsScreen(Screen):
                     timeout=10)
 
     # -- load progress (forwarded by the App) ---------------------------------------------
-    def show_load(self, label: str, fraction: float | None, done: bool = False) -> None:
-        self.query_one("#load-row").display = not done
+    def show_load(self, label: str, fraction: float | None, done: bool = False, failed: bool = False) -> None:
+        self.query_one("#load-row").display = not done or failed  # a failure stays readable
         self.query_one("#load-label", Label).update(label)
         bar = self.query_one("#load-progress", ProgressBar)
         if fraction is None or fraction < 0:

@@ -1,0 +1,106 @@
+"""Streaming a reply into the chat screen: the worker and its message handler.
+
+A mixin of ChatScreen, kept apart because it is the one place where threads
+meet the UI. ``_generate`` runs in a thread worker: it drives the engine's
+generator and pushes every event into the generation's ``EventBuffer``,
+posting a ``ReplyEvents`` message only when the buffer was empty. The engine
+never waits for the UI (no ``call_from_thread``), and ``on_reply_events``
+drains whatever has arrived, so however fast tokens come the UI handles one
+message per batch and never falls behind. Esc sets the generation's cancel
+event; the engine then ends with ``Done(reason="cancelled")`` and the partial
+reply is kept.
+"""
+
+from __future__ import annotations
+
+from textual import work
+
+from chord_core.events import Done, ErrorEvent, Notice, Started, Stats, TokenEvent
+from chord_tui.messages import ReplyEvents
+from chord_tui.screens.chat_session import Generation
+
+
+class ReplyStreaming:
+    """Needs from the screen: session, conversation, status, notify, app."""
+
+    async def start(self, gen: Generation) -> None:
+        view = self.conversation.by_id(gen.message_id)
+        if view is not None:
+            view.start_stream()
+        self.conversation.scroll_end(animate=False)
+        self.conversation.anchor()
+        self.status.set_state("prefill")
+        self._generate(gen)
+
+    @work(thread=True, group="reply", exit_on_error=False)
+    def _generate(self, gen: Generation) -> None:
+        """Runs in a thread: drive the engine's generator, buffer its events."""
+        ended = False
+        try:
+            for event in self.app.engine.stream_reply(gen.messages, self.app.live_settings, gen.cancel,
+                                                      continue_reply=gen.mode == "continue"):
+                ended = ended or isinstance(event, (Done, ErrorEvent))
+                if gen.buffer.put(event):
+                    self.post_message(ReplyEvents(gen.id))
+        except Exception as err:  # the engine failed: report it, keep the app alive
+            ended = True
+            if gen.buffer.put(ErrorEvent(f"{type(err).__name__}: {err}")):
+                self.post_message(ReplyEvents(gen.id))
+        if not ended and gen.buffer.put(ErrorEvent("the engine stopped without finishing the reply")):
+            self.post_message(ReplyEvents(gen.id))
+
+    async def on_reply_events(self, message: ReplyEvents) -> None:
+        gen = self.session.generation
+        if gen is None or gen.id != message.generation_id:
+            return
+        tokens: list[TokenEvent] = []
+        for event in gen.buffer.drain():
+            if gen.finished:
+                break
+            if isinstance(event, TokenEvent):
+                tokens.append(event)
+                continue
+            if tokens:
+                await self._add_tokens(gen, tokens)
+                tokens = []
+            if isinstance(event, Started):
+                self.status.reply_started(event.prompt_tokens, event.n_ctx)
+            elif isinstance(event, Stats):
+                self.status.set_stats(event)
+            elif isinstance(event, Notice):
+                self.notify(event.message)
+            elif isinstance(event, Done):
+                await self._finish(gen, event)
+            elif isinstance(event, ErrorEvent):
+                await self._finish(gen, None, event.message)
+        if tokens and not gen.finished:
+            await self._add_tokens(gen, tokens)
+
+    async def _add_tokens(self, gen: Generation, events: list[TokenEvent]) -> None:
+        text, records = self.session.add_tokens(gen, events)
+        view = self.conversation.by_id(gen.message_id)
+        if view is not None:
+            await view.append(text, records)
+        self.status.tokens_arrived(len(events))
+
+    async def _finish(self, gen: Generation, done: Done | None, error: str = "") -> None:
+        note = self.session.finish(gen, done, error)
+        view = self.conversation.by_id(gen.message_id)
+        if view is not None:
+            await view.finish_stream(note)
+        self.status.reply_finished(done.reason if done else "error", done.stats if done else None)
+        self.app.update_memory()
+        if error:
+            self.notify(error, title="Generation failed", severity="error", timeout=10)
+        await self.show_session()
+
+    def action_stop(self) -> None:
+        gen = self.session.generation
+        if gen is not None:
+            gen.cancel.set()
+            self.status.set_state("stopping")
+
+    def stop_generation(self) -> None:
+        """Called when the app closes or the model changes."""
+        if self.session.generation is not None:
+            self.session.generation.cancel.set()
