@@ -334,3 +334,24 @@ async def test_event_loop_stays_responsive_while_streaming(tmp_path):
         assert streamed_while_typing
         assert max(press_times) < 0.5, press_times
         assert gaps and max(gaps) < 0.5, max(gaps)
+
+
+async def test_header_links_work_by_mouse(tmp_path):
+    engine = FakeEngine(replies=["one", "two"])
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await send(app, pilot, "q")
+        await settle(app, pilot)
+        reply = app.chat.query(MessageView).last()
+        header = reply.query_one(".message-header")
+        text = str(reply.header())
+        await pilot.click(header, offset=(text.index("copy"), 0))
+        assert app.clipboard == "one"
+        await pilot.click(header, offset=(text.index("regenerate"), 0))
+        await settle(app, pilot)
+        assert stored(app)[-1].alternatives == ["one", "two"]
+        text = str(reply.header())
+        await pilot.click(header, offset=(text.index("‹"), 0))  # previous alternative
+        await settle(app, pilot)
+        assert stored(app)[-1].content == "one"

@@ -22,3 +22,14 @@ def test_snapshot(name, snap_compare, tmp_path):
         assert snap_compare(app, run_before=script, terminal_size=size)
     finally:
         app.store.close()
+
+
+def test_snapshot_inspector_no_color(snap_compare, tmp_path, monkeypatch):
+    """Under NO_COLOR Textual renders monochrome; low-probability tokens stay underlined."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    script, size = SCENES["inspector"]
+    app = make_app(tmp_path, scene_engine("inspector"))
+    try:
+        assert snap_compare(app, run_before=script, terminal_size=size)
+    finally:
+        app.store.close()

@@ -45,6 +45,15 @@ class ChatMarkdown(Markdown):
     BLOCKS = {**Markdown.BLOCKS, "fence": CopyableFence, "code_block": CopyableFence}
 
 
+class MessageHeader(Static):
+    """The role and action links; a link's ``@click`` action runs here."""
+
+    def action_message_action(self, action: str) -> None:
+        view = self.parent
+        if isinstance(view, MessageView):
+            self.post_message(MessageAction(action, view.message_id))
+
+
 class MessageView(Vertical):
     def __init__(self, message_id: int, role: str, content: str, *, alternatives: int = 1,
                  active: int = 0, record: dict[str, Any] | None = None) -> None:
@@ -63,7 +72,7 @@ class MessageView(Vertical):
         return (self.content, self.n_alternatives, self.active, len(self.tokens))
 
     def compose(self) -> ComposeResult:
-        yield Static(self.header(), classes="message-header")
+        yield MessageHeader(self.header(), classes="message-header")
         yield ChatMarkdown(self.content, classes="message-body")
         if self.role == "assistant":
             yield TokenView(self.tokens, classes="message-tokens")
@@ -104,10 +113,7 @@ class MessageView(Vertical):
 
     def refresh_header(self) -> None:
         if self.is_mounted:
-            self.query_one(".message-header", Static).update(self.header())
-
-    def action_message_action(self, action: str) -> None:
-        self.post_message(MessageAction(action, self.message_id))
+            self.query_one(MessageHeader).update(self.header())
 
     # -- content -------------------------------------------------------------------
     async def set_message(self, content: str, alternatives: int, active: int, record: dict[str, Any]) -> None:
