@@ -42,6 +42,7 @@ async def test_enter_sends_and_reply_streams_into_store_and_view(tmp_path):
         await pilot.press("enter")
         await settle(app, pilot)
         assert engine.calls[0]["messages"] == [{"role": "user", "content": "hello"}]
+        assert len(engine.calls) == 1 and not [n for n in app._notifications if n.severity != "information"]
         msgs = stored(app)
         assert [(m.role, m.content) for m in msgs] == [("user", "hello"), ("assistant", DEFAULT_REPLY)]
         record = msgs[1].record
