@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import ModelConfig
 from .kv_cache import KVCache
-from .rope import apply_rope, rope_tables
+from .rope import apply_rope, rope_rotations
 from .weights import LayerWeights, ModelWeights
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -24,8 +24,13 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     # Gemma's HF norms compute x * (1 + w); its GGUF converter already adds
     # the 1 into the stored weight, so every family multiplies by w as is.
-    ms = np.einsum("...i,...i->...", x, x)[..., None] / np.float32(x.shape[-1])
-    return x * (1.0 / np.sqrt(ms + np.float32(eps))) * w
+    ms = np.einsum("...i,...i->...", x, x)
+    ms *= np.float32(1.0 / x.shape[-1])
+    ms += np.float32(eps)
+    inv = np.reciprocal(np.sqrt(ms, out=ms), out=ms)[..., None]
+    out = x * inv
+    out *= w
+    return out
 
 
 def _proj(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -71,7 +76,7 @@ def _additive_mask(start: int, T: int, lo: int, window: int) -> np.ndarray | Non
 
 
 def _attention(cfg: ModelConfig, lw: LayerWeights, il: int, h: np.ndarray, cache: KVCache,
-               start: int, rope: tuple[np.ndarray, np.ndarray], masks: dict) -> np.ndarray:
+               start: int, rope: np.ndarray, masks: dict) -> np.ndarray:
     T = h.shape[0]
     nh, nkv, dk, dv = cfg.n_head, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v
     qkv = _proj(h, lw.attn_qkv)  # (T, nh*dk + nkv*dk + nkv*dv)
@@ -83,11 +88,12 @@ def _attention(cfg: ModelConfig, lw: LayerWeights, il: int, h: np.ndarray, cache
     if lw.attn_q_norm is not None:  # per-head RMS norm, before RoPE
         q = rms_norm(q, lw.attn_q_norm, cfg.rms_eps)
         k = rms_norm(k, lw.attn_k_norm, cfg.rms_eps)
-    # otherwise q and k are views of qkv, a fresh array: RoPE may rotate them in place
-    cos, sin = rope
-    apply_rope(q, cos, sin, cfg.spec.rope_layout)
-    apply_rope(k, cos, sin, cfg.spec.rope_layout)
-    q *= np.float32(cfg.attn_scale)
+        apply_rope(q, rope)
+        apply_rope(k, rope)
+    else:
+        # q and k are adjacent views of qkv, a fresh array: rotate both in one go
+        apply_rope(qkv[:, :(nh + nkv) * dk].reshape(T, nh + nkv, dk), rope)
+    # (the 1/sqrt(d) attention scale is folded into the Q weights at load)
 
     end = start + T
     cache.k[il][:, start:end] = k.transpose(1, 0, 2)
@@ -139,10 +145,10 @@ def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | 
     if cfg.spec.gemma:
         x = x * np.float32(math.sqrt(cfg.n_embd))
     pos = np.arange(start, start + T)
-    rope_global = rope_tables(pos, cfg.n_rot, cfg.rope_base, cfg.rope_freq_scale, w.rope_freqs)
+    rope_global = rope_rotations(pos, cfg.n_rot, cfg.rope_base, cfg.rope_freq_scale, w.rope_freqs)
     rope_swa = rope_global
     if any(cfg.swa_layers) and cfg.rope_base_swa != cfg.rope_base:
-        rope_swa = rope_tables(pos, cfg.n_rot, cfg.rope_base_swa, cfg.rope_freq_scale, w.rope_freqs)
+        rope_swa = rope_rotations(pos, cfg.n_rot, cfg.rope_base_swa, cfg.rope_freq_scale, w.rope_freqs)
     eps = cfg.rms_eps
     masks: dict = {}
     for il, lw in enumerate(w.layers):

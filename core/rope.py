@@ -1,37 +1,39 @@
-"""Rotary position embeddings, in llama.cpp's two layouts."""
+"""Rotary position embeddings.
+
+llama.cpp has two layouts: "norm" rotates adjacent pairs (x0,x1),(x2,x3)…
+and "neox" rotates split halves (x_i, x_{i+n_rot/2}). At load, the Q and K
+rows of neox models are permuted into the adjacent layout
+(``interleave_halves``); dot products q·k do not change when both sides are
+permuted alike, so from then on every model rotates adjacent pairs, which
+is one complex multiplication per position.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def rope_tables(positions: np.ndarray, n_rot: int, base: float, freq_scale: float = 1.0,
-                freq_factors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """cos, sin of shape (len(positions), n_rot/2) for theta_i = p * base^(-2i/n_rot)."""
+def rope_rotations(positions: np.ndarray, n_rot: int, base: float, freq_scale: float = 1.0,
+                   freq_factors: np.ndarray | None = None) -> np.ndarray:
+    """exp(i * theta) of shape (len(positions), n_rot/2), complex64, for
+    theta_i = p * freq_scale * base^(-2i/n_rot) / freq_factors[i]."""
     inv = base ** (-np.arange(0, n_rot, 2, dtype=np.float64) / n_rot)
     if freq_factors is not None:  # llama 3.1 rope_freqs: divisors per frequency
         inv = inv / freq_factors.astype(np.float64)
     theta = positions.astype(np.float64)[:, None] * (inv * freq_scale)[None, :]
-    return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    return np.exp(1j * theta).astype(np.complex64)
 
 
-def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, layout: str) -> np.ndarray:
-    """Rotate x (T, n_heads, head_dim) in place over its first n_rot dims.
+def apply_rope(x: np.ndarray, rot: np.ndarray) -> None:
+    """Rotate x (T, n_heads, head_dim) in place over its first n_rot dims
+    (adjacent pairs as complex numbers); dims past n_rot pass through."""
+    half = rot.shape[1]
+    x[..., :2 * half].view(np.complex64)[...] *= rot[:, None, :]
 
-    "norm": pairs are adjacent (x0,x1),(x2,x3)...; "neox": pairs are
-    (x_i, x_{i+n_rot/2}). Dims past n_rot pass through unrotated.
-    """
-    half = cos.shape[1]
-    c = cos[:, None, :]
-    s = sin[:, None, :]
-    if layout == "norm":
-        a = x[..., 0:2 * half:2].copy()
-        b = x[..., 1:2 * half:2]
-        x[..., 0:2 * half:2] = a * c - b * s
-        x[..., 1:2 * half:2] = a * s + b * c
-    else:
-        a = x[..., :half].copy()
-        b = x[..., half:2 * half]
-        x[..., :half] = a * c - b * s
-        x[..., half:2 * half] = a * s + b * c
-    return x
+
+def interleave_halves(head_dim: int, n_rot: int) -> np.ndarray:
+    """The index order that turns a neox head [a0..a(h-1), b0..b(h-1), rest]
+    into [a0, b0, a1, b1, …, rest], h = n_rot/2."""
+    h = n_rot // 2
+    pairs = np.stack([np.arange(h), np.arange(h) + h], axis=1).reshape(-1)
+    return np.concatenate([pairs, np.arange(n_rot, head_dim)])

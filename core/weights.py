@@ -133,4 +133,42 @@ def load_weights(f: GGUFFile, cfg: ModelConfig, progress: Callable[[float], None
         layers=layers,
     )
     ld.run(progress)
+    if sp.rope_layout == "neox":
+        _neox_to_adjacent_pairs(w, cfg)
+    _fold_attention_scale(w, cfg)
     return w
+
+
+def _neox_to_adjacent_pairs(w: ModelWeights, cfg: ModelConfig) -> None:
+    """Permute every Q and K head's rows (and their biases and norm weights)
+    so that neox RoPE becomes adjacent-pair RoPE (see rope.py)."""
+    from .rope import interleave_halves
+
+    perm = interleave_halves(cfg.head_dim_k, cfg.n_rot)
+    nq = cfg.n_head * cfg.head_dim_k
+    for lw in w.layers:
+        for a, n_heads in ((0, cfg.n_head), (nq, cfg.n_head_kv)):
+            rows = slice(a, a + n_heads * cfg.head_dim_k)
+            m = lw.attn_qkv[rows]
+            lw.attn_qkv[rows] = m.reshape(n_heads, cfg.head_dim_k, -1)[:, perm].reshape(m.shape)
+            if lw.attn_qkv_bias is not None:
+                b = lw.attn_qkv_bias[rows]
+                lw.attn_qkv_bias[rows] = b.reshape(n_heads, cfg.head_dim_k)[:, perm].reshape(-1)
+        if lw.attn_q_norm is not None:
+            lw.attn_q_norm[:] = lw.attn_q_norm[perm]
+            lw.attn_k_norm[:] = lw.attn_k_norm[perm]
+
+
+def _fold_attention_scale(w: ModelWeights, cfg: ModelConfig) -> None:
+    """Scale the queries once, in the weights, instead of at every step: into
+    the Q norm weight where Q is normalized after projection (qwen3, gemma3),
+    else into the Q rows (RoPE is linear, so the order does not matter)."""
+    s = np.float32(cfg.attn_scale)
+    nq = cfg.n_head * cfg.head_dim_k
+    for lw in w.layers:
+        if lw.attn_q_norm is not None:
+            lw.attn_q_norm *= s
+        else:
+            lw.attn_qkv[:nq] *= s
+            if lw.attn_qkv_bias is not None:
+                lw.attn_qkv_bias[:nq] *= s
