@@ -24,9 +24,15 @@ def _run(cmd: list[str]) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _median(runs: list[dict]) -> dict:
+    keys = ("load_s", "prefill_tok_s", "decode_tok_s", "peak_rss_mb")
+    return {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in keys}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--llama-python", required=True, help="an interpreter with llama-cpp-python installed")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each engine, alternating; medians reported")
     ap.add_argument("models", nargs="+")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE.parent))
@@ -35,9 +41,11 @@ def main() -> None:
     rows = []
     for spec in args.models:
         path = str(resolve_model(spec))
-        ref = _run([args.llama_python, str(HERE / "llama_cpp_bench.py"), path])
-        ours = _run([sys.executable, "-m", "chord_tui", "bench", path, "--json"])
-        rows.append((Path(path).name, ours, ref))
+        refs, ourss = [], []
+        for _ in range(args.repeat):  # alternate, so a busy moment hits both engines alike
+            refs.append(_run([args.llama_python, str(HERE / "llama_cpp_bench.py"), path]))
+            ourss.append(_run([sys.executable, "-m", "chord_tui", "bench", path, "--json"]))
+        rows.append((Path(path).name, _median(ourss), _median(refs)))
     print("| model | metric | chord-chat | llama.cpp | ratio |")
     print("|---|---|---|---|---|")
     for name, ours, ref in rows:
