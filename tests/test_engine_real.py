@@ -99,4 +99,7 @@ def test_greedy_continuations(loaded):
             assert want in np.argsort(-row)[:5], (case["prompt"], n)
             assert row.max() - row[want] < 1.0, (case["prompt"], n, row.max() - row[want])
     print(f"{model.info.name}: greedy prefix lengths {lengths}")
-    assert max(lengths) >= 16, lengths
+    # a prompt "agrees" when it follows llama.cpp for 16 tokens, or to llama.cpp's own EOS
+    agree = sum(n >= min(16, len(c["ids"])) for n, c in zip(lengths, ref["greedy"]))
+    # measured: SmolLM2 3 of 4 ([5, 16, 20, 7 of 7]); Gemma 1 of 4 ([15, 3, 4, 48]), see docs/compatibility.md
+    assert agree >= {"llama": 3, "gemma3": 1}[model.cfg.arch], lengths
