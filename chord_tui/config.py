@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chord_core.atomic_file import atomic_write_text
 from chord_core.sampling import SamplerSettings
 
 DEFAULT_THEME = "textual-dark"
@@ -103,7 +102,7 @@ class AppConfig:
         """Write atomically to ``path``, else where this was loaded from, else the default file."""
         target = Path(path) if path is not None else (self.path or _resolve(None))
         text = "# chord-chat settings\n" + _toml(self.to_dict())
-        _atomic_write(target, text)
+        atomic_write_text(target, text)
         self.path = target
         return target
 
@@ -126,23 +125,6 @@ def _keep_broken_copy(path: Path) -> Path | None:
     except OSError:
         return None
     return copy
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # -- a TOML writer for flat tables of scalars and lists ------------------------

@@ -132,7 +132,18 @@ def _read_string_array(cur: _Cursor, count: int, key: str) -> list[str]:
     return out
 
 
-class GGUFFile:
+class _Metadata:
+    metadata: dict[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", ""))
+
+
+class GGUFFile(_Metadata):
     """Metadata and tensor infos of one GGUF file; tensor bytes stay on disk."""
 
     def __init__(self, path: str | os.PathLike):
@@ -208,13 +219,6 @@ class GGUFFile:
         t = self.tensors[name]
         return np.frombuffer(self._mm, dtype=np.uint8, count=t.n_bytes, offset=t.offset)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.metadata.get(key, default)
-
-    @property
-    def architecture(self) -> str:
-        return str(self.metadata.get("general.architecture", ""))
-
     def close(self) -> None:
         # mmap.close() fails while NumPy views still point into it; the
         # mapping is then freed with the last view instead.
@@ -236,7 +240,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         return dict(f.metadata)
 
 
-class ShardedGGUF:
+class ShardedGGUF(_Metadata):
     """The shards of a gguf-split model as one file: metadata of the first
     shard, tensors of all of them (each read from its own mapping)."""
 
@@ -257,13 +261,6 @@ class ShardedGGUF:
 
     def raw(self, name: str) -> np.ndarray:
         return self._owner[name].raw(name)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.metadata.get(key, default)
-
-    @property
-    def architecture(self) -> str:
-        return str(self.metadata.get("general.architecture", ""))
 
     def close(self) -> None:
         for s in self.shards:

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from chord_core import Model
 from chord_core.config import config_from_metadata
 from chord_core.gguf_file import GGUFFile
 from chord_core.kv_cache import KVCache

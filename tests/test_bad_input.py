@@ -6,12 +6,11 @@ import struct
 from pathlib import Path
 
 import gguf
-import numpy as np
 import pytest
+from gguf_rewrite import rewrite_f32_gguf
 
 from chord_core import ChordError, Model
 from chord_core.errors import ModelFormatError, UnsupportedModelError
-from chord_core.gguf_file import GGUFFile
 
 TINY = Path(__file__).parent / "fixtures" / "reference" / "tiny" / "tiny-llama-F32.gguf"
 
@@ -111,38 +110,8 @@ def _error(path):
 
 
 def _write_model(path: Path, arch="llama", drop: str | None = None, reshape: str | None = None):
-    """Copy TINY with GGUFWriter, optionally changing the architecture, dropping
-    or reshaping one tensor."""
-    src = GGUFFile(TINY)
-    w = gguf.GGUFWriter(str(path), arch)
-    for key, val in src.metadata.items():
-        if key in ("general.architecture", "GGUF.version", "general.alignment"):
-            continue
-        if key.startswith("llama."):
-            key = arch + key[5:]
-        if isinstance(val, str):
-            w.add_string(key, val)
-        elif isinstance(val, bool):
-            w.add_bool(key, val)
-        elif isinstance(val, int):
-            w.add_uint32(key, val)
-        elif isinstance(val, float):
-            w.add_float32(key, val)
-        elif isinstance(val, list):
-            w.add_array(key, val)
-        else:
-            w.add_array(key, val.tolist())
-    for name, t in src.tensors.items():
-        if name == drop:
-            continue
-        arr = np.frombuffer(src.raw(name), dtype=np.float32).reshape(t.shape)
-        if name == reshape:
-            arr = arr[: t.shape[0] // 2]
-        w.add_tensor(name, arr.copy())
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    """TINY rewritten with another architecture, or a tensor dropped or reshaped."""
+    rewrite_f32_gguf(TINY, gguf.GGUFWriter(str(path), arch), arch=arch, drop=drop, reshape=reshape)
     return path
 
 

@@ -95,7 +95,9 @@ def test_failed_save_keeps_old_file(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(config_module.os, "replace", broken_replace)
+    import chord_core.atomic_file as atomic_file
+
+    monkeypatch.setattr(atomic_file.os, "replace", broken_replace)
     with pytest.raises(OSError):
         AppConfig(theme="new").save(path)
     monkeypatch.undo()
