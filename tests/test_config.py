@@ -8,7 +8,6 @@ import pytest
 
 from chord_core import locations
 from chord_core.sampling import SamplerSettings
-from chord_tui import config as config_module
 from chord_tui.config import AppConfig
 
 
