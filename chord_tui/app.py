@@ -54,7 +54,7 @@ class ChordApp(App):
 
     def __init__(self, engine: Engine, store=None, config=None, model: str | None = None,
                  clock: Callable[[], float] = time.perf_counter, *, export_dir: Path | None = None,
-                 cursor_blink: bool = True) -> None:
+                 cursor_blink: bool = True, stream_refresh_s: float = 0.1) -> None:
         super().__init__()
         if store is None:
             from chord_tui.storage import ConversationStore
@@ -71,6 +71,7 @@ class ChordApp(App):
         self.initial_model = model
         self.export_dir = export_dir or default_export_dir()
         self.cursor_blink = cursor_blink
+        self.stream_refresh_s = stream_refresh_s  # redraw interval of a streaming reply (0: every batch)
         self.live_settings = LiveSettings(config.sampler)
         self.loading_model: str | None = None
         if getattr(config, "theme", None) and config.theme in self.available_themes:

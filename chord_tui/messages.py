@@ -37,6 +37,11 @@ class EventBuffer:
             self._signalled = True
             return True
 
+    def holds(self, *types: type) -> bool:
+        """Whether an event of one of ``types`` is waiting (e.g. the final Done)."""
+        with self._lock:
+            return any(isinstance(e, types) for e in self._items)
+
     def drain(self) -> list[Event]:
         """Everything queued so far, in order; the next ``put`` signals again."""
         with self._lock:

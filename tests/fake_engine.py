@@ -238,7 +238,8 @@ def make_app(tmp_path: Path, engine: FakeEngine | None = None, **kw):
     config = kw.pop("config", None) or AppConfig(path=tmp_path / "config.toml")
     store = kw.pop("store", None) or ConversationStore(tmp_path / "conversations.db")
     return ChordApp(engine=engine, store=store, config=config, clock=kw.pop("clock", StepClock()),
-                    export_dir=tmp_path / "exports", cursor_blink=False, **kw)
+                    export_dir=tmp_path / "exports", cursor_blink=False,
+                    stream_refresh_s=kw.pop("stream_refresh_s", 0.0), **kw)
 
 
 async def settle(app, pilot, rounds: int = 50) -> None:

@@ -46,6 +46,8 @@ class Generation:
     text: str = ""
     tokens: list[TokenRecord] = field(default_factory=list)
     finished: bool = False
+    next_refresh: float = 0.0  # monotonic time before which the view is not redrawn
+    refresh_pending: bool = False  # a timer will deliver the buffered events
 
 
 class ChatSession:

@@ -13,6 +13,8 @@ reply is kept.
 
 from __future__ import annotations
 
+import time
+
 from textual import work
 
 from chord_core.events import Done, ErrorEvent, Notice, Started, Stats, TokenEvent
@@ -53,6 +55,8 @@ class ReplyStreaming:
         gen = self.session.generation
         if gen is None or gen.id != message.generation_id:
             return
+        if self._hold_for_refresh(gen):
+            return
         tokens: list[TokenEvent] = []
         for event in gen.buffer.drain():
             if gen.finished:
@@ -75,6 +79,31 @@ class ReplyStreaming:
                 await self._finish(gen, None, event.message)
         if tokens and not gen.finished:
             await self._add_tokens(gen, tokens)
+
+    def _hold_for_refresh(self, gen: Generation) -> bool:
+        """Redraw a streaming reply at most every ``app.stream_refresh_s``.
+
+        The engine thread and the UI share the GIL: a redraw per token would
+        take the engine's Python time away from it and halve its tok/s. Held
+        events stay in the buffer (so the worker posts no more messages) and
+        a timer delivers them together; the end of a reply is never held."""
+        interval = self.app.stream_refresh_s
+        if not interval or gen.buffer.holds(Done, ErrorEvent):
+            return False
+        now = time.monotonic()
+        if now >= gen.next_refresh:
+            gen.next_refresh = now + interval
+            return False
+        if not gen.refresh_pending:
+            gen.refresh_pending = True
+
+            def due() -> None:
+                gen.refresh_pending = False
+                gen.next_refresh = 0.0
+                self.post_message(ReplyEvents(gen.id))
+
+            self.set_timer(gen.next_refresh - now, due)
+        return True
 
     async def _add_tokens(self, gen: Generation, events: list[TokenEvent]) -> None:
         text, records = self.session.add_tokens(gen, events)
