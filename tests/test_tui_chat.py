@@ -306,7 +306,7 @@ async def test_event_loop_stays_responsive_while_streaming(tmp_path):
     # ~2 ms per token: fast enough to flood a UI that handled tokens one by one,
     # slow enough for the stream to outlast the typing.
     engine = FakeEngine(replies=[long_reply], token_delay=0.002)
-    app = make_app(tmp_path, engine)
+    app = make_app(tmp_path, engine, stream_refresh_s=0.1)  # the app's own redraw pacing
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
         ticks: list[float] = []

@@ -198,3 +198,18 @@ def test_new_conversation_starts_with_the_configured_system_prompt(session):
     session.set_system_prompt("changed")
     session.open(None)
     assert session.system_prompt == "default"
+
+
+async def test_sliders_do_not_change_settings_they_merely_show(tmp_path):
+    """A setting between two slider steps keeps its exact value until the user moves the slider."""
+    from fake_engine import make_app, settle
+
+    from chord_core.sampling import SamplerSettings
+    from chord_tui.config import AppConfig
+
+    config = AppConfig(path=tmp_path / "c.toml", sampler=SamplerSettings(max_tokens=150, temperature=0.33))
+    app = make_app(tmp_path, config=config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        live = app.live_settings.snapshot()
+        assert (live.max_tokens, live.temperature) == (150, 0.33)

@@ -51,6 +51,7 @@ class SettingSlider(Vertical):
         self.integer = integer
         self._slider = Slider(0, round((high - low) / step), value=self._to_steps(value), id=f"slider-{key.replace('_', '-')}")
         self._value_label = Label(self.format(self.value), classes="setting-value")
+        self._announced_steps = self._slider.value
 
     # -- mapping ---------------------------------------------------------------
     def _to_steps(self, value: float | None) -> int:
@@ -78,6 +79,7 @@ class SettingSlider(Vertical):
         """Move the slider without announcing it (e.g. settings loaded)."""
         with self._slider.prevent(Slider.Changed):
             self._slider.value = self._to_steps(value)
+        self._announced_steps = self._slider.value
         self._value_label.update(self.format(self.value))
 
     @property
@@ -94,4 +96,9 @@ class SettingSlider(Vertical):
         event.stop()
         value = self.value
         self._value_label.update(self.format(value))
+        # the slider announces its starting position when mounted: that is the
+        # setting's own value snapped to a step (150 -> 160 tokens), not a choice
+        if self._slider.value == self._announced_steps:
+            return
+        self._announced_steps = self._slider.value
         self.post_message(SettingChanged(self.key, value))
