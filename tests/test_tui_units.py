@@ -213,3 +213,27 @@ async def test_sliders_do_not_change_settings_they_merely_show(tmp_path):
         await settle(app, pilot)
         live = app.live_settings.snapshot()
         assert (live.max_tokens, live.temperature) == (150, 0.33)
+
+
+async def test_single_newlines_in_a_reply_are_line_breaks(tmp_path):
+    """A haiku keeps its three lines: the reply's Markdown parser turns single
+    newlines into hard breaks (plain Markdown would join the lines)."""
+    from fake_engine import FakeEngine, make_app, settle
+    from markdown_it import MarkdownIt
+
+    from chord_tui.widgets.message_view import ChatMarkdown
+
+    haiku = "Waves fold into foam\nthe moon pulls the tide away\nsalt stays on the stones"
+
+    def breaks(parser: MarkdownIt) -> int:
+        return sum(c.type == "hardbreak" for t in parser.parse(haiku) for c in (t.children or []))
+
+    assert breaks(MarkdownIt("gfm-like")) == 0
+    app = make_app(tmp_path, FakeEngine(replies=[haiku]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        app.chat.chat_input.text = "haiku please"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        body = app.chat.query(ChatMarkdown).last()
+        assert breaks(body._parser_factory()) == 2

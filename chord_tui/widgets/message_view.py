@@ -15,6 +15,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content, Span
+from markdown_it import MarkdownIt
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownFence, MarkdownStream
 
@@ -41,8 +42,29 @@ class CopyableFence(MarkdownFence):
         self.notify(f"Copied the code block ({len(self.code.splitlines())} lines)")
 
 
+def _soft_breaks_are_hard(state) -> None:
+    for token in state.tokens:
+        for child in token.children or ():
+            if child.type == "softbreak":
+                child.type = "hardbreak"
+
+
+def chat_markdown_parser() -> MarkdownIt:
+    # Models write poems, addresses and step lists with single newlines; like
+    # other chat apps, show each as a line break instead of joining the lines.
+    # (markdown-it's "breaks" option only changes its HTML renderer, so the
+    # tokens Textual reads are rewritten instead.)
+    md = MarkdownIt("gfm-like")
+    md.core.ruler.push("soft_breaks_are_hard", _soft_breaks_are_hard)
+    return md
+
+
 class ChatMarkdown(Markdown):
     BLOCKS = {**Markdown.BLOCKS, "fence": CopyableFence, "code_block": CopyableFence}
+
+    def __init__(self, markdown: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("parser_factory", chat_markdown_parser)
+        super().__init__(markdown, **kwargs)
 
 
 class MessageHeader(Static):
