@@ -1,7 +1,7 @@
 """Regenerate screenshots/*.svg from the scripted scenes.
 
     python scripts/screenshots.py                 # fake engine (deterministic)
-    python scripts/screenshots.py --real MODEL    # the real engine and a model
+    python scripts/screenshots.py --real MODEL    # the real engine and a model: real-*.svg
     python scripts/screenshots.py chat help       # only some scenes
 
 The scenes are the ones the snapshot tests use (tests/fake_engine.py), so
@@ -31,12 +31,13 @@ async def shoot(name: str, out: Path, real_model: str | None) -> Path:
             from chord_tui.core_engine import CoreEngine
 
             engine = CoreEngine()
-            app = make_app(Path(tmp), engine, model=real_model)
+            app = make_app(Path(tmp), engine, model=real_model, stream_refresh_s=0.1)  # the app's own pacing
         else:
             app = make_app(Path(tmp), scene_engine(name))
         async with app.run_test(size=size) as pilot:
             await script(pilot)
-            path = app.save_screenshot(filename=f"{name}.svg", path=str(out))
+            prefix = "real-" if real_model else ""
+            path = app.save_screenshot(filename=f"{prefix}{name}.svg", path=str(out))
         app.store.close()
     return Path(path)
 
