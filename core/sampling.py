@@ -166,11 +166,11 @@ def apply_penalties(logits: np.ndarray, history: list[int], settings: SamplerSet
     so a penalty always makes it less likely), then lowered by
     ``count * frequency_penalty + presence_penalty``.
     """
-    out = np.array(logits, dtype=np.float32, copy=True)
     n = settings.repeat_last_n
     off = settings.repeat_penalty == 1.0 and settings.frequency_penalty == 0.0 and settings.presence_penalty == 0.0
     if off or n == 0 or not history:
-        return out
+        return np.asarray(logits, dtype=np.float32)  # nothing to change: no copy of the vocabulary
+    out = np.array(logits, dtype=np.float32, copy=True)
     window = np.asarray(history if n < 0 else history[-n:], dtype=np.int64)
     window = window[(window >= 0) & (window < out.shape[0])]
     ids, counts = np.unique(window, return_counts=True)
@@ -188,12 +188,28 @@ def top_k(logits: np.ndarray, k: int) -> Candidates:
     """The ``k`` highest logits, sorted (all of them when k <= 0)."""
     n = logits.shape[0]
     if 0 < k < n:
-        ids = np.argpartition(logits, n - k)[n - k:]  # O(n): the vocabulary is never fully sorted
+        ids = _top_k_ids(logits, k)
     else:
         ids = np.arange(n)
     values = logits[ids]
     order = np.lexsort((ids, -values))  # by logit, ties by id, so runs are reproducible
     return Candidates(ids[order].astype(np.int64), values[order])
+
+
+def _top_k_ids(logits: np.ndarray, k: int) -> np.ndarray:
+    """Ids of the k highest logits, unordered; O(n), the vocabulary is never sorted.
+
+    Most of a large vocabulary sits far below the best logit: one comparison
+    pass keeps a small superset of the top k (every token left out is below
+    every token kept, so the superset holds them all) and the partition runs
+    on that. If the pass keeps too few or too many, partition everything."""
+    n = logits.shape[0]
+    if n > 8192:
+        kept = np.flatnonzero(logits >= logits.max() - np.float32(16.0))
+        if k <= kept.size <= n // 16:
+            sub = logits[kept]
+            return kept[np.argpartition(sub, kept.size - k)[kept.size - k:]]
+    return np.argpartition(logits, n - k)[n - k:]
 
 
 def typical_p(cands: Candidates, p: float) -> Candidates:
@@ -308,11 +324,14 @@ class _StaticSettings:
 
 def _report(penalized: np.ndarray, token: int, temperature: float, top_ids: np.ndarray) -> SampledToken:
     """Probabilities over the whole vocabulary of the chosen token and of ``top_ids``."""
-    scaled_peak = np.float32(np.max(penalized)) / np.float32(temperature)
-    scaled = penalized / np.float32(temperature)
-    log_total = float(scaled_peak) + float(np.log(np.sum(np.exp(scaled - scaled_peak), dtype=np.float64)))
+    inv_t = np.float32(1.0 / temperature)
+    peak = np.float32(np.max(penalized))
+    shifted = penalized - peak  # one temporary, reused in place
+    shifted *= inv_t
+    np.exp(shifted, out=shifted)
+    log_total = float(np.log(np.sum(shifted, dtype=np.float64)))
 
     def prob(i: int) -> float:
-        return float(np.exp(float(scaled[i]) - log_total))
+        return float(np.exp(float((penalized[i] - peak) * inv_t) - log_total))
 
     return SampledToken(token, prob(token), tuple((int(i), prob(int(i))) for i in top_ids))

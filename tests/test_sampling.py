@@ -304,3 +304,19 @@ def test_live_settings_update_is_all_or_nothing():
     assert live.snapshot() == before
     assert live.update(top_k=5).top_k == 5
     assert before.top_k == 40  # a snapshot taken earlier does not change under the reader
+
+
+@pytest.mark.parametrize("peak", [0.0, 8.0, 30.0])
+@pytest.mark.parametrize("k", [1, 5, 40, 500])
+def test_top_k_on_a_large_vocabulary_keeps_exactly_the_k_best(peak, k):
+    """The threshold pre-pass must not change which tokens top-k keeps,
+    whether it applies (a few peaked logits) or falls back (a flat vocabulary)."""
+    from chord_core.sampling import top_k
+
+    rng = np.random.default_rng(int(peak) * 1000 + k)
+    logits = rng.standard_normal(262_144).astype(np.float32) * 2.5
+    logits[rng.integers(0, logits.size, 50)] += np.float32(peak)
+    want = set(np.argsort(-logits, kind="stable")[:k].tolist())
+    got = top_k(logits, k)
+    assert set(got.ids.tolist()) == want
+    assert np.all(np.diff(got.logits) <= 0)
