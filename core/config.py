@@ -28,7 +28,8 @@ class ModelConfig:
     rms_eps: float
     rope_base: float  # global layers
     rope_base_swa: float  # sliding-window layers
-    rope_freq_scale: float
+    rope_freq_scale: float  # global layers
+    rope_freq_scale_swa: float  # sliding-window layers
     context_length: int
     sliding_window: int  # 0: none
     swa_layers: tuple[bool, ...]
@@ -96,6 +97,8 @@ def config_from_metadata(md: dict[str, Any], path: str = "?", n_vocab: int | Non
         head_dim_k=head_k, head_dim_v=head_v, n_rot=int(key("rope.dimension_count", head_k)),
         rms_eps=float(key("attention.layer_norm_rms_epsilon", 1e-5)),
         rope_base=rope_base, rope_base_swa=rope_base_swa, rope_freq_scale=freq_scale,
+        # gemma3's windowed layers are never position-scaled (llama.cpp's rope_freq_scale_train_swa = 1)
+        rope_freq_scale_swa=1.0 if arch == "gemma3" else freq_scale,
         context_length=int(key("context_length", 2048)), sliding_window=window, swa_layers=swa_layers,
         attn_scale=attn_scale, attn_softcap=float(key("attn_logit_softcapping", 0.0) or 0.0),
         final_softcap=float(key("final_logit_softcapping", 0.0) or 0.0) if spec.final_softcap else 0.0,

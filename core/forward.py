@@ -152,8 +152,8 @@ def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | 
     pos = np.arange(start, start + T)
     rope_global = rope_rotations(pos, cfg.n_rot, cfg.rope_base, cfg.rope_freq_scale, w.rope_freqs)
     rope_swa = rope_global
-    if any(cfg.swa_layers) and cfg.rope_base_swa != cfg.rope_base:
-        rope_swa = rope_rotations(pos, cfg.n_rot, cfg.rope_base_swa, cfg.rope_freq_scale, w.rope_freqs)
+    if any(cfg.swa_layers) and (cfg.rope_base_swa, cfg.rope_freq_scale_swa) != (cfg.rope_base, cfg.rope_freq_scale):
+        rope_swa = rope_rotations(pos, cfg.n_rot, cfg.rope_base_swa, cfg.rope_freq_scale_swa, w.rope_freqs)
     eps = cfg.rms_eps
     masks: dict = {}
     for il, lw in enumerate(w.layers):

@@ -23,6 +23,7 @@ from .stop_strings import StopStringFilter
 from .tokenizer import StreamDecoder
 
 STATS_EVERY = 4  # tokens between Stats events while decoding
+_CONTINUE_MARK = "\ue000chord-continue\ue001"  # private-use characters no reply contains
 
 
 def common_prefix_len(a: list[int], b: list[int]) -> int:
@@ -55,13 +56,16 @@ class ChatSession:
         kw = dict(bos_token=self.bos_token, eos_token=self.eos_token)
         if not continue_reply:
             return self.template.render(msgs, add_generation_prompt=True, **kw)
-        # continue the last (assistant) message: render it as written and cut
-        # the template's end-of-turn after its text, as HF's continue_final_message does
+        # continue the last (assistant) message: render it with a marker in
+        # place of its text and cut there, dropping the template's end-of-turn
+        # (HF's continue_final_message; searching for the text itself could
+        # match inside the end-of-turn marker when the reply is short)
         partial = msgs[-1]["content"]
-        full = self.template.render(msgs, add_generation_prompt=False, **kw)
-        at = full.rfind(partial) if partial else -1
+        marked = msgs[:-1] + [{**msgs[-1], "content": _CONTINUE_MARK}]
+        full = self.template.render(marked, add_generation_prompt=False, **kw)
+        at = full.find(_CONTINUE_MARK)
         if at >= 0:
-            return full[:at + len(partial)]
+            return full[:at] + partial
         return self.template.render(msgs[:-1], add_generation_prompt=True, **kw) + partial
 
     def prompt_ids(self, messages: list[dict], continue_reply: bool = False) -> list[int]:
@@ -69,8 +73,10 @@ class ChatSession:
         return self.model.tokenize(text, add_special=not self._template_adds_bos, parse_special=True)
 
     def _fit(self, messages: list[dict], continue_reply: bool, reserve: int) -> tuple[list[dict], list[int], int]:
-        """Drop the oldest turns (never the system prompt, never the last
-        message) until the prompt plus ``reserve`` tokens fits the context."""
+        """Drop the oldest turns until the prompt plus ``reserve`` tokens fits
+        the context. Never dropped: the system prompt, and everything from the
+        last user message on (the question being answered, and the reply
+        being continued)."""
         dropped = 0
         msgs = list(messages)
         while True:
@@ -78,12 +84,13 @@ class ChatSession:
             if len(ids) + reserve <= self.n_ctx:
                 return msgs, ids, dropped
             first = next((i for i, m in enumerate(msgs) if m.get("role") != "system"), None)
-            if first is None or first >= len(msgs) - 1:
+            keep_from = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs) - 1)
+            if first is None or first >= keep_from:
                 raise ChordError(f"the message is too long for the context: {len(ids)} tokens, "
                                  f"context is {self.n_ctx}")
             # drop a whole exchange (up to the next user message) so roles keep alternating
             end = first + 1
-            while end < len(msgs) - 1 and msgs[end].get("role") != "user":
+            while end < keep_from and msgs[end].get("role") != "user":
                 end += 1
             del msgs[first:end]
             dropped += end - first
@@ -163,13 +170,16 @@ class ChatSession:
         text_parts: list[str] = []
         reason = "stop"
         t_first: float | None = None
+        n_steps = 0  # single-token decode steps run since the first token
+        refit_s = 0.0  # time spent evaluating the prompt again after a context refit
+        last_settings, setting_changes = first, []
 
         def stats() -> Stats:
             now = time.perf_counter()
-            n_dec = max(len(generated) - 1, 0)  # tokens after the first each cost one decode step
+            busy = now - t_first - refit_s if t_first is not None else 0.0
             return Stats(prompt_tokens=len(prompt),
                          prefill_tok_s=n_prefilled / t_prefill if t_prefill > 0 else 0.0,
-                         decode_tok_s=n_dec / (now - t_first) if t_first and n_dec and now > t_first else 0.0,
+                         decode_tok_s=n_steps / busy if n_steps and busy > 0 else 0.0,
                          ttft_s=(t_first or now) - t_start, generated=len(generated),
                          n_past=self.cache.n_past, n_ctx=self.n_ctx)
 
@@ -181,6 +191,11 @@ class ChatSession:
                 reason = "cancelled"
                 break
             settings = source.snapshot()  # read before every token: slider moves apply here
+            if settings != last_settings:  # kept in the record, so the reply stays reproducible
+                old = last_settings.to_dict()
+                setting_changes.append({"at_token": len(generated),
+                                        **{k: v for k, v in settings.to_dict().items() if old[k] != v}})
+                last_settings = settings
             if settings.max_tokens is not None and len(generated) >= settings.max_tokens:
                 reason = "length"
                 break
@@ -207,9 +222,12 @@ class ChatSession:
                     reason = "length"
                     break
                 yield Notice("context full: the oldest messages were dropped and the prompt evaluated again")
+                t_refit = time.perf_counter()
                 logits, _ = self._prefill(ids)
+                refit_s += time.perf_counter() - t_refit
                 continue
             logits = model.eval([st.id], self.cache)
+            n_steps += 1
         tail = stops.push(decoder.flush()) + stops.flush()
         if tail:
             text_parts.append(tail)
@@ -221,6 +239,7 @@ class ChatSession:
                       "architecture": info.architecture, "quant": info.quant},
             "template": str(self.template.source),
             "settings": first.to_dict(),
+            "settings_changes": setting_changes,  # [{"at_token": i, field: new value, ...}]
             "seed": sampler.seed,
             "timings": {"prompt_tokens": final.prompt_tokens, "reused_tokens": reused,
                         "prefill_tok_s": final.prefill_tok_s, "decode_tok_s": final.decode_tok_s,

@@ -290,3 +290,12 @@ def test_the_same_source_twice_is_refused(server):
     pull(f"{server.base}/models/tiny.gguf")
     with pytest.raises(ChordError, match="already in the library as 'tiny'"):
         pull(f"{server.base}/models/tiny.gguf")
+
+
+def test_escaped_separators_in_a_url_cannot_leave_the_library():
+    from chord_core.library.pull import resolve_source
+
+    assert resolve_source("https://example.com/m/..%2F..%2F..%2F.bashrc.gguf")[1] == ".bashrc.gguf"
+    assert resolve_source("https://example.com/m/a%5C..%5Cb.gguf")[1] == "b.gguf"
+    assert resolve_source("https://example.com/m/..")[1] == "model.gguf"
+    assert resolve_source("hf:o/r/sub/x.gguf")[1] == "x.gguf"

@@ -250,3 +250,74 @@ def test_generation_thread_reports_to_a_queue_and_cancels(smollm_path):
         rest.append(q.get())
     assert not th.is_alive() and isinstance(rest[-1], Done) and rest[-1].reason == "cancelled"
     assert len(rest[-1].token_ids) <= 3
+
+
+def test_refit_never_drops_the_question_being_answered(smollm_path):
+    # the old exchange is over half the context, so a refit can free half of it
+    m = ScriptedModel(smollm_path, [], n_ctx=300)
+    m.script = ids_of(m, " wave" * 400)
+    s = ChatSession(m)
+    msgs = [{"role": "user", "content": "old question " * 40}, {"role": "assistant", "content": "old answer " * 40},
+            {"role": "user", "content": "QUESTION-MARK write a long poem"}]
+    evs, done = run(s.stream(msgs, SamplerSettings(temperature=0, max_tokens=350)))
+    prefills = [m.tokenizer.decode(c) for c in m.eval_calls if len(c) > 1]
+    assert len(prefills) >= 2  # the first prompt, then at least one refit
+    assert all("QUESTION-MARK" in p for p in prefills)
+    assert done is not None and any(isinstance(e, Notice) for e in evs)
+
+
+def test_continuing_a_short_reply_cuts_at_the_reply_not_inside_the_end_marker(smollm_path, gemma_path):
+    for path, tail in ((smollm_path, "<|im_start|>assistant\nend"), (gemma_path, "<start_of_turn>model\nend")):
+        s = ChatSession(ScriptedModel(path, []))
+        prompt = s.render([{"role": "user", "content": "say end"}, {"role": "assistant", "content": "end"}],
+                          continue_reply=True)
+        assert prompt.endswith(tail), prompt[-40:]
+
+
+def test_decode_speed_counts_the_steps_it_ran(smollm_path, monkeypatch):
+    """Five tokens then end of turn: five decode steps of 0.1 s each is 10 tok/s."""
+    import chord_core.session as session_module
+
+    clock = [100.0]
+    monkeypatch.setattr(session_module.time, "perf_counter", lambda: clock[0])
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, " a b c d e") + [m.tokenizer.token_id("<|im_end|>")]
+    real_eval = m.eval
+
+    def timed_eval(ids, cache, all_logits=False):
+        if len(ids) == 1:
+            clock[0] += 0.1
+        return real_eval(ids, cache, all_logits)
+
+    m.eval = timed_eval
+    _, done = run(ChatSession(m).complete("x", GREEDY))
+    assert len(done.token_ids) == 5 and done.reason == "stop"
+    assert done.stats.decode_tok_s == pytest.approx(10.0)
+
+
+def test_record_keeps_settings_changed_mid_reply(smollm_path):
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, " a" * 20)
+    live = LiveSettings(SamplerSettings(temperature=0, max_tokens=10))
+    done = None
+    for ev in ChatSession(m).complete("x", live):
+        if isinstance(ev, TokenEvent) and ev.id >= 0 and live.snapshot().top_k == 40:
+            live.update(top_k=7)
+        if isinstance(ev, Done):
+            done = ev
+    assert done.record["settings"]["top_k"] == 40
+    assert done.record["settings_changes"] == [{"at_token": 1, "top_k": 7}]
+
+
+def test_when_only_the_question_could_go_the_reply_is_cut_instead(smollm_path):
+    """Dropping the earlier exchange is not enough: the question stays and the
+    reply ends at the context size, rather than going on without its question."""
+    m = ScriptedModel(smollm_path, [], n_ctx=200)
+    m.script = ids_of(m, " wave" * 300)
+    msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "tell me things " * 25 + "QUESTION-MARK write a long poem"}]
+    evs, done = run(ChatSession(m).stream(msgs, SamplerSettings(temperature=0, max_tokens=250)))
+    prefills = [m.tokenizer.decode(c) for c in m.eval_calls if len(c) > 1]
+    assert prefills and all("QUESTION-MARK" in p for p in prefills)
+    assert done.reason == "length"
+    assert any(isinstance(e, Notice) and "cut at the context size" in e.message for e in evs)

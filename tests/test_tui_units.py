@@ -237,3 +237,19 @@ async def test_single_newlines_in_a_reply_are_line_breaks(tmp_path):
         await settle(app, pilot)
         body = app.chat.query(ChatMarkdown).last()
         assert breaks(body._parser_factory()) == 2
+
+
+def test_the_engines_closing_flush_is_text_not_a_token(tmp_path):
+    """TokenEvent id -1 carries held-back text at the end of a reply: it joins
+    the text but is not counted or stored as a token."""
+    from chord_core.events import TokenEvent
+    from chord_tui.screens.chat_session import ChatSession, Generation
+    from chord_tui.storage import ConversationStore
+
+    store = ConversationStore(tmp_path / "c.db")
+    conv = store.create("t")
+    msg = store.add_message(conv, "assistant", "")
+    session = ChatSession(store)
+    gen = Generation(id=1, mode="send", message_id=msg, messages=[])
+    text, records = session.add_tokens(gen, [TokenEvent(5, "Hi", "Hi", 0.5), TokenEvent(-1, "", "\n", 1.0)])
+    assert text == "Hi\n" and len(records) == 1 and records[0][0] == "Hi"

@@ -157,7 +157,8 @@ class ChatSession:
     # -- a reply streaming in -------------------------------------------------------------
     def add_tokens(self, gen: Generation, events: list[TokenEvent]) -> tuple[str, list[TokenRecord]]:
         text = "".join(e.text for e in events)
-        records = [token_record(e) for e in events]
+        # id -1 is the engine's closing flush of held-back text, not a token
+        records = [token_record(e) for e in events if e.id >= 0]
         gen.text += text
         gen.tokens.extend(records)
         if text:

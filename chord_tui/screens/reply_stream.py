@@ -110,7 +110,7 @@ class ReplyStreaming:
         view = self.conversation.by_id(gen.message_id)
         if view is not None:
             await view.append(text, records)
-        self.status.tokens_arrived(len(events))
+        self.status.tokens_arrived(len(records))
 
     async def _finish(self, gen: Generation, done: Done | None, error: str = "") -> None:
         note = self.session.finish(gen, done, error)

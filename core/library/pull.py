@@ -55,13 +55,22 @@ def resolve_source(source: str) -> tuple[str, str]:
         owner, repo, *path = parts
         base = (os.environ.get(HF_BASE_ENV) or DEFAULT_HF_BASE).rstrip("/")
         quoted = "/".join(urllib.parse.quote(p) for p in path)
-        return f"{base}/{owner}/{repo}/resolve/main/{quoted}", path[-1]
+        return f"{base}/{owner}/{repo}/resolve/main/{quoted}", _safe_filename(path[-1])
     parsed = urllib.parse.urlparse(source)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ChordError(f"{source!r} is not an http(s) URL or hf:OWNER/REPO/FILE.gguf "
                          "(for a file on disk use `chord-chat models add`)")
-    filename = urllib.parse.unquote(parsed.path.rstrip("/").rpartition("/")[2]) or "model.gguf"
-    return source, filename
+    filename = urllib.parse.unquote(parsed.path.rstrip("/").rpartition("/")[2])
+    return source, _safe_filename(filename)
+
+
+def _safe_filename(name: str) -> str:
+    """The last path component only: an escaped separator (``..%2F..%2Fx``)
+    must not carry the download outside the library."""
+    name = name.replace("\\", "/").rpartition("/")[2].strip()
+    if name in ("", ".", "..") or "\x00" in name:
+        return "model.gguf"
+    return name
 
 
 def announced_sha256(header_sets: list) -> str | None:
