@@ -73,27 +73,38 @@ class ChatSession:
         return self.model.tokenize(text, add_special=not self._template_adds_bos, parse_special=True)
 
     def _fit(self, messages: list[dict], continue_reply: bool, reserve: int) -> tuple[list[dict], list[int], int]:
-        """Drop the oldest turns until the prompt plus ``reserve`` tokens fits
-        the context. Never dropped: the system prompt, and everything from the
-        last user message on (the question being answered, and the reply
-        being continued)."""
-        dropped = 0
+        """Drop the oldest exchanges until the prompt plus ``reserve`` tokens
+        fits the context. Never dropped: the system prompt, and everything
+        from the last user message on (the question being answered, and the
+        reply being continued). Returns (messages, prompt ids, dropped count)."""
         msgs = list(messages)
-        while True:
-            ids = self.prompt_ids(msgs, continue_reply)
-            if len(ids) + reserve <= self.n_ctx:
-                return msgs, ids, dropped
-            first = next((i for i, m in enumerate(msgs) if m.get("role") != "system"), None)
-            keep_from = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs) - 1)
-            if first is None or first >= keep_from:
-                raise ChordError(f"the message is too long for the context: {len(ids)} tokens, "
-                                 f"context is {self.n_ctx}")
-            # drop a whole exchange (up to the next user message) so roles keep alternating
-            end = first + 1
-            while end < keep_from and msgs[end].get("role") != "user":
-                end += 1
-            del msgs[first:end]
-            dropped += end - first
+        ids = self.prompt_ids(msgs, continue_reply)
+        if len(ids) + reserve <= self.n_ctx:
+            return msgs, ids, 0
+        first = next((i for i, m in enumerate(msgs) if m.get("role") != "system"), len(msgs))
+        keep_from = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=len(msgs) - 1)
+        # exchanges start at user messages, so roles keep alternating after a cut
+        cuts = [i for i in range(first + 1, keep_from + 1) if msgs[i].get("role") == "user"]
+
+        def attempt(cut: int) -> tuple[list[dict], list[int]]:
+            kept = msgs[:first] + msgs[cut:]
+            return kept, self.prompt_ids(kept, continue_reply)
+
+        # fewest exchanges dropped that fit, by bisection: each try renders and
+        # tokenizes the whole conversation once, so a long chat costs log(n) tries
+        lo, hi, best = 0, len(cuts) - 1, None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            kept, kept_ids = attempt(cuts[mid])
+            if len(kept_ids) + reserve <= self.n_ctx:
+                best, hi = (cuts[mid], kept, kept_ids), mid - 1
+            else:
+                lo = mid + 1
+        if best is None:
+            raise ChordError(f"the message is too long for the context: {len(ids)} tokens, "
+                             f"context is {self.n_ctx}")
+        cut, kept, kept_ids = best
+        return kept, kept_ids, cut - first
 
     def _refit(self, msgs: list[dict], continue_reply: bool, generated: str) -> list[int] | None:
         """Prompt ids for the conversation so far plus the reply being written,

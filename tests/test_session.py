@@ -321,3 +321,23 @@ def test_when_only_the_question_could_go_the_reply_is_cut_instead(smollm_path):
     assert prefills and all("QUESTION-MARK" in p for p in prefills)
     assert done.reason == "length"
     assert any(isinstance(e, Notice) and "cut at the context size" in e.message for e in evs)
+
+
+def test_fitting_a_long_chat_keeps_the_newest_exchanges_in_few_renders(smollm_path):
+    m = ScriptedModel(smollm_path, [], n_ctx=256)
+    s = ChatSession(m)
+    msgs = [{"role": "system", "content": "SYS"}]
+    for i in range(60):
+        msgs += [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]
+    msgs.append({"role": "user", "content": "LAST"})
+    calls = []
+    real = s.prompt_ids
+    s.prompt_ids = lambda ms, cont=False: calls.append(1) or real(ms, cont)
+    kept, ids, dropped = s._fit(msgs, False, reserve=64)
+    assert len(ids) + 64 <= 256 and len(calls) <= 9  # 1 + log2(60) renders, not one per exchange
+    assert kept[0]["content"] == "SYS" and kept[-1]["content"] == "LAST" and kept[1]["role"] == "user"
+    assert dropped == len(msgs) - len(kept)
+    # the fewest dropped: one exchange more would have fitted no longer
+    more = [kept[0]] + msgs[len(msgs) - len(kept) - 1:]  # one exchange (user, assistant) more
+    assert more[1]["role"] == "user"
+    assert len(real(more)) + 64 > 256
