@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from chord_core.errors import ChordError
 from chord_core.sampling import LiveSettings
 from chord_tui.engine import Engine
 from chord_tui.messages import ModelLoaded, ModelLoadFailed, ModelLoadProgress, SettingChanged
@@ -100,12 +101,20 @@ class ChordApp(App):
         self.update_memory()
         # The chat screen owns the timer, so it stops when the screen goes away.
         chat.set_interval(MEMORY_POLL_S, self.update_memory)
-        name = self.initial_model or self.config.last_model or self.engine.default_model()
+        name = self.initial_model or self.config.last_model or self.default_model()
         if name:
             self.load_model(name)
         else:
             chat.status.set_state("no model")
             self.notify("No model yet: press F4 to add or pull one.", timeout=8)
+
+    def default_model(self) -> str | None:
+        """The library's default, or None (with the reason shown) when the library cannot be read."""
+        try:
+            return self.engine.default_model()
+        except (ChordError, OSError) as err:
+            self.notify(f"Model library: {err}", severity="error", timeout=10)
+            return None
 
     def on_unmount(self) -> None:
         self.chat.stop_generation()
@@ -150,6 +159,7 @@ class ChordApp(App):
         info = message.info
         chat = self.chat
         chat.side_panel.show_model(info)
+        chat.status.reset_reply()
         chat.status.set_model(info.name, info.n_ctx)
         chat.status.set_state("ready")
         self.config.last_model = message.name
@@ -167,6 +177,13 @@ class ChordApp(App):
         self._show_load(f"failed: {message.reason}", 0.0, done=True, failed=True)
         self.notify(f"Could not load {message.name}: {message.reason}", title="Load failed",
                     severity="error", timeout=10)
+        if info is None and message.name == self.config.last_model:
+            # the remembered model is gone (deleted, moved): open the library's default instead
+            self.config.last_model = None
+            self.schedule_config_save()
+            fallback = self.default_model()
+            if fallback and fallback != message.name:
+                self.load_model(fallback)
 
     def update_memory(self) -> None:
         if not self.chat.is_attached:

@@ -6,6 +6,8 @@ Layout, keys and the user's actions live here; how a reply streams in
 
 from __future__ import annotations
 
+import asyncio
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -60,6 +62,7 @@ class ChatScreen(ReplyStreaming, Screen):
         self._blink = cursor_blink
         self._wide_side_panel = side_panel  # the user's preference on wide terminals
         self._narrow: tuple[bool, bool] | None = None
+        self._list_lock = asyncio.Lock()
 
     # -- layout ----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -122,11 +125,17 @@ class ChatScreen(ReplyStreaming, Screen):
 
     # -- conversations ------------------------------------------------------------------
     async def refresh_conversations(self) -> None:
-        cl = self.query_one(ConversationList)
-        await cl.show(self.session.store.list_conversations(cl.search_text), self.session.conversation_id)
+        # show() clears then fills the list over two awaits; refreshes started
+        # by key bindings and by message handlers run on different tasks, so
+        # they must not interleave (clear, clear, fill, fill = every row twice)
+        async with self._list_lock:
+            cl = self.query_one(ConversationList)
+            await cl.show(self.session.store.list_conversations(cl.search_text), self.session.conversation_id)
 
     async def open_conversation(self, conversation_id: int | None) -> None:
         self.session.open(conversation_id)
+        if self.session.generation is None:
+            self.status.reset_reply()
         await self.conversation.clear()
         await self.conversation.sync(self.session.messages)
         self.side_panel.set_system_prompt(self.session.system_prompt)
@@ -295,7 +304,10 @@ class ChatScreen(ReplyStreaming, Screen):
             else:
                 self.notify("That message has no code blocks.", severity="warning")
         elif action == "edit":
-            if not self._busy():
+            if stored.role != "user":
+                self.notify("Only your own messages can be edited; use regenerate or continue for a reply.",
+                            severity="warning")
+            elif not self._busy():
                 self.edit_message(stored.id, stored.content)
         elif action in ("prev", "next"):
             if not self._busy() and self.session.flip(stored.id, 1 if action == "next" else -1):
@@ -314,6 +326,10 @@ class ChatScreen(ReplyStreaming, Screen):
         new_text = await self.app.push_screen_wait(EditMessageDialog(text, self._blink))
         if new_text is None or not self._ready():
             return
-        gen = self.session.edit_and_resend(message_id, new_text)
+        try:
+            gen = self.session.edit_and_resend(message_id, new_text)
+        except ValueError as err:
+            self.notify(str(err), severity="warning")
+            return
         await self.show_session()
         await self.start(gen)

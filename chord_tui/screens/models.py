@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from chord_core.errors import ChordError
 from chord_tui.engine import ModelEntry
 from chord_tui.messages import PullFailed, PullFinished, PullProgress
 from chord_tui.screens.dialogs import ConfirmDialog
@@ -104,7 +105,11 @@ class ModelsScreen(Screen):
 
     def refresh_models(self, select: str | None = None) -> None:
         info = self.app.engine.info
-        self.entries = list(self.app.engine.list_models())
+        try:
+            self.entries = list(self.app.engine.list_models())
+        except (ChordError, OSError) as err:  # a damaged library index must not take the app down
+            self.entries = []
+            self.notify(f"Model library: {err}", severity="error", timeout=10)
         table = self.table
         current = select or (self.selected.name if self.selected else None)
         table.clear()

@@ -49,6 +49,15 @@ class StatusBar(Static):
         self.n_ctx = n_ctx or self.n_ctx
         self.refresh_text()
 
+    def reset_reply(self) -> None:
+        """Forget the last reply's numbers: another conversation or model is shown."""
+        self._streaming = False
+        self.stats = None
+        self._first_token_at = None
+        self._tokens = 0
+        self.n_past = 0
+        self.refresh_text()
+
     def set_memory(self, mb: float | None) -> None:
         self.memory_mb = mb
         self.refresh_text()

@@ -1,0 +1,71 @@
+"""What must not take the app down or mislead: editing a reply, a damaged
+library, a remembered model that is gone, stale status numbers."""
+
+from __future__ import annotations
+
+from fake_engine import FakeEngine, make_app, settle
+
+from chord_core.errors import ChordError
+from chord_tui.config import AppConfig
+
+SIZE = (120, 40)
+
+
+async def test_edit_is_refused_on_a_reply_and_the_app_keeps_running(tmp_path):
+    engine = FakeEngine(replies=["a reply"])
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.chat.chat_input.text = "hello"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        app.chat.conversation.focus()
+        await pilot.press("e")  # nothing selected: acts on the last message, the reply
+        await pilot.pause()
+        assert app.screen is app.chat  # no edit dialog opened
+        assert any("Only your own messages" in n.message for n in app._notifications)
+        assert app.is_running
+
+
+class BrokenLibraryEngine(FakeEngine):
+    def default_model(self):
+        raise ChordError("library.json: damaged index (Expecting property name)")
+
+    def list_models(self):
+        raise ChordError("library.json: damaged index (Expecting property name)")
+
+
+async def test_a_damaged_library_is_reported_not_fatal(tmp_path):
+    app = make_app(tmp_path, BrokenLibraryEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert any("damaged index" in n.message for n in app._notifications)
+        await pilot.press("f4")  # the models screen lists the library too
+        await pilot.pause()
+        assert app.is_running and app.screen.sub_title == "Models"
+
+
+async def test_a_remembered_model_that_is_gone_falls_back_to_the_default(tmp_path):
+    engine = FakeEngine(fail_load={"deleted-model": "no such model"})
+    config = AppConfig(path=tmp_path / "config.toml", last_model="deleted-model")
+    app = make_app(tmp_path, engine, config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert engine.loads == ["deleted-model", "smollm2-135m"]
+        assert app.engine.info.name == "smollm2-135m"
+        assert app.config.last_model == "smollm2-135m"
+
+
+async def test_a_new_chat_does_not_show_the_last_replys_numbers(tmp_path):
+    app = make_app(tmp_path, FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.chat.chat_input.text = "hello"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "tok/s" in app.chat.status.text()
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        text = app.chat.status.text()
+        assert "tok/s" not in text and " 0/" in text
