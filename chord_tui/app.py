@@ -216,6 +216,7 @@ class ChordApp(App):
     def save_config(self) -> None:
         self._save_timer = None
         self.config.inspector = self.chat.inspector
+        self.config.theme = self.theme  # picked in the command palette: keep it for the next start
         try:
             self.config.save()
         except OSError as err:

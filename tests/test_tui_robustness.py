@@ -69,3 +69,35 @@ async def test_a_new_chat_does_not_show_the_last_replys_numbers(tmp_path):
         await settle(app, pilot)
         text = app.chat.status.text()
         assert "tok/s" not in text and " 0/" in text
+
+
+async def test_a_second_pull_waits_instead_of_cancelling_the_first(tmp_path):
+    from textual.widgets import Input
+
+    engine = FakeEngine(pull_gated=True)
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("f4")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#pull-source", Input).value = "hf:someone/repo/first.gguf"
+        await pilot.click("#pull")
+        await pilot.pause()
+        screen.query_one("#pull-source", Input).value = "hf:someone/repo/second.gguf"
+        await pilot.click("#pull")
+        await pilot.pause()
+        assert any("already running" in n.message for n in app._notifications)
+        engine.release_pull(5)
+        await settle(app, pilot)
+        assert engine.pulls == ["hf:someone/repo/first.gguf"]
+        assert not any("Could not pull" in n.message for n in app._notifications)
+
+
+async def test_the_theme_is_saved_for_the_next_start(tmp_path):
+    app = make_app(tmp_path, FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.theme = "nord"
+        app.save_config()
+    assert AppConfig.load(tmp_path / "config.toml").theme == "nord"

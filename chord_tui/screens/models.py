@@ -205,6 +205,11 @@ class ModelsScreen(Screen):
         source = self.query_one("#pull-source", Input).value.strip()
         if not source:
             return
+        if any(w.group == "pull" and not w.is_finished for w in self.workers):
+            # one download at a time: a second would cancel the first (exclusive worker)
+            self.notify("A download is already running; wait for it or leave this screen to cancel it.",
+                        severity="warning")
+            return
         self.query_one("#pull-row").display = True
         self.query_one("#pull-label", Label).update(f"pulling {source}")
         self.query_one("#pull-progress", ProgressBar).update(total=None, progress=0)
