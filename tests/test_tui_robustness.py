@@ -101,3 +101,29 @@ async def test_the_theme_is_saved_for_the_next_start(tmp_path):
         app.theme = "nord"
         app.save_config()
     assert AppConfig.load(tmp_path / "config.toml").theme == "nord"
+
+
+async def test_a_stopped_reply_still_says_so_when_the_chat_is_reopened(tmp_path):
+    from chord_tui.widgets.message_view import MessageView
+
+    store_path = tmp_path / "conversations.db"
+    engine = FakeEngine(replies=["one two three four five six seven eight"], gated=True)
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.chat.chat_input.text = "go"
+        await pilot.press("enter")
+        engine.release(2)
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        engine.release(10)
+        await settle(app, pilot)
+        assert "(stopped)" in str(app.chat.query(MessageView).last().header())
+    app2 = make_app(tmp_path, FakeEngine())
+    async with app2.run_test(size=SIZE) as pilot:
+        await settle(app2, pilot)
+        convs = app2.store.list_conversations()
+        await app2.chat.open_conversation(convs[0].id)
+        await pilot.pause()
+        assert "(stopped)" in str(app2.chat.query(MessageView).last().header())
+    assert store_path.exists()

@@ -87,7 +87,7 @@ class MessageView(Vertical):
         self.active = active
         self.tokens: list[TokenRecord] = tokens_from_record(record or {})
         self.streaming = False
-        self.note = ""
+        self.note = (record or {}).get("finish_note", "")  # e.g. "stopped", kept across restarts
         self._stream: MarkdownStream | None = None
 
     def signature(self) -> tuple:
