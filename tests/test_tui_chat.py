@@ -334,7 +334,9 @@ async def test_event_loop_stays_responsive_while_streaming(tmp_path):
         print(f"max press {max(press_times):.3f}s, max timer gap {max(gaps):.3f}s over {len(gaps)} ticks")
         assert streamed_while_typing
         assert max(press_times) < 0.5, press_times
-        assert gaps and max(gaps) < 0.5, max(gaps)
+        # a UI blocked by the engine would stall for the whole stream (seconds);
+        # the bound leaves room for a GC pause or a relayout on a busy 2-core CI box
+        assert gaps and max(gaps) < 1.0, max(gaps)
 
 
 async def test_header_links_work_by_mouse(tmp_path):
