@@ -7,7 +7,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,9 +24,6 @@ class BenchResult:
     decode_tokens: int
     decode_tok_s: float
     peak_rss_mb: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def peak_rss_mb() -> float:

@@ -15,7 +15,6 @@ import mmap
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -233,11 +232,6 @@ class GGUFFile(_Metadata):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    with GGUFFile(path) as f:
-        return dict(f.metadata)
 
 
 class ShardedGGUF(_Metadata):
