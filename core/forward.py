@@ -10,6 +10,7 @@ batched prefill (one matrix product per weight for the whole chunk).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -139,9 +140,11 @@ def _ffn(cfg: ModelConfig, lw: LayerWeights, h: np.ndarray) -> np.ndarray:
 
 
 def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | np.ndarray,
-            all_logits: bool = False) -> np.ndarray:
+            all_logits: bool = False, trace: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
     """Evaluate ``ids`` after what the cache holds; returns float32 logits
-    of shape (T, n_vocab) if ``all_logits`` else (n_vocab,) for the last token."""
+    of shape (T, n_vocab) if ``all_logits`` else (n_vocab,) for the last token.
+    ``trace(il, x)`` sees the residual stream (T, n_embd) after each layer,
+    llama.cpp's ``l_out-{il}``, for benchmarks/llama_cpp_trace.py."""
     ids = np.asarray(ids, dtype=np.int64)
     T = len(ids)
     start = cache.n_past
@@ -168,6 +171,8 @@ def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | 
         if lw.post_ffw_norm is not None:
             f = rms_norm(f, lw.post_ffw_norm, eps)
         x += f
+        if trace is not None:
+            trace(il, x)
     cache.tokens.extend(int(i) for i in ids)
     x = x if all_logits else x[-1:]
     x = rms_norm(x, w.output_norm, eps)
