@@ -79,6 +79,25 @@ def test_truncate_and_re_evaluate_gives_same_logits():
     np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-5)
 
 
+def test_trace_sees_the_residual_stream_after_every_layer():
+    """forward(trace=) hands out each layer's output (llama.cpp's l_out-N);
+    the last one, through the output norm and head, gives the logits."""
+    from chord_core.forward import forward, rms_norm
+
+    model = Model.load(TINY / "tiny-gemma3-F32.gguf")
+    ids = list(np.load(TINY / "tiny-gemma3-F32.npz")["ids"][:12])
+    seen = []
+    logits = forward(model.cfg, model.weights, model.new_cache(16), ids, all_logits=True,
+                     trace=lambda il, x: seen.append((il, x.copy())))
+    assert [il for il, _ in seen] == list(range(model.cfg.n_layer))
+    assert all(x.shape == (len(ids), model.cfg.n_embd) for _, x in seen)
+    assert not np.allclose(seen[0][1], seen[-1][1])
+    head = rms_norm(seen[-1][1], model.weights.output_norm, model.cfg.rms_eps) @ model.weights.output.T
+    if model.cfg.final_softcap:
+        head = np.tanh(head / model.cfg.final_softcap) * model.cfg.final_softcap
+    np.testing.assert_allclose(head, logits, rtol=1e-5, atol=1e-5 * np.abs(logits).max())
+
+
 def test_tied_and_untied_output():
     tied = Model.load(TINY / "tiny-llama-F32.gguf")
     untied = Model.load(TINY / "tiny-llama-untied-F32.gguf")
