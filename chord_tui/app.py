@@ -18,10 +18,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from chord_core.errors import ChordError
 from chord_core.sampling import LiveSettings
 from chord_tui.engine import Engine
-from chord_tui.messages import ModelLoaded, ModelLoadFailed, ModelLoadProgress, SettingChanged
+from chord_tui.messages import DefaultModelFound, ModelLoaded, ModelLoadFailed, ModelLoadProgress, SettingChanged
 from chord_tui.screens.chat import ChatScreen
 from chord_tui.screens.help import HelpScreen, sections_from
 from chord_tui.screens.models import ModelsScreen
@@ -101,20 +100,35 @@ class ChordApp(App):
         self.update_memory()
         # The chat screen owns the timer, so it stops when the screen goes away.
         chat.set_interval(MEMORY_POLL_S, self.update_memory)
-        name = self.initial_model or self.config.last_model or self.default_model()
+        name = self.initial_model or self.config.last_model
         if name:
             self.load_model(name)
         else:
-            chat.status.set_state("no model")
-            self.notify("No model yet: press F4 to add or pull one.", timeout=8)
+            self.find_default_model()
 
-    def default_model(self) -> str | None:
-        """The library's default, or None (with the reason shown) when the library cannot be read."""
+    def find_default_model(self, exclude: str | None = None) -> None:
+        """Load the library's default model, looked up in a worker: on a first
+        start that lookup unpacks the demo model, which must not freeze the UI."""
+        self.chat.status.set_state("looking for models…")
+        self._find_default_worker(exclude)
+
+    @work(thread=True, group="find-default", exclusive=True, exit_on_error=False)
+    def _find_default_worker(self, exclude: str | None) -> None:
         try:
-            return self.engine.default_model()
-        except (ChordError, OSError) as err:
-            self.notify(f"Model library: {err}", severity="error", timeout=10)
-            return None
+            self.post_message(DefaultModelFound(self.engine.default_model(), exclude=exclude))
+        except Exception as err:  # a damaged library: say why, stay usable
+            self.post_message(DefaultModelFound(None, error=str(err) or type(err).__name__, exclude=exclude))
+
+    def on_default_model_found(self, message: DefaultModelFound) -> None:
+        if message.error:
+            self.notify(f"Model library: {message.error}", severity="error", timeout=10)
+        if message.name and message.name != message.exclude:
+            self.load_model(message.name)
+            return
+        if self.engine.info is None and not self.loading_model:
+            self.chat.status.set_state("no model")
+            if message.name is None and not message.error:
+                self.notify("No model yet: press F4 to add or pull one.", timeout=8)
 
     def on_unmount(self) -> None:
         self.chat.stop_generation()
@@ -181,9 +195,7 @@ class ChordApp(App):
             # the remembered model is gone (deleted, moved): open the library's default instead
             self.config.last_model = None
             self.schedule_config_save()
-            fallback = self.default_model()
-            if fallback and fallback != message.name:
-                self.load_model(fallback)
+            self.find_default_model(exclude=message.name)
 
     def update_memory(self) -> None:
         if not self.chat.is_attached:

@@ -81,6 +81,16 @@ class ModelLoadFailed(Message):
 
 
 @dataclass
+class DefaultModelFound(Message):
+    """The library's default model, looked up off the UI thread (the first
+    lookup may assemble a packaged demo model: hundreds of MB)."""
+
+    name: str | None
+    error: str | None = None
+    exclude: str | None = None  # the model that just failed to load: not to be retried
+
+
+@dataclass
 class PullProgress(Message):
     source: str
     done_bytes: int

@@ -244,7 +244,7 @@ def make_app(tmp_path: Path, engine: FakeEngine | None = None, **kw):
 
 async def settle(app, pilot, rounds: int = 50) -> None:
     """Let workers finish and the UI drain their messages (no wall-clock waits)."""
-    background = ("reply", "load", "pull", "add")  # not the dialog workers, which wait for input
+    background = ("reply", "load", "pull", "add", "find-default")  # not the dialog workers, which wait for input
     for _ in range(rounds):
         await app.workers.wait_for_complete([w for w in app.workers if w.group in background])
         await pilot.pause()

@@ -45,6 +45,43 @@ async def test_a_damaged_library_is_reported_not_fatal(tmp_path):
         assert app.is_running and app.screen.sub_title == "Models"
 
 
+class SlowLibraryEngine(FakeEngine):
+    """A first start: finding the default unpacks the demo model (slow)."""
+
+    def default_model(self):
+        import threading
+        import time
+
+        self.lookup_thread = threading.current_thread()
+        time.sleep(0.5)
+        return super().default_model()
+
+
+async def test_the_first_lookup_of_the_default_model_does_not_block_the_ui(tmp_path):
+    import threading
+
+    engine = SlowLibraryEngine()
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "looking for models" in app.chat.status.text()
+        await settle(app, pilot)
+        assert engine.lookup_thread is not threading.main_thread()
+        assert engine.loads == ["smollm2-135m"]
+        assert app.engine.info.name == "smollm2-135m"
+
+
+async def test_an_empty_library_says_how_to_get_a_model(tmp_path):
+    engine = FakeEngine()
+    engine.models = []
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert engine.loads == []
+        assert "no model" in app.chat.status.text()
+        assert any("press F4" in n.message for n in app._notifications)
+
+
 async def test_a_remembered_model_that_is_gone_falls_back_to_the_default(tmp_path):
     engine = FakeEngine(fail_load={"deleted-model": "no such model"})
     config = AppConfig(path=tmp_path / "config.toml", last_model="deleted-model")
