@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import ChordError
+from .rng import Mt19937Uniform
 
 N_ALTERNATIVES = 5
 
@@ -155,6 +156,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum()
 
 
+def llama_softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities of sorted candidates in float32, summed in order, as
+    llama.cpp's samplers compute them: the cut-offs of top-p then fall where
+    llama.cpp's do, even when the running sum lands right on p."""
+    p = np.exp((logits - logits[0]).astype(np.float32))
+    p /= np.cumsum(p, dtype=np.float32)[-1]  # a running sum, not numpy's pairwise one
+    return p
+
+
 # --- the chain's steps, in order -------------------------------------------
 
 
@@ -231,8 +241,8 @@ def top_p(cands: Candidates, p: float) -> Candidates:
     """Nucleus sampling: the most likely tokens until their mass reaches p."""
     if p >= 1.0:
         return cands
-    cumulative = np.cumsum(cands.probs())
-    reached = np.nonzero(cumulative >= p)[0]
+    cumulative = np.cumsum(llama_softmax(cands.logits), dtype=np.float32)
+    reached = np.nonzero(cumulative >= np.float32(p))[0]
     n_keep = reached[0] + 1 if reached.size else len(cands)
     return cands.keep(slice(0, n_keep))
 
@@ -241,7 +251,7 @@ def min_p(cands: Candidates, p: float) -> Candidates:
     """Keep tokens at least p times as likely as the most likely one (compared as logits)."""
     if p <= 0.0 or len(cands) == 0:
         return cands
-    floor = float(cands.logits[0]) + np.log(p)
+    floor = np.float32(cands.logits[0]) + np.log(np.float32(p))  # float32, as llama.cpp
     return cands.keep(cands.logits >= floor)
 
 
@@ -276,7 +286,7 @@ class Sampler:
         if seed is None:
             seed = self._source.snapshot().seed
         self.seed: int = secrets.randbits(32) if seed is None else int(seed)
-        self._rng = np.random.default_rng(self.seed)
+        self._rng = Mt19937Uniform(self.seed)  # llama.cpp's generator: a seed picks the same tokens
 
     def settings(self) -> SamplerSettings:
         return self._source.snapshot()
@@ -306,11 +316,16 @@ class Sampler:
         return _report(penalized, token, reported_temperature, ranked.ids[:N_ALTERNATIVES])
 
     def _draw(self, cands: Candidates) -> int:
+        """llama.cpp's dist sampler: float32 weights exp(l - max) in candidate
+        order, summed in double; the first token whose running sum reaches
+        uniform * total. It draws even for a single candidate, so the random
+        stream stays aligned with llama.cpp's."""
+        target = self._rng.uniform()
         if len(cands) == 1:
             return int(cands.ids[0])
-        cumulative = np.cumsum(cands.probs())
-        # the first token whose running mass reaches the target, as llama.cpp's dist sampler
-        position = int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], side="left"))
+        weights = np.exp((cands.logits - cands.logits.max()).astype(np.float32)).astype(np.float64)
+        running = np.cumsum(weights)  # sequential in double, like the C++ loop
+        position = int(np.searchsorted(running, running[-1] * target, side="left"))
         return int(cands.ids[min(position, len(cands) - 1)])
 
 
