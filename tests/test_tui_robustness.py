@@ -46,29 +46,43 @@ async def test_a_damaged_library_is_reported_not_fatal(tmp_path):
 
 
 class SlowLibraryEngine(FakeEngine):
-    """A first start: finding the default unpacks the demo model (slow)."""
+    """A first start: finding the default unpacks the demo model (slow); here
+    the lookup waits until the test has looked at the UI."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        import threading
+
+        self.lookup_gate = threading.Event()
+        self.lookup_thread = None
 
     def default_model(self):
         import threading
-        import time
 
         self.lookup_thread = threading.current_thread()
-        time.sleep(0.5)
+        assert self.lookup_gate.wait(10)
         return super().default_model()
 
 
 async def test_the_first_lookup_of_the_default_model_does_not_block_the_ui(tmp_path):
     import threading
 
+    from fake_engine import wait_until
+
     engine = SlowLibraryEngine()
     app = make_app(tmp_path, engine)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert "looking for models" in app.chat.status.text()
-        await settle(app, pilot)
+        # the lookup is under way and the UI still answers: a blocked UI thread would hang here
+        await wait_until(pilot, lambda: engine.lookup_thread is not None)
         assert engine.lookup_thread is not threading.main_thread()
+        assert "looking for models" in app.chat.status.text()
+        app.chat.chat_input.text = "typed while looking"
+        await pilot.pause()
+        engine.lookup_gate.set()
+        await settle(app, pilot)
         assert engine.loads == ["smollm2-135m"]
         assert app.engine.info.name == "smollm2-135m"
+        assert app.chat.chat_input.text == "typed while looking"
 
 
 async def test_an_empty_library_says_how_to_get_a_model(tmp_path):
