@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from chord_core.errors import ChordError
 from chord_core.sampling import LiveSettings
 from chord_tui.engine import Engine
 from chord_tui.messages import DefaultModelFound, ModelLoaded, ModelLoadFailed, ModelLoadProgress, SettingChanged
@@ -131,7 +132,7 @@ class ChordApp(App):
                 self.notify("No model yet: press F4 to add or pull one.", timeout=8)
 
     def on_unmount(self) -> None:
-        self.chat.stop_generation()
+        self.chat.stop_generation(closing=True)
         self.save_config()
 
     # -- model loading -------------------------------------------------------------------
@@ -210,7 +211,7 @@ class ChordApp(App):
     def on_setting_changed(self, message: SettingChanged) -> None:
         try:
             settings = self.live_settings.update(**{message.key: message.value})
-        except (TypeError, ValueError) as err:
+        except (ChordError, TypeError, ValueError) as err:  # a bad value is refused, never fatal
             self.notify(f"{message.key}: {err}", severity="error")
             return
         self.config.sampler = settings

@@ -23,6 +23,7 @@ from .stop_strings import StopStringFilter
 from .tokenizer import StreamDecoder
 
 STATS_EVERY = 4  # tokens between Stats events while decoding
+CANCEL_CHUNK = 128  # prompt tokens evaluated between two looks at the cancel event
 _CONTINUE_MARK = "\ue000chord-continue\ue001"  # private-use characters no reply contains
 
 
@@ -157,13 +158,24 @@ class ChatSession:
         finally:
             self._busy.release()
 
-    def _prefill(self, ids: list[int]):
+    def _prefill(self, ids: list[int], cancel: threading.Event | None = None):
+        """Evaluate what the cache lacks of ``ids``; (logits of the last token, tokens
+        reused), or (None, reused) if ``cancel`` was set between two chunks."""
         cache = self.cache
         reuse = common_prefix_len(cache.tokens, ids)
         if reuse == len(ids):
             reuse -= 1  # logits come from evaluating at least one token
         cache.truncate(reuse)
-        return self.model.eval(ids[reuse:], cache), reuse
+        rest = ids[reuse:]
+        # in chunks, so that a stop lands within one chunk even in a long prompt
+        while len(rest) > CANCEL_CHUNK:
+            if cancel is not None and cancel.is_set():
+                return None, reuse
+            self.model.eval(rest[:CANCEL_CHUNK], cache)
+            rest = rest[CANCEL_CHUNK:]
+        if cancel is not None and cancel.is_set():
+            return None, reuse
+        return self.model.eval(rest, cache), reuse
 
     def _generate(self, prompt: list[int], source: SettingsSource, cancel: threading.Event,
                   refit) -> Iterator[Event]:
@@ -171,9 +183,9 @@ class ChatSession:
         first = source.snapshot()
         sampler = Sampler(source, seed=first.seed)
         t_start = time.perf_counter()
-        logits, reused = self._prefill(prompt)
+        logits, reused = self._prefill(prompt, cancel)  # None if stopped: the loop ends at once
         t_prefill = time.perf_counter() - t_start
-        n_prefilled = len(prompt) - reused
+        n_prefilled = len(self.cache.tokens) - reused
         yield Started(prompt_tokens=len(prompt), reused_tokens=reused, n_ctx=self.n_ctx)
         decoder = StreamDecoder(tok)
         stops = StopStringFilter(first.stop)
@@ -234,7 +246,7 @@ class ChatSession:
                     break
                 yield Notice("context full: the oldest messages were dropped and the prompt evaluated again")
                 t_refit = time.perf_counter()
-                logits, _ = self._prefill(ids)
+                logits, _ = self._prefill(ids, cancel)
                 refit_s += time.perf_counter() - t_refit
                 continue
             logits = model.eval([st.id], self.cache)

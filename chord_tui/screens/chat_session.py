@@ -102,9 +102,21 @@ class ChatSession:
         return -1, None
 
     def engine_messages(self, upto: int | None = None) -> list[dict[str, str]]:
-        """The conversation as the engine takes it, messages[:upto], system first."""
+        """The conversation as the engine takes it, messages[:upto], system first.
+
+        A reply that came out empty (stopped before its first token, or an
+        engine error) is not shown to the model; the user turns on either
+        side of it are joined, since chat templates expect the roles to
+        alternate."""
         out = [{"role": "system", "content": self.system_prompt}] if self.system_prompt.strip() else []
-        out += [{"role": m.role, "content": m.content} for m in self.messages[:upto]]
+        kept = self.messages[:upto]
+        for i, m in enumerate(kept):
+            if m.role == "assistant" and not m.content.strip() and i < len(kept) - 1:
+                continue
+            if out and m.role == "user" and out[-1]["role"] == "user":
+                out[-1] = {"role": "user", "content": out[-1]["content"] + "\n\n" + m.content}
+                continue
+            out.append({"role": m.role, "content": m.content})
         return out
 
     # -- starting replies --------------------------------------------------------------
@@ -165,8 +177,22 @@ class ChatSession:
             self.store.append_to_message(gen.message_id, text)
         return text, records
 
-    def finish(self, gen: Generation, done: Done | None, error: str = "") -> str:
-        """Record the finished reply; returns the note shown on the message."""
+    def abandon(self, gen: Generation) -> None:
+        """The app is closing mid-reply: record what has arrived as a stopped
+        reply now, without waiting for the engine to notice the cancel."""
+        done, tokens = None, []
+        for event in gen.buffer.drain():
+            if isinstance(event, TokenEvent):
+                tokens.append(event)
+            elif isinstance(event, Done):
+                done = event
+        if tokens:
+            self.add_tokens(gen, tokens)
+        self.finish(gen, done, reason="cancelled")
+
+    def finish(self, gen: Generation, done: Done | None, error: str = "", reason: str | None = None) -> str:
+        """Record the finished reply; returns the note shown on the message.
+        Without ``done`` the reply ended in ``error`` or, if given, ``reason``."""
         gen.finished = True
         new_text = gen.text
         if done is not None and done.text and done.text != gen.text:
@@ -178,7 +204,12 @@ class ChatSession:
         if done is not None:
             record["finish_reason"] = done.reason
             record["stats"] = asdict(done.stats)
-        note = FINISH_NOTES.get(done.reason, "") if done is not None else f"error: {error}"
+            note = FINISH_NOTES.get(done.reason, "")
+        elif reason is not None:
+            record["finish_reason"] = reason
+            note = FINISH_NOTES.get(reason, "")
+        else:
+            note = f"error: {error}"
         if error:
             record["error"] = error
         record["finish_note"] = note

@@ -129,7 +129,12 @@ class ReplyStreaming:
             gen.cancel.set()
             self.status.set_state("stopping")
 
-    def stop_generation(self) -> None:
-        """Called when the app closes or the model changes."""
-        if self.session.generation is not None:
-            self.session.generation.cancel.set()
+    def stop_generation(self, closing: bool = False) -> None:
+        """Called when the model changes, or with ``closing`` when the app
+        closes: then the partial reply is recorded as stopped right away."""
+        gen = self.session.generation
+        if gen is None:
+            return
+        gen.cancel.set()
+        if closing and not gen.finished:
+            self.session.abandon(gen)

@@ -15,14 +15,14 @@ from chord_tui.engine import LoadedModelInfo
 from chord_tui.messages import SettingChanged, SystemPromptChanged
 from chord_tui.widgets.setting_slider import SettingSlider
 
-# key, label, low, high, step, none_at, none_label, integer
+# key, label, low, high, step, none_at, none_label, off_value (what the engine takes for it), integer
 SLIDERS: tuple[tuple, ...] = (
-    ("temperature", "Temperature", 0.0, 2.0, 0.05, None, "", False),
-    ("top_p", "Top-p", 0.0, 1.0, 0.01, None, "", False),
-    ("top_k", "Top-k", 0, 200, 1, 0, "off", True),
-    ("min_p", "Min-p", 0.0, 1.0, 0.01, None, "", False),
-    ("repeat_penalty", "Repeat penalty", 1.0, 2.0, 0.01, None, "", False),
-    ("max_tokens", "Max tokens", 0, 4096, 32, 0, "∞", True),
+    ("temperature", "Temperature", 0.0, 2.0, 0.05, None, "", None, False),
+    ("top_p", "Top-p", 0.0, 1.0, 0.01, None, "", None, False),
+    ("top_k", "Top-k", 0, 200, 1, 0, "off", 0, True),
+    ("min_p", "Min-p", 0.0, 1.0, 0.01, None, "", None, False),
+    ("repeat_penalty", "Repeat penalty", 1.0, 2.0, 0.01, None, "", None, False),
+    ("max_tokens", "Max tokens", 0, 4096, 32, 0, "∞", None, True),
 )
 
 
@@ -41,12 +41,14 @@ class SidePanel(VerticalScroll):
         prompt.cursor_blink = self._cursor_blink
         yield prompt
         yield Label("Sampling", classes="panel-heading")
-        for key, label, low, high, step, none_at, none_label, integer in SLIDERS:
+        for key, label, low, high, step, none_at, none_label, off_value, integer in SLIDERS:
             yield SettingSlider(key, label, low, high, step, getattr(self._settings, key),
-                                none_at=none_at, none_label=none_label, integer=integer)
+                                none_at=none_at, none_label=none_label, off_value=off_value, integer=integer)
         yield Label("Seed", classes="setting-name")
         seed = self._settings.seed
-        seed_input = Input("" if seed is None else str(seed), placeholder="random", type="integer", id="seed", compact=True)
+        # digits only: a seed is a whole number >= 0 (std::mt19937 takes it modulo 2^32)
+        seed_input = Input("" if seed is None else str(seed), placeholder="random", restrict=r"[0-9]*",
+                           max_length=10, id="seed", compact=True)
         seed_input.cursor_blink = self._cursor_blink
         yield seed_input
 
@@ -83,7 +85,7 @@ class SidePanel(VerticalScroll):
             return
         event.stop()
         text = event.value.strip()
-        if text in ("", "-"):
+        if not text:
             self.post_message(SettingChanged("seed", None))
-        elif event.validation_result is None or event.validation_result.is_valid:
+        elif text.isdigit():
             self.post_message(SettingChanged("seed", int(text)))

@@ -80,7 +80,10 @@ class TokenView(Static, can_focus=True):
         self.refresh_tokens()
 
     def set_tokens(self, tokens: list[TokenRecord]) -> None:
+        """Another reply's tokens (a regenerate, a flip): the selection was in the old ones."""
         self.tokens = list(tokens)
+        if self.cursor != -1:
+            self.cursor = -1  # clears the alternatives pane too (Selected(-1))
         self.refresh_tokens()
 
     def add_tokens(self, tokens: list[TokenRecord]) -> None:
