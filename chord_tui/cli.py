@@ -28,7 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse gives an optional positional its (empty) turn right after MODEL,
+    # so `run MODEL --seed 7 "Hi"` leaves "Hi" over: it is the prompt
+    if extra and getattr(args, "command", None) == "run" and args.prompt is None and not extra[0].startswith("-"):
+        args.prompt, extra = extra[0], extra[1:]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command in (None, "chat"):
             from chord_tui.launch import launch

@@ -102,8 +102,8 @@ class ChatSession:
             else:
                 lo = mid + 1
         if best is None:
-            raise ChordError(f"the message is too long for the context: {len(ids)} tokens, "
-                             f"context is {self.n_ctx}")
+            raise ChordError(f"the message is too long for the context: {len(ids)} tokens, and {reserve} "
+                             f"are kept free for the reply in a context of {self.n_ctx}")
         cut, kept, kept_ids = best
         return kept, kept_ids, cut - first
 

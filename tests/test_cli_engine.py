@@ -65,6 +65,16 @@ def test_run_streams_and_verbose(capsys, smollm_path):
     assert "<|im_start|>user\nSay hi<|im_end|>" in err and "tokens per second" in err
 
 
+def test_run_takes_the_prompt_after_the_options_as_the_readme_shows(capsys, smollm_path):
+    code, out, err = cli(capsys, "run", smollm_path, "--system", "Be brief.", "--temperature", "0", "-n", "4",
+                         "--json", "Say hi")
+    assert code == 0, err
+    assert "<|im_start|>user\nSay hi<|im_end|>" in json.loads(out)["prompt"]
+    with pytest.raises(SystemExit):
+        main(["run", str(smollm_path), "-n", "4", "Say hi", "surplus"])
+    assert "unrecognized arguments: surplus" in capsys.readouterr().err
+
+
 def test_run_fallback_template_on_gemma(capsys, gemma_path):
     code, out, _ = cli(capsys, "run", gemma_path, "Hi", "--temperature", "0", "-n", "3", "--json")
     res = json.loads(out)

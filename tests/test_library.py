@@ -124,6 +124,11 @@ def test_add_refuses_a_truncated_file(tmp_path):
     _assert_refused(cut, "truncated")
 
 
+def test_add_names_a_directory_as_one(tmp_path):
+    with pytest.raises(ChordError, match="is a directory, not a GGUF file"):
+        add_model(tmp_path)
+
+
 def test_add_refuses_a_file_that_is_not_gguf(tmp_path):
     text = tmp_path / "notes.gguf"
     text.write_text("these are not the weights you are looking for\n" * 10)

@@ -124,6 +124,24 @@ async def test_delete_needs_confirmation(tmp_path):
         assert [m.name for m in engine.models] == ["smollm2-135m"]
 
 
+async def test_deleting_the_loaded_model_warns_and_is_not_reopened_next_time(tmp_path):
+    from chord_tui.screens.dialogs import ConfirmDialog
+
+    engine = FakeEngine()
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_models(app, pilot)
+        assert app.engine.info.name == "smollm2-135m" and app.config.last_model == "smollm2-135m"
+        await pilot.press("delete")  # the first row: the loaded model
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "loaded model" in app.screen.question
+        await pilot.click("#confirm")
+        await pilot.pause()
+        assert names(screen) == ["gemma-3-270m"]
+        assert app.config.last_model is None
+
+
 async def test_set_default(tmp_path):
     engine = FakeEngine()
     app = make_app(tmp_path, engine)

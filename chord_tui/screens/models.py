@@ -160,13 +160,21 @@ class ModelsScreen(Screen):
 
     @work
     async def confirm_delete(self, entry: ModelEntry) -> None:
-        if not await self.app.push_screen_wait(ConfirmDialog(f"Delete {entry.name} from the library?")):
+        loaded = self.app.engine.info is not None and self.app.engine.info.name == entry.name
+        question = f"Delete {entry.name} from the library?"
+        if loaded:
+            question += " It is the loaded model: the chat keeps it until you load another."
+        if not await self.app.push_screen_wait(ConfirmDialog(question)):
             return
         try:
             self.app.engine.remove_model(entry.name)
         except Exception as err:
             self.notify(f"Could not delete {entry.name}: {err}", severity="error")
             return
+        if self.app.config.last_model in (entry.name, entry.path):
+            # the next start opens the library's default, not a model that is gone
+            self.app.config.last_model = None
+            self.app.schedule_config_save()
         self.notify(f"Deleted {entry.name}")
         self.refresh_models()
 

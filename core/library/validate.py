@@ -77,6 +77,8 @@ def validate_gguf(path: str | os.PathLike) -> ModelSummary:
     message that names the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelFormatError(f"{path}: is a directory, not a GGUF file")
     if not path.is_file():
         raise ModelFormatError(f"{path}: no such file")
     shards = sibling_shards(path)
