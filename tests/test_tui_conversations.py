@@ -106,6 +106,32 @@ async def test_search_filters_by_title_and_text(tmp_path):
         assert titles(app) == ["second", "first"]
 
 
+async def test_enter_opens_a_search_match_from_the_box_or_the_list(tmp_path):
+    app = make_app(tmp_path, FakeEngine(replies=["about cats", "about dogs"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await send(app, pilot, "alpha")
+        await settle(app, pilot)
+        first = app.chat.session.conversation_id
+        await pilot.press("ctrl+n")
+        await send(app, pilot, "beta")
+        await settle(app, pilot)
+        await pilot.press("ctrl+f", *"alpha")
+        await pilot.pause()
+        assert titles(app) == ["alpha"]
+        await pilot.press("enter")  # from the search box
+        await settle(app, pilot)
+        assert app.chat.session.conversation_id == first
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        await pilot.press("ctrl+f")
+        app.focused.value = "beta"
+        await pilot.pause()
+        await pilot.press("tab", "enter")  # from the list, no arrow key first
+        await settle(app, pilot)
+        assert app.chat.session.title == "beta"
+
+
 async def test_conversations_persist_across_app_runs(tmp_path):
     store_path = tmp_path / "conversations.db"
     app = make_app(tmp_path, store=ConversationStore(store_path))

@@ -76,15 +76,21 @@ class ConversationList(Vertical):
         await view.clear()
         items = [ConversationItem(c.id, c.title) for c in conversations]
         await view.extend(items)
-        for index, item in enumerate(items):
-            if item.conversation_id == current:
-                view.index = index
-                break
+        # highlight the open conversation, else the first match, so Enter opens something
+        view.index = next((i for i, item in enumerate(items) if item.conversation_id == current), 0 if items else None)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "conversation-search":
             event.stop()
             self.post_message(self.SearchChanged(event.value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the search box opens the highlighted match."""
+        if event.input.id == "conversation-search":
+            event.stop()
+            item = self.list_view.highlighted_child
+            if isinstance(item, ConversationItem):
+                self.post_message(ConversationChosen(item.conversation_id))
 
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         event.stop()
