@@ -151,3 +151,36 @@ def test_stop_lands_during_a_long_prompt(smollm_path):
     assert not any(isinstance(e, TokenEvent) for e in events)
     # one chunk was evaluated, not the whole prompt
     assert len(model.eval_calls) == 1 and len(model.eval_calls[0]) <= 128 < len(session.cache.tokens) + 1000
+
+
+async def test_a_reply_stopped_before_its_first_token_shows_no_rates(tmp_path):
+    engine = FakeEngine(gated=True)
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await _start(app, pilot)
+        app.chat.chat_input.text = "tell me"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: engine.streaming.is_set())
+        await pilot.press("escape")
+        engine.release(1)
+        await settle(app, pilot)
+        text = app.chat.status.text()
+        assert "stopped" in text and "tok/s" not in text and "ttft" not in text
+
+
+async def test_reopening_a_conversation_shows_the_context_it_uses(tmp_path):
+    app = make_app(tmp_path, FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await _start(app, pilot)
+        app.chat.chat_input.text = "hello"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        first = app.chat.session.conversation_id
+        used = _stored(app)[-1].record["stats"]["n_past"]
+        assert used > 0
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert " 0/2048" in app.chat.status.text()
+        await app.chat.open_conversation(first)
+        await pilot.pause()
+        assert f" {used}/2048" in app.chat.status.text()

@@ -136,6 +136,10 @@ class ChatScreen(ReplyStreaming, Screen):
         self.session.open(conversation_id)
         if self.session.generation is None:
             self.status.reset_reply()
+            last = self.session.messages[-1] if self.session.messages else None
+            n_past = (last.record.get("stats") or {}).get("n_past") if last is not None and last.role == "assistant" else None
+            if isinstance(n_past, int):
+                self.status.show_context(n_past)
         await self.conversation.clear()
         await self.conversation.sync(self.session.messages)
         self.side_panel.set_system_prompt(self.session.system_prompt)

@@ -58,6 +58,11 @@ class StatusBar(Static):
         self.n_past = 0
         self.refresh_text()
 
+    def show_context(self, n_past: int) -> None:
+        """A conversation opened from the store: the context its last reply left in use."""
+        self.n_past = n_past
+        self.refresh_text()
+
     def set_memory(self, mb: float | None) -> None:
         self.memory_mb = mb
         self.refresh_text()
@@ -115,7 +120,7 @@ class StatusBar(Static):
         if self._streaming:
             rate = self.stats.decode_tok_s if self.stats else self.live_decode_rate()
             parts[0] += f" {rate:.1f} tok/s" if rate else " …"
-        elif self.stats is not None:
+        elif self.stats is not None and self.stats.generated > 0:  # a reply stopped before its first token has no rates
             s = self.stats
             if compact:
                 parts.append(f"{s.decode_tok_s:.1f} tok/s · ttft {s.ttft_s:.2f}s")
