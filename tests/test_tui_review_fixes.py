@@ -184,3 +184,18 @@ async def test_reopening_a_conversation_shows_the_context_it_uses(tmp_path):
         await app.chat.open_conversation(first)
         await pilot.pause()
         assert f" {used}/2048" in app.chat.status.text()
+
+
+async def test_regenerate_with_a_fixed_seed_says_why_the_reply_repeats(tmp_path):
+    app = make_app(tmp_path, FakeEngine(replies=["same", "same"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await _start(app, pilot)
+        app.chat.query_one("#seed", Input).focus()
+        await pilot.press("7")
+        app.chat.chat_input.text = "q"
+        app.chat.chat_input.focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert any("seed is fixed at 7" in n.message for n in app._notifications)

@@ -324,6 +324,11 @@ class ChatScreen(ReplyStreaming, Screen):
                 return
             await self.show_session()
             await self.start(gen)
+            seed = self.app.live_settings.snapshot().seed
+            if action == "regenerate" and seed is not None:
+                # otherwise "regenerate does nothing" is all the user sees
+                self.notify(f"The seed is fixed at {seed}: the same settings give the same reply. "
+                            "Clear the seed field for a different one.", timeout=6)
 
     @work
     async def edit_message(self, message_id: int, text: str) -> None:
