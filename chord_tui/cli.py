@@ -7,6 +7,7 @@ chat UI so that ``chord-chat tokenize`` and friends start fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from chord_core.errors import ChordError
@@ -47,6 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chord-chat: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a file or directory the command could not use
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"chord-chat: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # a bug, still one line; CHORD_DEBUG=1 shows the traceback
+        if os.environ.get("CHORD_DEBUG"):
+            raise
+        print(f"chord-chat: internal error: {type(err).__name__}: {err} (set CHORD_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -153,6 +153,8 @@ class GGUFFile(_Metadata):
             raise ModelFormatError(f"{self.path}: no such file") from None
         except IsADirectoryError:
             raise ModelFormatError(f"{self.path}: is a directory, not a GGUF file") from None
+        except OSError as err:  # permission denied, a broken mount, …
+            raise ModelFormatError(f"{self.path}: cannot be read ({err.strerror or err})") from None
         size = os.fstat(self._fh.fileno()).st_size
         if size < 24:
             self._fh.close()
@@ -177,10 +179,13 @@ class GGUFFile(_Metadata):
                 f"{self.path}: unsupported GGUF version {self.version} (supported: 2, 3)")
         n_tensors = cur.unpack("<Q", 8, "tensor count")
         n_kv = cur.unpack("<Q", 8, "metadata count")
-        if n_tensors > MAX_TENSORS or n_tensors * 24 > self.size:
+        if n_tensors > MAX_TENSORS:
             raise ModelFormatError(f"{self.path}: absurd tensor count {n_tensors}")
-        if n_kv > MAX_KV or n_kv * 12 > self.size:
+        if n_kv > MAX_KV:
             raise ModelFormatError(f"{self.path}: absurd metadata count {n_kv}")
+        if n_tensors * 24 + n_kv * 12 > self.size:  # too small to hold its own header: cut short
+            raise ModelFormatError(f"{self.path}: truncated GGUF file: {n_kv} metadata entries and {n_tensors} "
+                                   f"tensors cannot fit in {self.size} bytes")
         self.metadata: dict[str, Any] = {}
         for _ in range(n_kv):
             key = cur.string("metadata key")
@@ -196,8 +201,8 @@ class GGUFFile(_Metadata):
             ggml_type = cur.unpack("<I", 4, name)
             rel = cur.unpack("<Q", 8, name)
             infos.append((name, tuple(reversed(ne)), ggml_type, rel))
-        align = int(self.metadata.get("general.alignment", 32))
-        if align <= 0 or align & (align - 1):
+        align = self.metadata.get("general.alignment", 32)
+        if not isinstance(align, (int, np.integer)) or isinstance(align, bool) or align <= 0 or align & (align - 1):
             raise ModelFormatError(f"{self.path}: general.alignment {align} is not a power of two")
         data_start = (cur.pos + align - 1) // align * align
         from .quants import tensor_nbytes  # local: quants imports nothing of ours
@@ -205,6 +210,9 @@ class GGUFFile(_Metadata):
         self.tensors: dict[str, TensorInfo] = {}
         for name, shape, ggml_type, rel in infos:
             n_bytes = tensor_nbytes(ggml_type, shape, name=name, path=self.path)
+            if rel % align:
+                raise ModelFormatError(f"{self.path}: tensor {name!r} starts at offset {rel}, "
+                                       f"not a multiple of the alignment {align}")
             off = data_start + rel
             if off + n_bytes > self.size:
                 raise ModelFormatError(
@@ -264,7 +272,11 @@ class ShardedGGUF(_Metadata):
 def open_gguf(path: str | os.PathLike) -> GGUFFile | ShardedGGUF:
     """One GGUF file, or all shards of a split model when ``path`` is one of them."""
     f = GGUFFile(path)
-    if int(f.metadata.get("split.count", 1) or 1) <= 1:
+    count = f.metadata.get("split.count", 1)
+    if not isinstance(count, (int, np.integer)) or isinstance(count, bool):
+        f.close()
+        raise ModelFormatError(f"{f.path}: metadata key 'split.count' is {count!r}, expected an integer")
+    if (count or 1) <= 1:
         return f
     f.close()
     from .library.shards import shard_paths  # the library knows the naming scheme

@@ -75,12 +75,14 @@ class _Loader:
         return out
 
     def fused(self, parts: list[tuple[str, tuple[int, ...]]]) -> np.ndarray:
+        # every part's shape is checked against the file before anything is
+        # allocated: a damaged size key must be an error, not a 200 GB array
+        infos = [self.info(name, shape) for name, shape in parts]
         rows = sum(s[0] for _, s in parts)
         tail = parts[0][1][1:]
         out = np.empty((rows,) + tail, dtype=np.float32)
         r = 0
-        for name, shape in parts:
-            t = self.info(name, shape)
+        for (name, shape), t in zip(parts, infos):
             dst = out[r:r + shape[0]]
             # a row block of a C-contiguous array is itself contiguous: dequantize in place
             self.jobs.append(lambda dst=dst, name=name, t=t: dequantize(

@@ -295,7 +295,7 @@ def test_a_failed_write_leaves_the_old_index_and_no_temp_files(monkeypatch):
         raise OSError("simulated crash during rename")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(ChordError, match="cannot save the model library index"):
         set_default("tiny-llama-F32")
     monkeypatch.undo()
     assert index.read_bytes() == before

@@ -19,10 +19,14 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..perplexity import perplexity
 
+    if args.ctx < 4:  # half the chunk is context, the rest is scored: a few tokens at least
+        raise ChordError(f"--ctx must be at least 4, got {args.ctx}")
     try:
         text = args.file.read_text(encoding="utf-8")
     except OSError as e:
         raise ChordError(f"{args.file}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ChordError(f"{args.file}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
     model = load_model(args.model)
     try:
         res = perplexity(model, text, n_ctx=args.ctx)

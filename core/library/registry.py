@@ -55,8 +55,17 @@ class LibraryEntry:
     last_used: str | None = None
 
     def __post_init__(self) -> None:
+        # a hand-edited or damaged index: wrong types are refused here, with
+        # the field named, rather than failing later somewhere far away
+        for name, kind in (("name", str), ("path", str), ("size", int), ("architecture", str),
+                           ("parameter_count", int), ("quant_type", str), ("source", str)):
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"model {self.name!r}: field {name!r} is {value!r}")
         if not self.shards:
             self.shards = [self.path]
+        if not isinstance(self.shards, list) or not all(isinstance(p, str) for p in self.shards):
+            raise TypeError(f"model {self.name!r}: field 'shards' is {self.shards!r}")
 
     @property
     def is_split(self) -> bool:
@@ -98,6 +107,10 @@ class LibraryState:
             if not isinstance(raw, dict):
                 raise ValueError("top level is not an object")
             models = {name: LibraryEntry.from_dict(e) for name, e in raw.get("models", {}).items()}
+            for key, kinds in (("default", (str, type(None))), ("last_used", (str, type(None))),
+                               ("discovery", (dict, type(None)))):
+                if not isinstance(raw.get(key), kinds):
+                    raise TypeError(f"{key!r} is {raw.get(key)!r}")
         except (ValueError, TypeError, AttributeError) as err:
             raise ChordError(
                 f"{origin}: the model library index is damaged ({err}); move it aside to start a new one"
@@ -133,14 +146,24 @@ class Registry:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return LibraryState()
+        except UnicodeDecodeError:
+            raise ChordError(f"{self.path}: the model library index is damaged (not UTF-8 text); "
+                             "move it aside to start a new one") from None
+        except OSError as err:
+            raise ChordError(f"{self.path}: cannot read the model library index ({err.strerror or err})") from None
         return LibraryState.from_json(text, self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[LibraryState]:
         """Yield the current state under the lock; write it back if the block
         finishes without an exception."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a+") as lock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        except OSError as err:
+            raise ChordError(f"{self.path.parent}: cannot write the model library here ({err.strerror or err}); "
+                             "check CHORD_HOME") from None
+        with lock:
             if fcntl is not None:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
@@ -149,7 +172,11 @@ class Registry:
                 yield state
                 after = state.to_json()
                 if after != before:
-                    atomic_write_text(self.path, after)
+                    try:
+                        atomic_write_text(self.path, after)
+                    except OSError as err:
+                        raise ChordError(f"{self.path}: cannot save the model library index "
+                                         f"({err.strerror or err})") from None
             finally:
                 if fcntl is not None:
                     fcntl.flock(lock.fileno(), fcntl.LOCK_UN)

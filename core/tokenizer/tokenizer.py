@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..errors import ChordError
+
 from .bpe import BpeEncoder
 from .partition import SpecialPartitioner
 from .spm import SpmEncoder
@@ -105,6 +107,12 @@ class Tokenizer:
 
     # -- encoding --------------------------------------------------------------
     def encode(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:  # lone surrogates: bytes that were not UTF-8 on the way in
+            code = ord(text[err.start])
+            what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"U+{code:04X}"
+            raise ChordError(f"text is not valid UTF-8 ({what} at character {err.start})") from None
         v = self.vocab
         out: list[int] = []
         if add_special and v.add_bos:

@@ -94,7 +94,7 @@ def _get_id(md: dict, key: str, n: int, default: int | None) -> int | None:
     if default is not None and not 0 <= default < n:
         default = None
     v = md.get(f"tokenizer.ggml.{key}_token_id")
-    if v is None:
+    if v is None or isinstance(v, (str, bytes, list, np.ndarray)):  # a damaged key is as good as none
         return default
     v = int(v)
     return v if 0 <= v < n else default
@@ -109,8 +109,10 @@ def load_vocab(md: dict, path: str = "?") -> Vocab:
             f"{path}: tokenizer model '{model}' is not supported (only 'llama' SentencePiece and 'gpt2' BPE)"
         )
     tokens = md.get("tokenizer.ggml.tokens")
-    if not tokens:
+    if tokens is None or len(tokens) == 0:
         raise ModelFormatError(f"{path}: no tokenizer.ggml.tokens in the GGUF metadata")
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise ModelFormatError(f"{path}: metadata key 'tokenizer.ggml.tokens' is not an array of strings")
     n = len(tokens)
     # llama.cpp names empty tokens so that every id stays addressable
     if "" in tokens:
