@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ChordError
 from .library import resolve_model
 from .model import Model
 
@@ -32,10 +33,14 @@ def peak_rss_mb() -> float:
 
 
 def run_bench(spec: str, n_prompt: int = 512, n_gen: int = 128, seed: int = 0) -> BenchResult:
+    if n_prompt < 1 or n_gen < 1:
+        raise ChordError(f"prompt and generated token counts must be at least 1, got {n_prompt} and {n_gen}")
     path = resolve_model(spec)
     t0 = time.perf_counter()
     model = Model.load(path)
     load_s = time.perf_counter() - t0
+    if n_prompt + n_gen > model.cfg.context_length:
+        raise ChordError(f"{n_prompt} + {n_gen} tokens do not fit the model's context of {model.cfg.context_length}")
     rng = np.random.default_rng(seed)
     # random ids, as llama-bench uses: the cost does not depend on the text
     prompt = rng.integers(0, model.n_vocab, n_prompt).tolist()

@@ -18,12 +18,18 @@ from pathlib import Path
 
 from platformdirs import user_config_dir, user_data_dir
 
+from .errors import ChordError
+
 APP_NAME = "chord-chat"
 HOME_ENV = "CHORD_HOME"
 
 
 def _ensure(directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        hint = f" (check {HOME_ENV}={os.environ[HOME_ENV]})" if os.environ.get(HOME_ENV) else ""
+        raise ChordError(f"{directory}: cannot create this directory: {err.strerror or err}{hint}") from None
     return directory
 
 

@@ -14,6 +14,7 @@ thread through ``LiveSettings`` applies from the next token on.
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 import threading
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from .errors import ChordError
 from .rng import Mt19937Uniform
 
 N_ALTERNATIVES = 5
+# below this a temperature only overflows float32 (logits / 1e-45 = inf): it is greedy
+MIN_TEMPERATURE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,10 @@ class SamplerSettings:
             raise ChordError(f"repeat_penalty must be > 0, got {self.repeat_penalty}")
         _check_int("top_k", self.top_k)
         _check_int("repeat_last_n", self.repeat_last_n, low=-1)
-        if self.seed is not None:
+        if self.seed is not None:  # llama.cpp's seeds are 32-bit, and std::mt19937 takes one
             _check_int("seed", self.seed, low=0)
+            if self.seed > 0xFFFFFFFF:
+                raise ChordError(f"seed must be at most 4294967295 (32 bits), got {self.seed}")
         if self.max_tokens is not None:
             _check_int("max_tokens", self.max_tokens, low=1)
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
@@ -86,8 +91,8 @@ _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(SamplerSettings))
 
 
 def _check_number(name: str, value: Any, low: float | None = None, high: float | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ChordError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ChordError(f"{name} must be a finite number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ChordError(f"{name} must be between {low} and {high}, got {value}")
 
@@ -295,7 +300,7 @@ class Sampler:
         """What ``sample`` would draw from now, as (ids, logits after temperature)."""
         settings = self._source.snapshot()
         penalized = apply_penalties(logits, history, settings)
-        if settings.temperature <= 0:
+        if settings.temperature < MIN_TEMPERATURE:
             best = int(np.argmax(penalized))
             return Candidates(np.array([best], dtype=np.int64), penalized[[best]])
         return truncate(penalized, settings)
@@ -303,7 +308,7 @@ class Sampler:
     def sample(self, logits: np.ndarray, history: list[int]) -> SampledToken:
         settings = self._source.snapshot()  # once per token: a change applies from the next one
         penalized = apply_penalties(logits, history, settings)
-        if settings.temperature <= 0:
+        if settings.temperature < MIN_TEMPERATURE:
             ranked = top_k(penalized, N_ALTERNATIVES)
             token = int(np.argmax(penalized))
             reported_temperature = 1.0  # a greedy pick still reports the model's own odds

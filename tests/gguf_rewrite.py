@@ -15,11 +15,14 @@ SKIP_KEYS = ("general.architecture", "GGUF.version", "general.alignment")
 
 
 def rewrite_f32_gguf(src_path: Path, writer: gguf.GGUFWriter, arch: str = "llama", drop: str | None = None,
-                     reshape: str | None = None) -> None:
+                     reshape: str | None = None, metadata: dict | None = None) -> None:
     """Copy an all-F32 GGUF into ``writer``: metadata (``llama.*`` keys renamed
-    to ``arch``), every tensor but ``drop``, ``reshape`` cut to half its rows."""
+    to ``arch``, ``metadata`` replacing values by key), every tensor but
+    ``drop``, ``reshape`` cut to half its rows."""
     src = GGUFFile(src_path)
-    for key, val in src.metadata.items():
+    values = dict(src.metadata)
+    values.update(metadata or {})
+    for key, val in values.items():
         if key in SKIP_KEYS:
             continue
         if key.startswith("llama."):

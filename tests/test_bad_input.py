@@ -109,10 +109,65 @@ def _error(path):
     raise AssertionError("no error")
 
 
-def _write_model(path: Path, arch="llama", drop: str | None = None, reshape: str | None = None):
-    """TINY rewritten with another architecture, or a tensor dropped or reshaped."""
-    rewrite_f32_gguf(TINY, gguf.GGUFWriter(str(path), arch), arch=arch, drop=drop, reshape=reshape)
+def _write_model(path: Path, arch="llama", drop: str | None = None, reshape: str | None = None,
+                 metadata: dict | None = None):
+    """TINY rewritten with another architecture, a tensor dropped or reshaped, or metadata changed."""
+    rewrite_f32_gguf(TINY, gguf.GGUFWriter(str(path), arch), arch=arch, drop=drop, reshape=reshape,
+                     metadata=metadata)
     return path
+
+
+@pytest.mark.parametrize("key,value,says", [
+    ("llama.context_length", "long", "'llama.context_length' is 'long', expected an integer"),
+    ("llama.attention.layer_norm_rms_epsilon", "tiny", "expected a number"),
+    ("llama.attention.head_count", 0, "'llama.attention.head_count' is 0, expected a positive value"),
+    ("llama.attention.key_length", 0, "'llama.attention.key_length' is 0"),
+    ("llama.block_count", 0, "'llama.block_count' is 0"),
+    ("llama.rope.dimension_count", 4096, "expected an even number up to the head size"),
+    ("llama.rope.freq_base", 0.0, "'llama.rope.freq_base' is 0.0"),
+    ("tokenizer.ggml.tokens", [1, 2, 3], "'tokenizer.ggml.tokens' is not an array of strings"),
+])
+def test_bad_metadata_values_name_the_key(tmp_path, key, value, says):
+    assert says in _load_error(_write_model(tmp_path / "m.gguf", metadata={key: value}))
+
+
+def test_a_huge_size_key_is_an_error_not_an_allocation(tmp_path):
+    """A damaged feed_forward_length must fail on the shape check, before
+    the fused gate/up matrix is allocated (here it would be ~1 TB)."""
+    msg = _load_error(_write_model(tmp_path / "m.gguf", metadata={"llama.feed_forward_length": 2**30}))
+    assert "ffn_gate.weight" in msg and "expected" in msg
+
+
+def test_a_misaligned_tensor_is_refused(tmp_path):
+    raw = bytearray(TINY.read_bytes())
+    name = "token_embd.weight"
+    at = _tensor_info_offset(name) + 8 + len(name)
+    n_dims = struct.unpack_from("<I", raw, at)[0]
+    off_at = at + 4 + 8 * n_dims + 4
+    struct.pack_into("<Q", raw, off_at, struct.unpack_from("<Q", raw, off_at)[0] + 1)
+    msg = _load_error(_patched(tmp_path, bytes(raw)))
+    assert "'token_embd.weight'" in msg and "alignment" in msg
+
+
+def test_an_unreadable_file_is_one_line(tmp_path, monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+
+    def deny(path, *args, **kw):
+        if str(path).endswith("locked.gguf"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kw)
+
+    path = _patched(tmp_path, TINY.read_bytes(), "locked.gguf")
+    monkeypatch.setattr(builtins, "open", deny)
+    assert "locked.gguf: cannot be read (Permission denied)" in _load_error(path)
+
+
+def test_text_that_is_not_utf8_is_one_line():
+    model = Model.load(TINY)
+    with pytest.raises(ChordError, match=r"not valid UTF-8 \(byte 0xff at character 4\)"):
+        model.tokenize("bad \udcff text")
 
 
 def test_unknown_architecture(tmp_path):

@@ -101,6 +101,74 @@ def test_errors_are_one_line_exit_1(tmp_path):
         assert "Traceback" not in r.stderr
 
 
+def _bad_inputs(tmp_path):
+    """(args, stdin, what the one line must say), from a QA sweep of the CLI."""
+    (tmp_path / "bin.txt").write_bytes(b"\x00\xff\xfe text")
+    (tmp_path / "wizard.json").write_text('[{"role": "wizard", "content": "x"}]')
+    (tmp_path / "null.json").write_text('[{"role": "user", "content": null}]')
+    (tmp_path / "model_dir").mkdir()
+    t = str(TINY)
+    return [
+        (["tokenize", t, "bad \udcff utf8"], "not valid UTF-8"),
+        (["perplexity", t, str(tmp_path / "bin.txt")], "not UTF-8 text"),
+        (["perplexity", t, str(tmp_path / "bin.txt"), "--ctx", "0"], "--ctx must be at least 4"),
+        (["run", t, "hi", "--ctx", "-5"], "--ctx must be at least 16"),
+        (["run", t, "hi", "--seed", "4294967297"], "seed must be at most 4294967295"),
+        (["run", t, "hi", "--temperature", "inf"], "temperature must be a finite number"),
+        (["run", t, "--raw", ""], "--raw needs a non-empty PROMPT"),
+        (["run", t, "--messages", str(tmp_path / "wizard.json")], "role 'wizard' is not one of"),
+        (["run", t, "--messages", str(tmp_path / "null.json")], "content must be a string"),
+        (["bench", t, "-p", "0"], "at least 1"),
+        (["bench", t, "-p", "500", "-n", "100"], "do not fit the model's context of 512"),
+        (["tokenize", str(tmp_path / "model_dir"), "x"], "is a directory"),
+        (["models", "pull", "http://[::1"], "is not a valid URL"),
+    ]
+
+
+def test_bad_input_is_one_line_exit_1(capsys, tmp_path):
+    for args, says in _bad_inputs(tmp_path):
+        code, out, err = cli(capsys, *args)
+        assert code == 1, (args, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("chord-chat: error:"), (args, err)
+        assert says in lines[0], (args, lines[0])
+
+
+@pytest.mark.parametrize("content", [b"garbage\x00\xff{{{", b'{"models": {"x": {"name": "x", "path": 5}}}',
+                                     b'{"models": {}, "discovery": "x"}'])
+def test_a_damaged_library_index_is_one_line(capsys, tmp_path, monkeypatch, content):
+    monkeypatch.setenv("CHORD_HOME", str(tmp_path / "home"))
+    index = tmp_path / "home" / "data" / "library.json"
+    index.parent.mkdir(parents=True)
+    index.write_bytes(content)
+    code, _, err = cli(capsys, "models", "list")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "library index is damaged" in err and "library.json" in err
+
+
+def test_a_chord_home_that_is_a_file_is_one_line(capsys, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.write_text("not a directory")
+    monkeypatch.setenv("CHORD_HOME", str(home))
+    code, _, err = cli(capsys, "models", "list")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "cannot create this directory" in err and "check CHORD_HOME" in err
+
+
+def test_an_unexpected_exception_is_still_one_line(capsys, monkeypatch):
+    import chord_core.cli.tokenize_cmd as tokenize_cmd
+
+    def boom(args):
+        raise RuntimeError("something broke")
+
+    monkeypatch.setattr(tokenize_cmd, "run", boom)
+    monkeypatch.delenv("CHORD_DEBUG", raising=False)
+    code, _, err = cli(capsys, "tokenize", TINY, "x")
+    assert code == 1
+    assert err.strip() == ("chord-chat: internal error: RuntimeError: something broke "
+                           "(set CHORD_DEBUG=1 for the traceback)")
+
+
 def test_perplexity_matches_llama_cpp_scoring(capsys, smollm_path, smollm_ref, tmp_path):
     """llama-perplexity scores the second half of each 512-token chunk; on the
     reference passage (SmolLM2 adds no BOS, so the chunk is exactly the

@@ -9,6 +9,8 @@ from pathlib import Path
 from ..errors import ChordError
 from .common import add_model_arg
 
+ROLES = ("system", "user", "assistant")
+
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="one chat turn through the model's template, streamed to stdout")
@@ -41,7 +43,13 @@ def _messages(args) -> list[dict]:
             raise ChordError(f"{args.messages}: cannot read messages JSON ({e})") from None
         if not isinstance(data, list) or not all(isinstance(m, dict) and "role" in m and "content" in m for m in data):
             raise ChordError(f"{args.messages}: expected a JSON list of {{\"role\", \"content\"}} objects")
-        msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in data]
+        for i, m in enumerate(data):
+            if m["role"] not in ROLES:
+                raise ChordError(f"{args.messages}: message {i}: role {m['role']!r} is not one of {', '.join(ROLES)}")
+            if not isinstance(m["content"], str):
+                raise ChordError(f"{args.messages}: message {i}: content must be a string, "
+                                 f"got {type(m['content']).__name__}")
+        msgs = [{"role": m["role"], "content": m["content"]} for m in data]
     if args.system:
         msgs = [m for m in msgs if m["role"] != "system"]
         msgs.insert(0, {"role": "system", "content": args.system})
@@ -70,6 +78,10 @@ def run(args) -> int:
 
     if args.prompt is None and not args.messages:
         args.prompt = sys.stdin.read()
+    if args.ctx is not None and args.ctx < 16:
+        raise ChordError(f"--ctx must be at least 16 tokens, got {args.ctx}")
+    if args.raw and not (args.prompt or "").strip("\n"):
+        raise ChordError("--raw needs a non-empty PROMPT (or text on stdin)")
     settings = _settings(args)
     model = Model.load(resolve_model(args.model))
     session = ChatSession(model, n_ctx=args.ctx, template_override=args.template)

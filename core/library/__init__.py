@@ -54,6 +54,8 @@ def resolve_model(spec: str | None = None) -> Path:
         state = registry().load()
         entry = find_entry(state, spec)
     if entry is None:
+        if path.is_dir():
+            raise ChordError(f"{path}: is a directory, not a GGUF file")
         known = ", ".join(sorted(state.models)) or "none"
         raise ChordError(f"model {spec!r}: no such file and no library model of that name "
                          f"(library models: {known})")

@@ -56,7 +56,10 @@ def resolve_source(source: str) -> tuple[str, str]:
         base = (os.environ.get(HF_BASE_ENV) or DEFAULT_HF_BASE).rstrip("/")
         quoted = "/".join(urllib.parse.quote(p) for p in path)
         return f"{base}/{owner}/{repo}/resolve/main/{quoted}", _safe_filename(path[-1])
-    parsed = urllib.parse.urlparse(source)
+    try:
+        parsed = urllib.parse.urlparse(source)
+    except ValueError as err:  # e.g. an unclosed IPv6 bracket
+        raise ChordError(f"{source!r} is not a valid URL ({err})") from None
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ChordError(f"{source!r} is not an http(s) URL or hf:OWNER/REPO/FILE.gguf "
                          "(for a file on disk use `chord-chat models add`)")
