@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Callable, Iterator
 
+import numpy as np
+
 from .chat_template import ChatTemplate
 from .errors import ChordError
 from .events import Done, ErrorEvent, Event, Notice, Started, Stats, TokenAlternative, TokenEvent
@@ -184,6 +186,10 @@ class ChatSession:
         sampler = Sampler(source, seed=first.seed)
         t_start = time.perf_counter()
         logits, reused = self._prefill(prompt, cancel)  # None if stopped: the loop ends at once
+        if logits is not None and not np.isfinite(logits).all():
+            # damaged weights or metadata: say so rather than fail inside the sampler
+            raise ChordError(f"{model.info.name}: the model computed non-finite logits (NaN or inf); "
+                             "its weights or metadata are damaged")
         t_prefill = time.perf_counter() - t_start
         n_prefilled = len(self.cache.tokens) - reused
         yield Started(prompt_tokens=len(prompt), reused_tokens=reused, n_ctx=self.n_ctx)

@@ -124,6 +124,12 @@ def test_add_refuses_a_truncated_file(tmp_path):
     _assert_refused(cut, "truncated")
 
 
+@pytest.mark.parametrize("name", ["new\nline", "x" * 500, "tab\there"])
+def test_names_that_would_break_a_table_or_an_error_line_are_refused(name):
+    with pytest.raises(ChordError, match="not a usable model name"):
+        add_model(TINY_LLAMA, name=name)
+
+
 def test_add_names_a_directory_as_one(tmp_path):
     with pytest.raises(ChordError, match="is a directory, not a GGUF file"):
         add_model(tmp_path)

@@ -344,3 +344,20 @@ def test_fitting_a_long_chat_keeps_the_newest_exchanges_in_few_renders(smollm_pa
     more = [kept[0]] + msgs[len(msgs) - len(kept) - 1:]  # one exchange (user, assistant) more
     assert more[1]["role"] == "user"
     assert len(real(more)) + 64 > 256
+
+
+def test_non_finite_logits_are_a_clear_error_not_a_sampler_crash(smollm_path):
+    import numpy as np
+
+    m = ScriptedModel(smollm_path, [])
+    real_eval = m.eval
+
+    def nan_eval(ids, cache, all_logits=False):
+        real_eval(ids, cache, all_logits)
+        return np.full(m.n_vocab, np.nan, np.float32)  # what damaged weights produce
+
+    m.eval = nan_eval
+    evs, done = run(ChatSession(m).stream([{"role": "user", "content": "hi"}], SamplerSettings()))
+    errors = [e for e in evs if isinstance(e, ErrorEvent)]
+    assert done is None and len(errors) == 1
+    assert "non-finite logits" in errors[0].message and "damaged" in errors[0].message

@@ -25,10 +25,16 @@ def registry() -> Registry:
     return Registry()
 
 
+MAX_NAME = 120  # a name is shown in tables and in one-line errors
+
+
 def check_name(name: str) -> str:
     name = name.strip()
-    if not name or any(sep in name for sep in ("/", "\\")) or name in (".", ".."):
-        raise ChordError(f"{name!r} is not a usable model name (no slashes, not empty)")
+    if (not name or any(sep in name for sep in ("/", "\\")) or name in (".", "..")
+            or any(not ch.isprintable() for ch in name) or len(name) > MAX_NAME):
+        shown = name if len(name) <= MAX_NAME else name[:40] + "…"
+        raise ChordError(f"{shown!r} is not a usable model name "
+                         f"(no slashes or control characters, 1 to {MAX_NAME} characters)")
     return name
 
 
