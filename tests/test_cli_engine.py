@@ -198,3 +198,20 @@ def test_bench_json_keys(capsys):
     res = json.loads(out)
     assert code == 0 and {"load_s", "prefill_tok_s", "decode_tok_s", "peak_rss_mb"} <= set(res)
     assert res["prefill_tokens"] == 32 and res["decode_tokens"] == 8 and res["peak_rss_mb"] > 0
+
+
+def test_ctrl_c_during_run_json_still_prints_what_was_generated(capsys, monkeypatch):
+    from chord_core.events import Started, TokenEvent
+    from chord_core.session import ChatSession
+
+    def stream(self, messages, settings=None, cancel=None, continue_reply=False):
+        yield Started(prompt_tokens=3, reused_tokens=0, n_ctx=512)
+        yield TokenEvent(id=5, piece="Hel", text="Hel", prob=0.9)
+        yield TokenEvent(id=6, piece="lo", text="lo", prob=0.8)
+        raise KeyboardInterrupt  # what Ctrl-C does to the main thread mid-reply
+
+    monkeypatch.setattr(ChatSession, "stream", stream)
+    code, out, err = cli(capsys, "run", TINY, "hi", "--json")
+    assert code == 130 and "interrupted" in err
+    res = json.loads(out)
+    assert res["text"] == "Hello" and res["token_ids"] == [5, 6] and res["finish_reason"] == "interrupted"

@@ -156,18 +156,22 @@ def _pull(args) -> int:
     from ..library import pull
     from ..library.progress import StderrProgress, format_size
 
-    bar = StderrProgress()
+    # a redrawn bar only on a terminal: in a log or a pipe it would be noise glued to the error line
+    bar = StderrProgress() if sys.stderr.isatty() else None
     try:
         entry = pull(args.source, name=args.name, progress=bar)
     except KeyboardInterrupt:
-        bar.finish()
+        if bar:
+            bar.finish()
         print("chord-chat: download interrupted; the partial file is kept, run the same pull again "
               "to resume", file=sys.stderr)
         return 130
     except ChordError:
-        bar.finish()
+        if bar:
+            bar.finish()
         raise
-    bar.finish()
+    if bar:
+        bar.finish()
     print(f"pulled {entry.name}: {entry.architecture}, {_human_count(entry.parameter_count)} parameters, "
           f"{entry.quant_type}, {format_size(entry.size)}, sha256 {entry.sha256}")
     return 0

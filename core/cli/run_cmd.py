@@ -98,16 +98,32 @@ def run(args) -> int:
         print(f"template: {session.template.source}", file=sys.stderr)
         print(f"prompt:\n{prompt_text}", file=sys.stderr)
     done = None
-    for ev in events:
-        if isinstance(ev, TokenEvent) and not args.json:
-            sys.stdout.write(ev.text)
-            sys.stdout.flush()
-        elif isinstance(ev, Notice):
-            print(f"\n[{ev.message}]", file=sys.stderr)
-        elif isinstance(ev, ErrorEvent):
-            raise ChordError(ev.message)
-        elif isinstance(ev, Done):
-            done = ev
+    parts: list[str] = []
+    ids: list[int] = []
+    try:
+        for ev in events:
+            if isinstance(ev, TokenEvent):
+                parts.append(ev.text)
+                if ev.id >= 0:
+                    ids.append(ev.id)
+                if not args.json:
+                    sys.stdout.write(ev.text)
+                    sys.stdout.flush()
+            elif isinstance(ev, Notice):
+                print(f"\n[{ev.message}]", file=sys.stderr)
+            elif isinstance(ev, ErrorEvent):
+                raise ChordError(ev.message)
+            elif isinstance(ev, Done):
+                done = ev
+    except KeyboardInterrupt:
+        # Ctrl-C: what was generated is still printed (as JSON with --json), then exit 130
+        if args.json:
+            print(json.dumps({"text": "".join(parts), "token_ids": ids, "prompt": prompt_text,
+                              "finish_reason": "interrupted"}, ensure_ascii=False))
+        else:
+            print()
+        print("chord-chat: interrupted", file=sys.stderr)
+        return 130
     assert done is not None
     s = done.stats
     if args.json:
