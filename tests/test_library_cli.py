@@ -109,6 +109,17 @@ def test_rm_with_yes_deletes_a_library_copy(capsys, tmp_path):
     assert list_entries() == []
 
 
+def test_a_model_whose_file_is_gone_cannot_be_the_default_and_rm_says_it_was_gone(capsys, tmp_path):
+    copy = tmp_path / "gone.gguf"
+    shutil.copy(TINY_LLAMA, copy)
+    run(capsys, "add", str(copy))
+    copy.unlink()
+    code, _, err = run(capsys, "default", "gone")
+    assert code == 1 and "its file" in err and "is gone" in err
+    code, out, _ = run(capsys, "rm", "gone", "--yes")
+    assert code == 0 and f"{copy} was already gone" in out and "outside the library" not in out
+
+
 def test_rm_asks_on_a_tty_and_no_keeps_the_model(capsys, monkeypatch):
     run(capsys, "add", str(TINY_LLAMA))
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))

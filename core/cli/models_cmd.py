@@ -194,7 +194,7 @@ def _rm(args) -> int:
     for p in deleted:
         print(f"  deleted {p}")
     for p in kept:
-        print(f"  kept {p} (outside the library directory)")
+        print(f"  kept {p} (outside the library directory)" if Path(p).exists() else f"  {p} was already gone")
     return 0
 
 

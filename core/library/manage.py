@@ -197,6 +197,9 @@ def set_default(name: str) -> LibraryEntry:
         entry = find_entry(state, name)
         if entry is None:
             raise ChordError(f"no model named {name!r} in the library ({_known(state)})")
+        if not entry.files_present():
+            missing = next(p for p in entry.shards if not Path(p).is_file())
+            raise ChordError(f"{entry.name}: its file {missing} is gone; remove it or add the file again")
         state.default = entry.name
     return entry
 
