@@ -247,7 +247,9 @@ class _Download:
                         raise PullCancelled(f"{self.source}: download cancelled at {format_size(done)}; "
                                             "the partial file is kept, run the same pull again to resume")
                     try:
-                        block = resp.read(CHUNK)
+                        # read1: whatever has arrived (up to CHUNK), so a slow server still
+                        # moves the bar and a cancel keeps what came in
+                        block = resp.read1(CHUNK) if hasattr(resp, "read1") else resp.read(CHUNK)
                     except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError):
                         raise self._dropped(done, total) from None
                     if not block:
