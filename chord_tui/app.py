@@ -123,6 +123,8 @@ class ChordApp(App):
     def on_default_model_found(self, message: DefaultModelFound) -> None:
         if message.error:
             self.notify(f"Model library: {message.error}", severity="error", timeout=10)
+        if self.engine.info is not None or self.loading_model:
+            return  # the user picked a model while the lookup ran: theirs wins
         if message.name and message.name != message.exclude:
             self.load_model(message.name)
             return

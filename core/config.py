@@ -75,6 +75,8 @@ def config_from_metadata(md: dict[str, Any], path: str = "?", n_vocab: int | Non
         full = f"{arch}.{name}"
         if full in md:
             value = _scalar(md[full])
+            if value is None:
+                raise ModelFormatError(f"{path}: metadata key {full!r} is an empty array")
         elif required:
             raise ModelFormatError(f"{path}: missing metadata key {full!r}")
         else:
@@ -88,6 +90,9 @@ def config_from_metadata(md: dict[str, Any], path: str = "?", n_vocab: int | Non
     n_embd = key("embedding_length", required=True, kind=int, positive=True)
     n_head = key("attention.head_count", required=True, kind=int, positive=True)
     n_head_kv = key("attention.head_count_kv", n_head, kind=int, positive=True)
+    if f"{arch}.attention.key_length" not in md and n_embd % n_head:
+        raise ModelFormatError(f"{path}: embedding_length {n_embd} is not a multiple of head_count {n_head}, "
+                               f"and no {arch}.attention.key_length says the head size")
     head_k = key("attention.key_length", n_embd // n_head, kind=int, positive=True)
     head_v = key("attention.value_length", head_k, kind=int, positive=True)
     n_layer = key("block_count", required=True, kind=int, positive=True)

@@ -23,7 +23,7 @@ def rewrite_f32_gguf(src_path: Path, writer: gguf.GGUFWriter, arch: str = "llama
     values = dict(src.metadata)
     values.update(metadata or {})
     for key, val in values.items():
-        if key in SKIP_KEYS:
+        if key in SKIP_KEYS or val is None:  # None in ``metadata``: leave the key out
             continue
         if key.startswith("llama."):
             key = arch + key[5:]

@@ -131,6 +131,26 @@ def test_bad_metadata_values_name_the_key(tmp_path, key, value, says):
     assert says in _load_error(_write_model(tmp_path / "m.gguf", metadata={key: value}))
 
 
+def test_an_empty_array_where_a_number_belongs_is_named():
+    """gguf's writer will not write an empty array, so the metadata is built here."""
+    import numpy as np
+
+    from chord_core.config import config_from_metadata
+    from chord_core.gguf_file import GGUFFile
+
+    md = dict(GGUFFile(TINY).metadata)
+    md["llama.attention.head_count"] = np.array([], dtype=np.uint32)
+    with pytest.raises(ModelFormatError, match="'llama.attention.head_count' is an empty array"):
+        config_from_metadata(md, "m.gguf")
+
+
+def test_a_head_size_that_cannot_be_derived_is_named(tmp_path):
+    msg = _load_error(_write_model(tmp_path / "m.gguf", metadata={
+        "llama.attention.head_count": 3, "llama.attention.head_count_kv": 3,
+        "llama.attention.key_length": None, "llama.attention.value_length": None}))
+    assert "embedding_length 128 is not a multiple of head_count 3" in msg
+
+
 def test_a_huge_size_key_is_an_error_not_an_allocation(tmp_path):
     """A damaged feed_forward_length must fail on the shape check, before
     the fused gate/up matrix is allocated (here it would be ~1 TB)."""

@@ -119,7 +119,7 @@ def _bad_inputs(tmp_path):
         (["run", t, "--messages", str(tmp_path / "wizard.json")], "role 'wizard' is not one of"),
         (["run", t, "--messages", str(tmp_path / "null.json")], "content must be a string"),
         (["bench", t, "-p", "0"], "at least 1"),
-        (["bench", t, "-p", "500", "-n", "100"], "do not fit the model's context of 512"),
+        (["bench", t, "-p", "600", "-n", "8"], "600 tokens do not fit the model's context of 512"),
         (["tokenize", str(tmp_path / "model_dir"), "x"], "is a directory"),
         (["models", "pull", "http://[::1"], "is not a valid URL"),
     ]

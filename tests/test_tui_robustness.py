@@ -85,6 +85,23 @@ async def test_the_first_lookup_of_the_default_model_does_not_block_the_ui(tmp_p
         assert app.chat.chat_input.text == "typed while looking"
 
 
+async def test_a_model_picked_during_the_lookup_is_not_replaced_by_the_default(tmp_path):
+    from fake_engine import wait_until
+
+    engine = SlowLibraryEngine()
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: engine.lookup_thread is not None)
+        app.load_model("gemma-3-270m")  # what Enter on the models screen does
+        await settle(app, pilot)
+        assert app.engine.info.name == "gemma-3-270m"
+        engine.lookup_gate.set()
+        await app.workers.wait_for_complete()
+        await settle(app, pilot)
+        assert engine.loads == ["gemma-3-270m"]
+        assert app.engine.info.name == "gemma-3-270m"
+
+
 async def test_an_empty_library_says_how_to_get_a_model(tmp_path):
     engine = FakeEngine()
     engine.models = []

@@ -46,7 +46,8 @@ class SidePanel(VerticalScroll):
                                 none_at=none_at, none_label=none_label, off_value=off_value, integer=integer)
         yield Label("Seed", classes="setting-name")
         seed = self._settings.seed
-        # digits only: a seed is a whole number >= 0 (std::mt19937 takes it modulo 2^32)
+        # digits only: a seed is a whole number from 0 to 2^32 - 1 (llama.cpp's seeds are
+        # 32-bit); a larger one is refused with a notice
         seed_input = Input("" if seed is None else str(seed), placeholder="random", restrict=r"[0-9]*",
                            max_length=10, id="seed", compact=True)
         seed_input.cursor_blink = self._cursor_blink
