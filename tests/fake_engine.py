@@ -254,6 +254,22 @@ async def settle(app, pilot, rounds: int = 50) -> None:
     await pilot.pause()
 
 
+async def start(app, pilot):
+    """Wait for the startup model load; the fake engine always has a model."""
+    await settle(app, pilot)  # the startup model load
+    assert app.engine.info is not None
+
+
+async def send(app, pilot, text: str) -> None:
+    app.chat.chat_input.focus()
+    app.chat.chat_input.text = text
+    await pilot.press("enter")
+
+
+def stored(app):
+    return app.chat.session.store.load(app.chat.session.conversation_id).messages
+
+
 async def wait_until(pilot, predicate, rounds: int = 400) -> None:
     """Pump the event loop until ``predicate()`` holds; fail after ``rounds`` pauses."""
     for _ in range(rounds):

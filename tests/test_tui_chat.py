@@ -9,28 +9,13 @@ import time
 
 from textual import events
 
-from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle, split_tokens, wait_until
+from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, send, settle, split_tokens, start, stored, wait_until
 
 from chord_tui.widgets.chat_input import ChatInput
 from chord_tui.widgets.message_view import MessageView
 from chord_tui.widgets.setting_slider import SettingSlider
 
 SIZE = (120, 40)
-
-
-async def start(app, pilot):
-    await settle(app, pilot)  # the startup model load
-    assert app.engine.info is not None
-
-
-async def send(app, pilot, text: str) -> None:
-    app.chat.chat_input.focus()
-    app.chat.chat_input.text = text
-    await pilot.press("enter")
-
-
-def stored(app):
-    return app.chat.session.store.load(app.chat.session.conversation_id).messages
 
 
 async def test_enter_sends_and_reply_streams_into_store_and_view(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle, split_tokens, wait_until
+from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, send, settle, split_tokens, start, stored, wait_until
 from scripted_model import ScriptedModel
 from textual.widgets import Input
 
@@ -22,19 +22,10 @@ from chord_tui.widgets.token_view import TokenView
 SIZE = (120, 40)
 
 
-async def _start(app, pilot):
-    await settle(app, pilot)
-    assert app.engine.info is not None
-
-
-def _stored(app):
-    return app.chat.session.store.load(app.chat.session.conversation_id).messages
-
-
 async def test_top_k_slider_at_off_means_no_top_k_not_a_crash(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
+        await start(app, pilot)
         setting = app.chat.query_one("#setting-top-k", SettingSlider)
         setting.slider.focus()
         for _ in range(45):  # 40 -> 0, the "off" end
@@ -48,7 +39,7 @@ async def test_top_k_slider_at_off_means_no_top_k_not_a_crash(tmp_path):
 async def test_the_seed_field_takes_digits_only(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
+        await start(app, pilot)
         app.chat.query_one("#seed", Input).focus()
         await pilot.press("-", "5")
         await pilot.pause()
@@ -62,7 +53,7 @@ async def test_a_refused_setting_is_reported_not_fatal(tmp_path):
 
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
+        await start(app, pilot)
         app.post_message(SettingChanged("top_k", None))  # what the slider sent for "off" before
         await pilot.pause()
         assert app.is_running
@@ -74,7 +65,7 @@ async def test_sliders_show_the_configured_value_even_off_their_steps(tmp_path):
     config = AppConfig(path=tmp_path / "config.toml", sampler=settings)
     app = make_app(tmp_path, config=config)
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
+        await start(app, pilot)
         shown = {key: str(app.chat.query_one(f"#setting-{key}", SettingSlider).query_one(".setting-value").render())
                  for key in ("top-k", "max-tokens", "temperature")}
         assert shown == {"top-k": "250", "max-tokens": "20", "temperature": "0.33"}
@@ -86,9 +77,8 @@ async def test_closing_the_app_mid_reply_records_it_as_stopped(tmp_path):
     store = ConversationStore(tmp_path / "conversations.db")
     app = make_app(tmp_path, engine, store=store)
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
-        app.chat.chat_input.text = "tell me"
-        await pilot.press("enter")
+        await start(app, pilot)
+        await send(app, pilot, "tell me")
         engine.release(3)
         await wait_until(pilot, lambda: len(app.chat.session.generation.tokens) == 3)
         conv = app.chat.session.conversation_id
@@ -104,10 +94,9 @@ async def test_the_inspector_forgets_a_selection_when_the_reply_changes(tmp_path
     engine = FakeEngine(replies=["one two three four five six", "short reply"])
     app = make_app(tmp_path, engine)
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
+        await start(app, pilot)
         await pilot.press("ctrl+t")
-        app.chat.chat_input.text = "q"
-        await pilot.press("enter")
+        await send(app, pilot, "q")
         await settle(app, pilot)
         view = app.chat.query(MessageView).last()
         view.query_one(TokenView).action_jump(-1)
@@ -159,9 +148,8 @@ async def test_a_reply_stopped_before_its_first_token_shows_no_rates(tmp_path):
     engine = FakeEngine(gated=True)
     app = make_app(tmp_path, engine)
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
-        app.chat.chat_input.text = "tell me"
-        await pilot.press("enter")
+        await start(app, pilot)
+        await send(app, pilot, "tell me")
         await wait_until(pilot, lambda: engine.streaming.is_set())
         await pilot.press("escape")
         engine.release(1)
@@ -173,12 +161,11 @@ async def test_a_reply_stopped_before_its_first_token_shows_no_rates(tmp_path):
 async def test_reopening_a_conversation_shows_the_context_it_uses(tmp_path):
     app = make_app(tmp_path, FakeEngine())
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
-        app.chat.chat_input.text = "hello"
-        await pilot.press("enter")
+        await start(app, pilot)
+        await send(app, pilot, "hello")
         await settle(app, pilot)
         first = app.chat.session.conversation_id
-        used = _stored(app)[-1].record["stats"]["n_past"]
+        used = stored(app)[-1].record["stats"]["n_past"]
         assert used > 0
         await pilot.press("ctrl+n")
         await settle(app, pilot)
@@ -191,12 +178,10 @@ async def test_reopening_a_conversation_shows_the_context_it_uses(tmp_path):
 async def test_regenerate_with_a_fixed_seed_says_why_the_reply_repeats(tmp_path):
     app = make_app(tmp_path, FakeEngine(replies=["same", "same"]))
     async with app.run_test(size=SIZE) as pilot:
-        await _start(app, pilot)
+        await start(app, pilot)
         app.chat.query_one("#seed", Input).focus()
         await pilot.press("7")
-        app.chat.chat_input.text = "q"
-        app.chat.chat_input.focus()
-        await pilot.press("enter")
+        await send(app, pilot, "q")
         await settle(app, pilot)
         await pilot.press("ctrl+r")
         await settle(app, pilot)
