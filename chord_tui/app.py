@@ -82,8 +82,8 @@ class ChordApp(App):
     def get_default_screen(self) -> Screen:
         screen = ChatScreen(self.store, self.config.sampler, self.clock,
                             side_panel=self.config.side_panel_visible, cursor_blink=self.cursor_blink)
-        screen.session.default_system_prompt = self.config.system_prompt
-        screen.session.pending_system_prompt = self.config.system_prompt
+        screen.state.default_system_prompt = self.config.system_prompt
+        screen.state.pending_system_prompt = self.config.system_prompt
         self._chat = screen
         return screen
 

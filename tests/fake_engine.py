@@ -249,7 +249,7 @@ async def settle(app, pilot, rounds: int = 50) -> None:
         await app.workers.wait_for_complete([w for w in app.workers if w.group in background])
         await pilot.pause()
         busy = any(w.group in background and not w.is_finished for w in app.workers)
-        if app.chat.session.generation is None and not app.loading_model and not busy:
+        if app.chat.state.generation is None and not app.loading_model and not busy:
             break
     await pilot.pause()
 
@@ -267,7 +267,7 @@ async def send(app, pilot, text: str) -> None:
 
 
 def stored(app):
-    return app.chat.session.store.load(app.chat.session.conversation_id).messages
+    return app.chat.state.store.load(app.chat.state.conversation_id).messages
 
 
 async def wait_until(pilot, predicate, rounds: int = 400) -> None:
@@ -316,8 +316,8 @@ async def scene_streaming(pilot) -> None:
     app.chat.chat_input.text = "Show me a binary search in Python"
     await pilot.press("enter")
     app.engine.release(24)
-    await wait_until(pilot, lambda: app.chat.session.generation is not None
-                     and len(app.chat.session.generation.tokens) == 24)
+    await wait_until(pilot, lambda: app.chat.state.generation is not None
+                     and len(app.chat.state.generation.tokens) == 24)
     app.clock.advance(0.5)  # 23 tokens after the first in 0.5 s of the fake clock
     app.chat.status.refresh_text()
     app.clear_notifications()

@@ -38,7 +38,7 @@ async def test_enter_sends_and_reply_streams_into_store_and_view(tmp_path):
         assert [v.role for v in views] == ["user", "assistant"]
         assert views[1].content == DEFAULT_REPLY
         assert app.chat.chat_input.text == ""  # sent text leaves the box
-        assert app.chat.session.title == "hello"  # first message names the chat
+        assert app.chat.state.title == "hello"  # first message names the chat
         assert "42.5 tok/s" in app.chat.status.text() and "ttft 0.12s" in app.chat.status.text()
 
 
@@ -74,14 +74,14 @@ async def test_escape_stops_mid_stream_and_keeps_partial_reply(tmp_path):
         await start(app, pilot)
         await send(app, pilot, "tell me")
         engine.release(3)
-        await wait_until(pilot, lambda: len(app.chat.session.generation.tokens) == 3)
+        await wait_until(pilot, lambda: len(app.chat.state.generation.tokens) == 3)
         await pilot.press("escape")
         await settle(app, pilot)
         reply = stored(app)[-1]
         assert reply.content == "".join(split_tokens(DEFAULT_REPLY)[:3])
         assert reply.record["finish_reason"] == "cancelled"
         assert "stopped" in app.chat.status.text()
-        assert app.chat.session.generation is None
+        assert app.chat.state.generation is None
         # still usable: the next message gets a full reply
         engine.gated = False
         await send(app, pilot, "again")
@@ -297,7 +297,7 @@ async def test_event_loop_stays_responsive_while_streaming(tmp_path):
         ticks: list[float] = []
         timer = app.set_interval(0.02, lambda: ticks.append(time.perf_counter()))
         await send(app, pilot, "go")
-        await wait_until(pilot, lambda: engine.streaming.is_set() or app.chat.session.generation is None)
+        await wait_until(pilot, lambda: engine.streaming.is_set() or app.chat.state.generation is None)
         chat_input = app.chat.query_one(ChatInput)
         chat_input.focus()
         # pilot.press waits for the app to go idle, which it never does while
@@ -310,7 +310,7 @@ async def test_event_loop_stays_responsive_while_streaming(tmp_path):
             while chat_input.text == before and time.perf_counter() - t0 < 5:
                 await asyncio.sleep(0.002)
             press_times.append(time.perf_counter() - t0)
-        streamed_while_typing = app.chat.session.generation is not None
+        streamed_while_typing = app.chat.state.generation is not None
         await settle(app, pilot, rounds=500)
         timer.stop()
         assert chat_input.text == "typing"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle
+from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, settle, stored
 from textual.widgets import Input
 
 from chord_tui.storage import ConversationStore
@@ -28,10 +28,10 @@ async def test_new_conversation_and_switching_between_them(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await send(app, pilot, "alpha")
-        first = app.chat.session.conversation_id
+        first = app.chat.state.conversation_id
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert app.chat.session.conversation_id is None
+        assert app.chat.state.conversation_id is None
         assert not app.chat.query(MessageView)
         await send(app, pilot, "beta")
         assert titles(app) == ["beta", "alpha"]  # newest first
@@ -41,7 +41,7 @@ async def test_new_conversation_and_switching_between_them(tmp_path):
         view.index = 1
         await pilot.press("enter")
         await pilot.pause()
-        assert app.chat.session.conversation_id == first
+        assert app.chat.state.conversation_id == first
         assert [v.content for v in app.chat.query(MessageView)] == ["alpha", "a1"]
         assert app.chat.sub_title == "alpha"
 
@@ -58,7 +58,7 @@ async def test_rename_current_conversation(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert titles(app) == ["Shiny new name"]
-        assert app.chat.session.store.load(app.chat.session.conversation_id).title == "Shiny new name"
+        assert app.chat.state.store.load(app.chat.state.conversation_id).title == "Shiny new name"
         assert app.chat.sub_title == "Shiny new name"
 
 
@@ -82,8 +82,8 @@ async def test_delete_asks_first_and_cancel_keeps_it(tmp_path):
         await pilot.click("#confirm")
         await pilot.pause()
         assert titles(app) == []
-        assert app.chat.session.store.list_conversations() == []
-        assert app.chat.session.conversation_id is None and not app.chat.query(MessageView)
+        assert app.chat.state.store.list_conversations() == []
+        assert app.chat.state.conversation_id is None and not app.chat.query(MessageView)
 
 
 async def test_search_filters_by_title_and_text(tmp_path):
@@ -112,7 +112,7 @@ async def test_enter_opens_a_search_match_from_the_box_or_the_list(tmp_path):
         await settle(app, pilot)
         await send(app, pilot, "alpha")
         await settle(app, pilot)
-        first = app.chat.session.conversation_id
+        first = app.chat.state.conversation_id
         await pilot.press("ctrl+n")
         await send(app, pilot, "beta")
         await settle(app, pilot)
@@ -121,7 +121,7 @@ async def test_enter_opens_a_search_match_from_the_box_or_the_list(tmp_path):
         assert titles(app) == ["alpha"]
         await pilot.press("enter")  # from the search box
         await settle(app, pilot)
-        assert app.chat.session.conversation_id == first
+        assert app.chat.state.conversation_id == first
         await pilot.press("ctrl+n")
         await settle(app, pilot)
         await pilot.press("ctrl+f")
@@ -129,7 +129,7 @@ async def test_enter_opens_a_search_match_from_the_box_or_the_list(tmp_path):
         await pilot.pause()
         await pilot.press("tab", "enter")  # from the list, no arrow key first
         await settle(app, pilot)
-        assert app.chat.session.title == "beta"
+        assert app.chat.state.title == "beta"
 
 
 async def test_conversations_persist_across_app_runs(tmp_path):
@@ -159,5 +159,21 @@ async def test_system_prompt_is_sent_and_stored(tmp_path):
         await pilot.pause()
         await send(app, pilot, "hi")
         assert engine.calls[0]["messages"][0] == {"role": "system", "content": "Be brief."}
-        conv = app.chat.session.store.load(app.chat.session.conversation_id)
+        conv = app.chat.state.store.load(app.chat.state.conversation_id)
         assert conv.system_prompt == "Be brief."
+
+
+async def test_reopening_a_conversation_shows_the_context_it_uses(tmp_path):
+    app = make_app(tmp_path, FakeEngine())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await send(app, pilot, "hello")
+        first = app.chat.state.conversation_id
+        used = stored(app)[-1].record["stats"]["n_past"]
+        assert used > 0
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert " 0/2048" in app.chat.status.text()
+        await app.chat.open_conversation(first)
+        await pilot.pause()
+        assert f" {used}/2048" in app.chat.status.text()

@@ -28,7 +28,7 @@ async def test_chat_with_smollm2_end_to_end(tmp_path, smollm_path):
         app.chat.chat_input.text = "What is the capital of France?"
         await pilot.press("enter")
         await settle(app, pilot, rounds=2000)
-        msgs = app.chat.session.store.load(app.chat.session.conversation_id).messages
+        msgs = app.chat.state.store.load(app.chat.state.conversation_id).messages
         assert [m.role for m in msgs] == ["user", "assistant"]
         reply = msgs[1]
         assert reply.content.strip(), "the model said nothing"

@@ -85,4 +85,4 @@ async def test_palette_regenerate_runs_async_action(tmp_path):
         app.call_later(command.callback)
         await pilot.pause()
         await settle(app, pilot)
-        assert len(app.chat.session.messages[-1].alternatives) == 2
+        assert len(app.chat.state.messages[-1].alternatives) == 2

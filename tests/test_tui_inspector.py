@@ -67,7 +67,7 @@ async def test_inspector_survives_reload_from_the_store(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await chat_once(app, pilot)
-        conv = app.chat.session.conversation_id
+        conv = app.chat.state.conversation_id
         await pilot.press("ctrl+n")
         await pilot.pause()
         await app.chat.open_conversation(conv)
@@ -115,3 +115,22 @@ async def test_prompt_view_shows_rendered_prompt_specials_and_count(tmp_path):
         assert special.count("<|im_start|>") == 4  # three messages + the generation prompt
         await pilot.press("escape")
         assert not isinstance(app.screen, PromptScreen)
+
+
+async def test_the_inspector_forgets_a_selection_when_the_reply_changes(tmp_path):
+    engine = FakeEngine(replies=["one two three four five six", "short reply"])
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+t")
+        await chat_once(app, pilot, "q")
+        view = app.chat.query(MessageView).last()
+        view.query_one(TokenView).action_jump(-1)
+        await pilot.pause()
+        assert "token 6" in view.alternatives_text()
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        view = app.chat.query(MessageView).last()
+        assert view.content == "short reply"
+        assert view.query_one(TokenView).cursor == -1
+        assert "token 6" not in view.alternatives_text()

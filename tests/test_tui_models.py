@@ -162,7 +162,7 @@ async def test_switching_model_keeps_the_conversation(tmp_path):
         app.chat.chat_input.text = "hello"
         await pilot.press("enter")
         await settle(app, pilot)
-        conversation = app.chat.session.conversation_id
+        conversation = app.chat.state.conversation_id
         screen = await open_models(app, pilot)
         await pilot.press("down", "enter")
         await wait_until(pilot, lambda: app.loading_model == "gemma-3-270m" and screen.query_one("#load-row").display)
@@ -173,7 +173,7 @@ async def test_switching_model_keeps_the_conversation(tmp_path):
         assert engine.info.name == "gemma-3-270m"
         assert not screen.query_one("#load-row").display
         await pilot.press("escape")
-        assert app.chat.session.conversation_id == conversation
+        assert app.chat.state.conversation_id == conversation
         assert [v.content for v in app.chat.query(MessageView)] == ["hello", DEFAULT_REPLY]
         assert "gemma-3-270m" in str(app.chat.query_one("#model-name").render())
         assert "gemma-3-270m" in app.chat.status.text()
@@ -201,7 +201,7 @@ async def test_load_failure_shows_reason_and_app_stays_usable(tmp_path):
         app.chat.chat_input.text = "still there?"
         await pilot.press("enter")
         await settle(app, pilot)
-        assert app.chat.session.messages[-1].content == DEFAULT_REPLY
+        assert app.chat.state.messages[-1].content == DEFAULT_REPLY
 
 
 async def test_startup_load_failure_leaves_app_usable(tmp_path):

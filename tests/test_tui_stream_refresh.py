@@ -26,12 +26,12 @@ async def test_redraws_are_batched_and_nothing_is_lost(tmp_path, monkeypatch):
         await pilot.press("enter")
         for _ in range(400):  # the timer-driven batches need real time to pass
             await pilot.pause(0.05)
-            if app.chat.session.generation is None:
+            if app.chat.state.generation is None:
                 break
         await settle(app, pilot)
         assert "".join(appends) == reply
         assert len(appends) <= 300 // 5, len(appends)  # ~0.6 s of tokens at 0.2 s a redraw
         views = app.chat.query(MessageView)
         assert views[-1].content == reply
-        stored = app.chat.session.store.load(app.chat.session.conversation_id).messages
+        stored = app.chat.state.store.load(app.chat.state.conversation_id).messages
         assert stored[-1].content == reply

@@ -1,4 +1,4 @@
-"""The UI's pure pieces: event buffer, chat session rules, status bar, helpers."""
+"""The UI's pure pieces: event buffer, conversation state rules, status bar, helpers."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import pytest
 
 from chord_core.events import Done, Stats, TokenAlternative, TokenEvent
 from chord_tui.messages import EventBuffer
-from chord_tui.screens.chat_session import ChatSession, title_from
+from chord_tui.conversation_state import ConversationState, title_from
 from chord_tui.storage import ConversationStore
 from chord_tui.widgets.message_view import code_blocks
 from chord_tui.widgets.status_bar import StatusBar, meter
-from chord_tui.widgets.token_view import describe, tokens_from_record, visible
+from chord_tui.token_records import tokens_from_record
+from chord_tui.widgets.token_view import describe, visible
 
 
 def test_event_buffer_signals_once_per_batch_and_keeps_order():
@@ -59,71 +60,81 @@ def _done(text, reason="stop"):
 
 
 @pytest.fixture
-def session(tmp_path):
+def state(tmp_path):
     store = ConversationStore(tmp_path / "c.db")
-    yield ChatSession(store)
+    yield ConversationState(store)
     store.close()
 
 
-def test_session_send_finish_and_engine_messages(session):
-    session.pending_system_prompt = "sys"
-    gen = session.send("Hello there\nsecond line")
-    assert session.title == "Hello there"
+def test_state_send_finish_and_engine_messages(state):
+    state.pending_system_prompt = "sys"
+    gen = state.send("Hello there\nsecond line")
+    assert state.title == "Hello there"
     assert gen.messages == [{"role": "system", "content": "sys"}, {"role": "user", "content": "Hello there\nsecond line"}]
-    session.add_tokens(gen, [_token(1, "Hi"), _token(2, "!")])
+    state.add_tokens(gen, [_token(1, "Hi"), _token(2, "!")])
     # streamed text is already in the store before the reply finishes
-    assert session.store.load(session.conversation_id).messages[-1].content == "Hi!"
-    note = session.finish(gen, _done("Hi!"))
-    assert note == "" and session.generation is None
-    reply = session.messages[-1]
+    assert state.store.load(state.conversation_id).messages[-1].content == "Hi!"
+    note = state.finish(gen, _done("Hi!"))
+    assert note == "" and state.generation is None
+    reply = state.messages[-1]
     assert reply.content == "Hi!" and reply.record["k"] == 1 and len(reply.record["tokens"]) == 2
 
 
-def test_session_cancelled_reply_is_kept_with_a_note(session):
-    gen = session.send("q")
-    session.add_tokens(gen, [_token(1, "part")])
-    assert session.finish(gen, _done("part", "cancelled")) == "stopped"
-    assert session.messages[-1].content == "part"
+def test_state_cancelled_reply_is_kept_with_a_note(state):
+    gen = state.send("q")
+    state.add_tokens(gen, [_token(1, "part")])
+    assert state.finish(gen, _done("part", "cancelled")) == "stopped"
+    assert state.messages[-1].content == "part"
 
 
-def test_session_regenerate_only_the_last_reply(session):
-    gen = session.send("q1")
-    session.finish(gen, _done("a1"))
-    first_reply = session.messages[-1].id
-    gen = session.send("q2")
-    session.finish(gen, _done("a2"))
+def test_state_regenerate_only_the_last_reply(state):
+    gen = state.send("q1")
+    state.finish(gen, _done("a1"))
+    first_reply = state.messages[-1].id
+    gen = state.send("q2")
+    state.finish(gen, _done("a2"))
     with pytest.raises(ValueError):
-        session.regenerate(first_reply)
-    gen = session.regenerate(session.messages[-1].id)
+        state.regenerate(first_reply)
+    gen = state.regenerate(state.messages[-1].id)
     assert gen.messages[-1] == {"role": "user", "content": "q2"}
-    session.finish(gen, _done("a2 again"))
-    assert session.messages[-1].alternatives == ["a2", "a2 again"]
-    assert session.flip(session.messages[-1].id, 1) and session.messages[-1].content == "a2"
+    state.finish(gen, _done("a2 again"))
+    assert state.messages[-1].alternatives == ["a2", "a2 again"]
+    assert state.flip(state.messages[-1].id, 1) and state.messages[-1].content == "a2"
 
 
-def test_session_continue_uses_base_text(session):
-    gen = session.send("q")
-    session.finish(gen, _done("Once"))
-    gen = session.continue_reply(session.messages[-1].id)
+def test_state_continue_uses_base_text(state):
+    gen = state.send("q")
+    state.finish(gen, _done("Once"))
+    gen = state.continue_reply(state.messages[-1].id)
     assert gen.messages[-1] == {"role": "assistant", "content": "Once"}
-    session.add_tokens(gen, [_token(1, " more")])
-    session.finish(gen, _done(" more"))
-    assert session.messages[-1].content == "Once more"
+    state.add_tokens(gen, [_token(1, " more")])
+    state.finish(gen, _done(" more"))
+    assert state.messages[-1].content == "Once more"
     # an engine that reports the whole text is not doubled
-    gen = session.continue_reply(session.messages[-1].id)
-    session.add_tokens(gen, [_token(1, "!")])
-    session.finish(gen, _done("Once more!"))
-    assert session.messages[-1].content == "Once more!"
+    gen = state.continue_reply(state.messages[-1].id)
+    state.add_tokens(gen, [_token(1, "!")])
+    state.finish(gen, _done("Once more!"))
+    assert state.messages[-1].content == "Once more!"
 
 
-def test_session_export(session, tmp_path):
+def test_state_export(state, tmp_path):
     with pytest.raises(ValueError):
-        session.export(tmp_path / "out")
-    gen = session.send("Export: this / that")
-    session.finish(gen, _done("ok"))
-    md, js = session.export(tmp_path / "out")
+        state.export(tmp_path / "out")
+    gen = state.send("Export: this / that")
+    state.finish(gen, _done("ok"))
+    md, js = state.export(tmp_path / "out")
     assert md.name.startswith("export-this-that-") and md.read_text().startswith("# Export: this / that")
     assert js.suffix == ".json"
+
+
+def test_an_empty_reply_is_not_sent_back_to_the_model(tmp_path):
+    store = ConversationStore(tmp_path / "c.db")
+    state = ConversationState(store)
+    gen = state.send("first question")
+    state.finish(gen, None, error="engine error: boom")  # nothing arrived
+    gen = state.send("second question")
+    assert gen.messages == [{"role": "user", "content": "first question\n\nsecond question"}]
+    store.close()
 
 
 def test_title_from():
@@ -189,15 +200,15 @@ def test_launch_builds_the_app_on_the_core_engine(monkeypatch, tmp_path):
     assert seen["store"].path.name == "conversations.db"
 
 
-def test_new_conversation_starts_with_the_configured_system_prompt(session):
-    session.default_system_prompt = "default"
-    session.open(None)
-    assert session.system_prompt == "default"
-    gen = session.send("q")
+def test_new_conversation_starts_with_the_configured_system_prompt(state):
+    state.default_system_prompt = "default"
+    state.open(None)
+    assert state.system_prompt == "default"
+    gen = state.send("q")
     assert gen.messages[0] == {"role": "system", "content": "default"}
-    session.set_system_prompt("changed")
-    session.open(None)
-    assert session.system_prompt == "default"
+    state.set_system_prompt("changed")
+    state.open(None)
+    assert state.system_prompt == "default"
 
 
 async def test_sliders_do_not_change_settings_they_merely_show(tmp_path):
@@ -243,13 +254,13 @@ def test_the_engines_closing_flush_is_text_not_a_token(tmp_path):
     """TokenEvent id -1 carries held-back text at the end of a reply: it joins
     the text but is not counted or stored as a token."""
     from chord_core.events import TokenEvent
-    from chord_tui.screens.chat_session import ChatSession, Generation
+    from chord_tui.conversation_state import ConversationState, Generation
     from chord_tui.storage import ConversationStore
 
     store = ConversationStore(tmp_path / "c.db")
     conv = store.create("t")
     msg = store.add_message(conv, "assistant", "")
-    session = ChatSession(store)
+    state = ConversationState(store)
     gen = Generation(id=1, mode="send", message_id=msg, messages=[])
-    text, records = session.add_tokens(gen, [TokenEvent(5, "Hi", "Hi", 0.5), TokenEvent(-1, "", "\n", 1.0)])
+    text, records = state.add_tokens(gen, [TokenEvent(5, "Hi", "Hi", 0.5), TokenEvent(-1, "", "\n", 1.0)])
     assert text == "Hi\n" and len(records) == 1 and records[0][0] == "Hi"

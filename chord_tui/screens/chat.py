@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from chord_tui.messages import ConversationAction, ConversationChosen, MessageAction, SystemPromptChanged
-from chord_tui.screens.chat_session import ChatSession
+from chord_tui.conversation_state import ConversationState
 from chord_tui.screens.reply_stream import ReplyStreaming
 from chord_tui.screens.dialogs import ConfirmDialog, EditMessageDialog, TextPromptDialog
 from chord_tui.widgets.chat_input import ChatInput
@@ -56,7 +56,7 @@ class ChatScreen(ReplyStreaming, Screen):
 
     def __init__(self, store, settings, clock, *, side_panel: bool = True, cursor_blink: bool = True) -> None:
         super().__init__(id="chat")
-        self.session = ChatSession(store)
+        self.state = ConversationState(store)
         self._settings = settings
         self._clock = clock
         self._blink = cursor_blink
@@ -94,7 +94,7 @@ class ChatScreen(ReplyStreaming, Screen):
 
     async def on_mount(self) -> None:
         self.title = "chord-chat"
-        self.sub_title = self.session.title
+        self.sub_title = self.state.title
         await self.refresh_conversations()
         self.chat_input.focus()
         self.app.chat_ready()
@@ -130,24 +130,24 @@ class ChatScreen(ReplyStreaming, Screen):
         # they must not interleave (clear, clear, fill, fill = every row twice)
         async with self._list_lock:
             cl = self.query_one(ConversationList)
-            await cl.show(self.session.store.list_conversations(cl.search_text), self.session.conversation_id)
+            await cl.show(self.state.store.list_conversations(cl.search_text), self.state.conversation_id)
 
     async def open_conversation(self, conversation_id: int | None) -> None:
-        self.session.open(conversation_id)
-        if self.session.generation is None:
+        self.state.open(conversation_id)
+        if self.state.generation is None:
             self.status.reset_reply()
-            last = self.session.messages[-1] if self.session.messages else None
+            last = self.state.messages[-1] if self.state.messages else None
             n_past = (last.record.get("stats") or {}).get("n_past") if last is not None and last.role == "assistant" else None
             if isinstance(n_past, int):
                 self.status.show_context(n_past)
         await self.conversation.clear()
-        await self.conversation.sync(self.session.messages)
-        self.side_panel.set_system_prompt(self.session.system_prompt)
-        self.sub_title = self.session.title
+        await self.conversation.sync(self.state.messages)
+        self.side_panel.set_system_prompt(self.state.system_prompt)
+        self.sub_title = self.state.title
 
-    async def show_session(self) -> None:
-        await self.conversation.sync(self.session.messages)
-        self.sub_title = self.session.title
+    async def show_state(self) -> None:
+        await self.conversation.sync(self.state.messages)
+        self.sub_title = self.state.title
         await self.refresh_conversations()
 
     @on(ConversationList.SearchChanged)
@@ -155,7 +155,7 @@ class ChatScreen(ReplyStreaming, Screen):
         await self.refresh_conversations()
 
     async def on_conversation_chosen(self, message: ConversationChosen) -> None:
-        if self._busy() or message.conversation_id == self.session.conversation_id:
+        if self._busy() or message.conversation_id == self.state.conversation_id:
             return
         await self.open_conversation(message.conversation_id)
 
@@ -173,35 +173,35 @@ class ChatScreen(ReplyStreaming, Screen):
         self.chat_input.focus()
 
     def action_rename_conversation(self) -> None:
-        if self.session.conversation_id is None:
+        if self.state.conversation_id is None:
             self.notify("Nothing to rename yet: send a message first.", severity="warning")
         else:
-            self.rename_conversation(self.session.conversation_id)
+            self.rename_conversation(self.state.conversation_id)
 
     def action_delete_conversation(self) -> None:
-        if self.session.conversation_id is not None:
-            self.delete_conversation(self.session.conversation_id)
+        if self.state.conversation_id is not None:
+            self.delete_conversation(self.state.conversation_id)
 
     @work
     async def rename_conversation(self, conversation_id: int) -> None:
-        current = self.session.store.load(conversation_id).title
+        current = self.state.store.load(conversation_id).title
         title = await self.app.push_screen_wait(TextPromptDialog("Rename conversation", current, self._blink))
         if title:
-            self.session.store.rename(conversation_id, title)
-            if conversation_id == self.session.conversation_id:
-                self.session.reload()
+            self.state.store.rename(conversation_id, title)
+            if conversation_id == self.state.conversation_id:
+                self.state.reload()
                 self.sub_title = title
             await self.refresh_conversations()
 
     @work
     async def delete_conversation(self, conversation_id: int) -> None:
-        if conversation_id == self.session.conversation_id and self._busy():
+        if conversation_id == self.state.conversation_id and self._busy():
             return
-        title = self.session.store.load(conversation_id).title
+        title = self.state.store.load(conversation_id).title
         if not await self.app.push_screen_wait(ConfirmDialog(f"Delete “{title}”? This cannot be undone.")):
             return
-        self.session.store.delete(conversation_id)
-        if conversation_id == self.session.conversation_id:
+        self.state.store.delete(conversation_id)
+        if conversation_id == self.state.conversation_id:
             await self.open_conversation(None)
         await self.refresh_conversations()
         self.notify(f"Deleted “{title}”")
@@ -211,7 +211,7 @@ class ChatScreen(ReplyStreaming, Screen):
         self.query_one("#conversation-search", Input).focus()
 
     def on_system_prompt_changed(self, message: SystemPromptChanged) -> None:
-        self.session.set_system_prompt(message.text)
+        self.state.set_system_prompt(message.text)
 
     # -- panels -------------------------------------------------------------------------
     def action_toggle_side_panel(self) -> None:
@@ -227,11 +227,11 @@ class ChatScreen(ReplyStreaming, Screen):
         self.inspector = not self.inspector
 
     def action_prompt_view(self) -> None:
-        self.app.show_prompt(self.session.engine_messages(), self.chat_input.text)
+        self.app.show_prompt(self.state.engine_messages(), self.chat_input.text)
 
     def action_export(self) -> None:
         try:
-            md_path, json_path = self.session.export(self.app.export_dir)
+            md_path, json_path = self.state.export(self.app.export_dir)
         except (ValueError, OSError) as err:
             self.notify(f"Export failed: {err}", severity="error")
         else:
@@ -239,7 +239,7 @@ class ChatScreen(ReplyStreaming, Screen):
 
     # -- sending and replies ----------------------------------------------------------------
     def _busy(self) -> bool:
-        if self.session.generation is not None:
+        if self.state.generation is not None:
             self.notify("A reply is being generated: press Esc to stop it first.", severity="warning")
             return True
         return False
@@ -261,13 +261,13 @@ class ChatScreen(ReplyStreaming, Screen):
             return
         self.chat_input.clear()
         info = self.app.engine.info
-        gen = self.session.send(text, info.name if info else "")
-        await self.show_session()
+        gen = self.state.send(text, info.name if info else "")
+        await self.show_state()
         await self.start(gen)
 
     # -- message actions --------------------------------------------------------------------
     def _last(self, role: str) -> int | None:
-        for message in reversed(self.session.messages):
+        for message in reversed(self.state.messages):
             if message.role == role:
                 return message.id
         return None
@@ -293,7 +293,7 @@ class ChatScreen(ReplyStreaming, Screen):
             await self.on_message_action(MessageAction("next" if delta > 0 else "prev", mid))
 
     async def on_message_action(self, message: MessageAction) -> None:
-        _, stored = self.session.find(message.message_id)
+        _, stored = self.state.find(message.message_id)
         if stored is None:
             return
         action = message.action
@@ -314,15 +314,15 @@ class ChatScreen(ReplyStreaming, Screen):
             elif not self._busy():
                 self.edit_message(stored.id, stored.content)
         elif action in ("prev", "next"):
-            if not self._busy() and self.session.flip(stored.id, 1 if action == "next" else -1):
-                await self.show_session()
+            if not self._busy() and self.state.flip(stored.id, 1 if action == "next" else -1):
+                await self.show_state()
         elif action in ("regenerate", "continue") and self._ready():
             try:
-                gen = (self.session.regenerate if action == "regenerate" else self.session.continue_reply)(stored.id)
+                gen = (self.state.regenerate if action == "regenerate" else self.state.continue_reply)(stored.id)
             except ValueError as err:
                 self.notify(str(err), severity="warning")
                 return
-            await self.show_session()
+            await self.show_state()
             await self.start(gen)
             seed = self.app.live_settings.snapshot().seed
             if action == "regenerate" and seed is not None:
@@ -336,9 +336,9 @@ class ChatScreen(ReplyStreaming, Screen):
         if new_text is None or not self._ready():
             return
         try:
-            gen = self.session.edit_and_resend(message_id, new_text)
+            gen = self.state.edit_and_resend(message_id, new_text)
         except ValueError as err:
             self.notify(str(err), severity="warning")
             return
-        await self.show_session()
+        await self.show_state()
         await self.start(gen)

@@ -14,18 +14,30 @@ reply is kept.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from textual import work
 
 from chord_core.events import Done, ErrorEvent, Notice, Started, Stats, TokenEvent
 from chord_tui.messages import ReplyEvents
-from chord_tui.screens.chat_session import Generation
+from chord_tui.conversation_state import Generation
+
+
+@dataclass
+class RedrawPacer:
+    """When the streaming reply may next be redrawn (one per reply)."""
+
+    next_redraw: float = 0.0  # monotonic time before which the view is not redrawn
+    timer_set: bool = False  # a timer will deliver the buffered events
 
 
 class ReplyStreaming:
-    """Needs from the screen: session, conversation, status, notify, app."""
+    """Needs from the screen: state, conversation, status, notify, app."""
+
+    _pacer: RedrawPacer  # set by start(), so a stale timer cannot pace the next reply
 
     async def start(self, gen: Generation) -> None:
+        self._pacer = RedrawPacer()
         view = self.conversation.by_id(gen.message_id)
         if view is not None:
             view.start_stream()
@@ -52,7 +64,7 @@ class ReplyStreaming:
             self.post_message(ReplyEvents(gen.id))
 
     async def on_reply_events(self, message: ReplyEvents) -> None:
-        gen = self.session.generation
+        gen = self.state.generation
         if gen is None or gen.id != message.generation_id:
             return
         if self._hold_for_refresh(gen):
@@ -90,30 +102,30 @@ class ReplyStreaming:
         interval = self.app.stream_refresh_s
         if not interval or gen.buffer.holds(Done, ErrorEvent):
             return False
-        now = time.monotonic()
-        if now >= gen.next_refresh:
-            gen.next_refresh = now + interval
+        pacer, now = self._pacer, time.monotonic()
+        if now >= pacer.next_redraw:
+            pacer.next_redraw = now + interval
             return False
-        if not gen.refresh_pending:
-            gen.refresh_pending = True
+        if not pacer.timer_set:
+            pacer.timer_set = True
 
             def due() -> None:
-                gen.refresh_pending = False
-                gen.next_refresh = 0.0
+                pacer.timer_set = False
+                pacer.next_redraw = 0.0
                 self.post_message(ReplyEvents(gen.id))
 
-            self.set_timer(gen.next_refresh - now, due)
+            self.set_timer(pacer.next_redraw - now, due)
         return True
 
     async def _add_tokens(self, gen: Generation, events: list[TokenEvent]) -> None:
-        text, records = self.session.add_tokens(gen, events)
+        text, records = self.state.add_tokens(gen, events)
         view = self.conversation.by_id(gen.message_id)
         if view is not None:
             await view.append(text, records)
         self.status.tokens_arrived(len(records))
 
     async def _finish(self, gen: Generation, done: Done | None, error: str = "") -> None:
-        note = self.session.finish(gen, done, error)
+        note = self.state.finish(gen, done, error)
         view = self.conversation.by_id(gen.message_id)
         if view is not None:
             await view.finish_stream(note)
@@ -121,10 +133,10 @@ class ReplyStreaming:
         self.app.update_memory()
         if error:
             self.notify(error, title="Generation failed", severity="error", timeout=10)
-        await self.show_session()
+        await self.show_state()
 
     def action_stop(self) -> None:
-        gen = self.session.generation
+        gen = self.state.generation
         if gen is not None:
             gen.cancel.set()
             self.status.set_state("stopping")
@@ -132,9 +144,9 @@ class ReplyStreaming:
     def stop_generation(self, closing: bool = False) -> None:
         """Called when the model changes, or with ``closing`` when the app
         closes: then the partial reply is recorded as stopped right away."""
-        gen = self.session.generation
+        gen = self.state.generation
         if gen is None:
             return
         gen.cancel.set()
         if closing and not gen.finished:
-            self.session.abandon(gen)
+            self.state.abandon(gen)

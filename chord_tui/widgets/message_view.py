@@ -20,7 +20,8 @@ from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownFence, MarkdownStream
 
 from chord_tui.messages import MessageAction
-from chord_tui.widgets.token_view import TokenRecord, TokenView, describe, tokens_from_record
+from chord_tui.token_records import TokenRecord, tokens_from_record
+from chord_tui.widgets.token_view import TokenView, describe
 
 ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 CODE_BLOCK = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)

@@ -10,7 +10,6 @@ underlined so the inspector still says something under NO_COLOR.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from textual.binding import Binding
 from textual.content import Content, Span
@@ -18,7 +17,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-TokenRecord = tuple[str, float, list[tuple[str, float]]]  # piece, prob, alternatives
+from chord_tui.token_records import TokenRecord
 
 # (lowest probability, background) from confident to surprised
 BANDS: tuple[tuple[float, str], ...] = (
@@ -36,14 +35,6 @@ def band(prob: float) -> str:
         if prob >= low:
             return colour
     return BANDS[-1][1]
-
-
-def tokens_from_record(record: dict[str, Any]) -> list[TokenRecord]:
-    out: list[TokenRecord] = []
-    for entry in record.get("tokens", ()):
-        piece, prob, alts = entry
-        out.append((piece, float(prob), [(a[0], float(a[1])) for a in alts]))
-    return out
 
 
 def visible(piece: str) -> str:

@@ -1,4 +1,4 @@
-"""The chat screen's model: the current conversation and the reply in flight.
+"""A conversation's live state: the open conversation and the reply in flight.
 
 Plain Python over the ConversationStore, no widgets, so the rules (what the
 engine is sent, how a finished reply is recorded, what regenerate or
@@ -16,7 +16,7 @@ from typing import Any
 
 from chord_core.events import Done, TokenEvent
 from chord_tui.messages import EventBuffer
-from chord_tui.widgets.token_view import TokenRecord, tokens_from_record
+from chord_tui.token_records import TokenRecord, token_record, tokens_from_record
 
 NEW_TITLE = "New chat"
 FINISH_NOTES = {"cancelled": "stopped", "length": "max tokens reached", "stop_string": "stop string"}
@@ -25,10 +25,6 @@ FINISH_NOTES = {"cancelled": "stopped", "length": "max tokens reached", "stop_st
 def title_from(text: str, limit: int = 40) -> str:
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), NEW_TITLE)
     return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def token_record(event: TokenEvent) -> TokenRecord:
-    return (event.piece, float(event.prob), [(a.text, float(a.prob)) for a in event.alternatives])
 
 
 @dataclass
@@ -46,11 +42,12 @@ class Generation:
     text: str = ""
     tokens: list[TokenRecord] = field(default_factory=list)
     finished: bool = False
-    next_refresh: float = 0.0  # monotonic time before which the view is not redrawn
-    refresh_pending: bool = False  # a timer will deliver the buffered events
 
 
-class ChatSession:
+class ConversationState:
+    """The conversation open in the chat screen (a ``storage.Conversation``,
+    reloaded after each change) and the ``Generation`` streaming into it."""
+
     def __init__(self, store: Any) -> None:
         self.store = store
         self.conversation_id: int | None = None
