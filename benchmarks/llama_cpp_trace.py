@@ -93,7 +93,7 @@ def main() -> None:
     ours: dict[str, np.ndarray] = {}
 
     def run() -> np.ndarray:
-        return forward(model.cfg, model.weights, model.new_cache(len(ids)), ids, all_logits=True,
+        return forward(model.backend, model.cfg, model.weights, model.new_cache(len(ids)), ids, all_logits=True,
                        trace=lambda il, x: ours.__setitem__(f"l_out-{il}", x.copy()))
 
     if args.llama_arithmetic:

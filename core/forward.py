@@ -17,6 +17,7 @@ import numpy as np
 from .config import ModelConfig
 from .kv_cache import KVCache
 from .rope import apply_rope, rope_rotations
+from .backend.base import Backend
 from .weights import LayerWeights, ModelWeights
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -37,13 +38,6 @@ def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     out = x * inv
     out *= w
     return out
-
-
-def _proj(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    # one row: matrix-vector product (BLAS gemv streams W once); else gemm
-    if x.shape[0] == 1:
-        return (w @ x[0])[None, :]
-    return x @ w.T
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -68,78 +62,47 @@ def _silu(x: np.ndarray) -> np.ndarray:
     return t
 
 
-def _additive_mask(start: int, T: int, lo: int, window: int) -> np.ndarray | None:
-    """(T, n) float32: 0 where query start+i may see key lo+j, -inf elsewhere.
-    A single decode step sees every key in [lo, start]: no mask needed."""
-    if T == 1:
-        return None
-    qpos = np.arange(start, start + T)[:, None]
-    kpos = np.arange(lo, start + T)[None, :]
-    masked = kpos > qpos
-    if window:
-        masked |= (qpos - kpos) >= window
-    return np.where(masked, np.float32(-np.inf), np.float32(0))
-
-
-def _attention(cfg: ModelConfig, lw: LayerWeights, il: int, h: np.ndarray, cache: KVCache,
-               start: int, rope: np.ndarray, masks: dict) -> np.ndarray:
+def _attention(be: Backend, cfg: ModelConfig, w: ModelWeights, lw: LayerWeights, il: int, h: np.ndarray,
+               cache: KVCache, start: int, rope: np.ndarray) -> np.ndarray:
     T = h.shape[0]
     nh, nkv, dk, dv = cfg.n_head, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v
-    qkv = _proj(h, lw.attn_qkv)  # (T, nh*dk + nkv*dk + nkv*dv)
+    qkv = be.linear(h, lw.attn_qkv)  # (T, nh*dk + nkv*dk + nkv*dv), a fresh array
     if lw.attn_qkv_bias is not None:
         qkv += lw.attn_qkv_bias
     q = qkv[:, :nh * dk].reshape(T, nh, dk)
     k = qkv[:, nh * dk:(nh + nkv) * dk].reshape(T, nkv, dk)
     v = qkv[:, (nh + nkv) * dk:].reshape(T, nkv, dv)
-    if lw.attn_q_norm is not None:  # per-head RMS norm, before RoPE
+    if lw.attn_q_norm is not None:  # per-head RMS norm, before RoPE (the Q norm carries the scale)
         q = rms_norm(q, lw.attn_q_norm, cfg.rms_eps)
         k = rms_norm(k, lw.attn_k_norm, cfg.rms_eps)
         apply_rope(q, rope)
         apply_rope(k, rope)
     else:
-        # q and k are adjacent views of qkv, a fresh array: rotate both in one go
+        # q and k are adjacent views of qkv: rotate both in one go
         apply_rope(qkv[:, :(nh + nkv) * dk].reshape(T, nh + nkv, dk), rope)
-    # (the 1/sqrt(d) attention scale is folded into the Q weights at load)
+        q *= np.float32(w.q_scale)  # 1/sqrt(d): RoPE is linear, so before or after is alike
 
     end = start + T
+    # (T, heads, d) -> the cache's (heads, positions, d); an F16 cache rounds here
     cache.k[il][:, start:end] = k.transpose(1, 0, 2)
     cache.v[il][:, start:end] = v.transpose(1, 0, 2)
     # sliding-window layers: a query at p sees keys p-window+1 .. p, so the
     # oldest query of this chunk bounds how far back we need to read
-    lo = 0
     window = cfg.sliding_window if cfg.swa_layers[il] else 0
-    if window:
-        lo = max(0, start - window + 1)
-    K = cache.k[il][:, lo:end]  # (nkv, n, dk)
-    V = cache.v[il][:, lo:end]  # (nkv, n, dv)
-    g = nh // nkv
-    # heads h = kv*g + j share kv head kv (GQA), so group queries per kv head
-    qg = q.reshape(T, nkv, g, dk).transpose(1, 2, 0, 3).reshape(nkv, g * T, dk)
-    scores = np.matmul(qg, K.transpose(0, 2, 1)).reshape(nkv, g, T, end - lo)
-    if cfg.attn_softcap:
-        c = np.float32(cfg.attn_softcap)
-        scores = np.tanh(scores / c) * c
-    if window not in masks:  # one mask per window size, shared by the layers of this call
-        masks[window] = _additive_mask(start, T, lo, window)
-    if masks[window] is not None:
-        scores += masks[window]
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis=-1, keepdims=True)
-    out = np.matmul(scores.reshape(nkv, g * T, end - lo), V)  # (nkv, g*T, dv)
-    out = out.reshape(nkv, g, T, dv).transpose(2, 0, 1, 3).reshape(T, nh * dv)
-    return _proj(out, lw.attn_output)
+    lo = max(0, start - window + 1) if window else 0
+    out = be.attend(q, cache.k[il], cache.v[il], start, lo, window, cfg.attn_softcap)  # (T, nh*dv)
+    return be.linear(out, lw.attn_output)
 
 
-def _ffn(cfg: ModelConfig, lw: LayerWeights, h: np.ndarray) -> np.ndarray:
-    gu = _proj(h, lw.ffn_gate_up)  # (T, 2*n_ff)
+def _ffn(be: Backend, cfg: ModelConfig, lw: LayerWeights, h: np.ndarray) -> np.ndarray:
+    gu = be.linear(h, lw.ffn_gate_up)  # (T, 2*n_ff)
     gate, up = gu[:, :cfg.n_ff], gu[:, cfg.n_ff:]
     act = _gelu_tanh(gate) if cfg.spec.gemma else _silu(gate)
     act *= up
-    return _proj(act, lw.ffn_down)
+    return be.linear(act, lw.ffn_down)
 
 
-def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | np.ndarray,
+def forward(be: Backend, cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | np.ndarray,
             all_logits: bool = False, trace: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
     """Evaluate ``ids`` after what the cache holds; returns float32 logits
     of shape (T, n_vocab) if ``all_logits`` else (n_vocab,) for the last token.
@@ -149,25 +112,23 @@ def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | 
     T = len(ids)
     start = cache.n_past
     cache.reserve(start + T)
-    x = w.token_embd[ids]  # (T, n_embd)
+    x = be.embed(w.token_embd, ids)  # (T, n_embd), only these rows are read
     if cfg.spec.gemma:
-        x = x * np.float32(math.sqrt(cfg.n_embd))
+        x *= np.float32(math.sqrt(cfg.n_embd))
     pos = np.arange(start, start + T)
     rope_global = rope_rotations(pos, cfg.n_rot, cfg.rope_base, cfg.rope_freq_scale, w.rope_freqs)
     rope_swa = rope_global
     if any(cfg.swa_layers) and (cfg.rope_base_swa, cfg.rope_freq_scale_swa) != (cfg.rope_base, cfg.rope_freq_scale):
         rope_swa = rope_rotations(pos, cfg.n_rot, cfg.rope_base_swa, cfg.rope_freq_scale_swa, w.rope_freqs)
     eps = cfg.rms_eps
-    masks: dict = {}
     for il, lw in enumerate(w.layers):
         h = rms_norm(x, lw.attn_norm, eps)
-        a = _attention(cfg, lw, il, h, cache, start, rope_swa if cfg.swa_layers[il] else rope_global,
-                       masks)
+        a = _attention(be, cfg, w, lw, il, h, cache, start, rope_swa if cfg.swa_layers[il] else rope_global)
         if lw.post_attention_norm is not None:
             a = rms_norm(a, lw.post_attention_norm, eps)
-        x = x + a
+        x = x + a  # a new array: what trace() was given stays as it was
         h = rms_norm(x, lw.ffn_norm, eps)
-        f = _ffn(cfg, lw, h)
+        f = _ffn(be, cfg, lw, h)
         if lw.post_ffw_norm is not None:
             f = rms_norm(f, lw.post_ffw_norm, eps)
         x += f
@@ -176,7 +137,7 @@ def forward(cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids: list[int] | 
     cache.tokens.extend(int(i) for i in ids)
     x = x if all_logits else x[-1:]
     x = rms_norm(x, w.output_norm, eps)
-    logits = _proj(x, w.output)
+    logits = be.linear(x, w.output)  # (T or 1, n_vocab)
     if cfg.final_softcap:
         c = np.float32(cfg.final_softcap)
         logits = np.tanh(logits / c) * c

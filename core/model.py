@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from .backend import make_backend
+from .backend.base import Backend
 from .config import ModelConfig, config_from_metadata
+from .errors import ChordError
 from .forward import forward
 from .gguf_file import GGUFFile, ShardedGGUF, open_gguf
 from .kv_cache import KVCache
-from .quants import type_name
+from .model_facts import model_facts
 from .weights import ModelWeights, load_weights
 
 DEFAULT_N_CTX = 4096  # like llama.cpp's default; the cache grows lazily up to it
+KV_TYPES = ("f32", "f16")
 PREFILL_CHUNK = 512  # bounds the (heads, T, n) attention score block
 
 
@@ -29,15 +32,22 @@ class ModelInfo:
     path: str
     architecture: str
     n_params: int
-    quant: str  # the most common type among the 2-D weights, e.g. "Q4_K"
+    quant: str  # llama.cpp's ftype name, e.g. "Q4_K_M" (model_facts.quant_name)
     context_length: int
     file_size: int
+    general_name: str | None  # the file's own general.name; ``name`` falls back to the file stem
+    has_chat_template: bool  # False: a base model, for completion only
     fingerprint: str  # cheap identity: size + mtime + first tensor offset; not a sha256
     load_s: float
 
 
 class Model:
-    def __init__(self, path: str, gguf: GGUFFile | ShardedGGUF, cfg: ModelConfig, weights: ModelWeights, tokenizer, load_s: float):
+    def __init__(self, path: str, gguf: GGUFFile | ShardedGGUF, cfg: ModelConfig, weights: ModelWeights, tokenizer,
+                 load_s: float, backend: Backend, kv_type: str = "f32", backend_notice: str | None = None):
+        self.backend = backend
+        self.kv_type = kv_type
+        # set when "auto" fell back to numpy: why, and how to get the fast backend
+        self.backend_notice = backend_notice
         self.path = path
         self.gguf = gguf
         self.metadata: dict[str, Any] = gguf.metadata
@@ -47,16 +57,31 @@ class Model:
         self.info = _model_info(path, gguf, load_s)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, progress: Callable[[float], None] | None = None) -> "Model":
+    def load(cls, path: str | os.PathLike, progress: Callable[[float], None] | None = None, *,
+             backend: str = "auto", threads: int | None = None, kv_type: str = "f32") -> "Model":
+        """Load a GGUF model. ``backend``: "auto" (compiled kernels when
+        they import, else numpy), "cpu" or "numpy"; ``threads``: default the
+        cores this process may use; ``kv_type``: "f32" or "f16" KV cache."""
         from .tokenizer import Tokenizer
 
+        if kv_type not in KV_TYPES:
+            raise ChordError(f"unknown KV cache type {kv_type!r} (choose from {', '.join(KV_TYPES)})")
+        be, notice = make_backend(backend, threads)
         t0 = time.perf_counter()
         path = str(path)
         f = open_gguf(path)
         tok = Tokenizer.from_metadata(f.metadata, path=path)
         cfg = config_from_metadata(f.metadata, path, n_vocab=tok.n_vocab)
-        weights = load_weights(f, cfg, progress)
-        return cls(path, f, cfg, weights, tok, time.perf_counter() - t0)
+        weights = load_weights(f, cfg, be, progress)
+        return cls(path, f, cfg, weights, tok, time.perf_counter() - t0, be, kv_type, notice)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def threads(self) -> int:
+        return self.backend.threads
 
     # -- text ----------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
@@ -72,7 +97,7 @@ class Model:
     # -- evaluation ------------------------------------------------------------
     def new_cache(self, n_ctx: int | None = None) -> KVCache:
         n = n_ctx or min(self.cfg.context_length, DEFAULT_N_CTX)
-        return KVCache(self.cfg, n)
+        return KVCache(self.cfg, n, **({} if self.kv_type == "f32" else {"kv_type": self.kv_type}))  # TODO(lead): plain kv_type= once kv_cache takes it
 
     def eval(self, ids, cache: KVCache, all_logits: bool = False) -> np.ndarray:
         """Append ``ids`` to the cache (prefill in chunks of PREFILL_CHUNK, or
@@ -87,11 +112,11 @@ class Model:
             chunk = ids[i:i + PREFILL_CHUNK]
             last = i + PREFILL_CHUNK >= len(ids)
             if all_logits:
-                rows.append(forward(self.cfg, self.weights, cache, chunk, all_logits=True))
+                rows.append(forward(self.backend, self.cfg, self.weights, cache, chunk, all_logits=True))
             elif last:
-                return forward(self.cfg, self.weights, cache, chunk)
+                return forward(self.backend, self.cfg, self.weights, cache, chunk)
             else:
-                forward(self.cfg, self.weights, cache, chunk, all_logits=False)
+                forward(self.backend, self.cfg, self.weights, cache, chunk, all_logits=False)
         return np.concatenate(rows) if len(rows) > 1 else rows[0]
 
     def logits(self, ids) -> np.ndarray:
@@ -102,16 +127,11 @@ class Model:
 
 
 def _model_info(path: str, f: GGUFFile | ShardedGGUF, load_s: float) -> ModelInfo:
-    md = f.metadata
     st = os.stat(path)
-    size = getattr(f, "size", st.st_size)
-    counts = Counter(t.ggml_type for t in f.tensors.values() if len(t.shape) == 2)
-    quant = type_name(counts.most_common(1)[0][0]) if counts else "?"
-    name = str(md.get("general.name") or Path(path).stem)
-    arch = f.architecture
+    facts = model_facts(f.metadata, f.tensors.values(), getattr(f, "size", st.st_size))
     return ModelInfo(
-        name=name, path=path, architecture=arch,
-        n_params=sum(t.n_elements for t in f.tensors.values()), quant=quant,
-        context_length=int(md.get(f"{arch}.context_length", 0) or 0), file_size=size,
-        fingerprint=f"{size:x}-{int(st.st_mtime):x}-{f.data_start:x}", load_s=load_s,
+        name=facts.general_name or Path(path).stem, path=path, architecture=f.architecture,
+        n_params=facts.n_params, quant=facts.quant, context_length=facts.context_length or 0,
+        file_size=facts.size_bytes, general_name=facts.general_name, has_chat_template=facts.has_chat_template,
+        fingerprint=f"{facts.size_bytes:x}-{int(st.st_mtime):x}-{f.data_start:x}", load_s=load_s,
     )

@@ -84,10 +84,10 @@ def test_trace_sees_the_residual_stream_after_every_layer():
     the last one, through the output norm and head, gives the logits."""
     from chord_core.forward import forward, rms_norm
 
-    model = Model.load(TINY / "tiny-gemma3-F32.gguf")
+    model = Model.load(TINY / "tiny-gemma3-F32.gguf", backend="numpy")  # F32 arrays to multiply by hand
     ids = list(np.load(TINY / "tiny-gemma3-F32.npz")["ids"][:12])
     seen = []
-    logits = forward(model.cfg, model.weights, model.new_cache(16), ids, all_logits=True,
+    logits = forward(model.backend, model.cfg, model.weights, model.new_cache(16), ids, all_logits=True,
                      trace=lambda il, x: seen.append((il, x.copy())))
     assert [il for il, _ in seen] == list(range(model.cfg.n_layer))
     assert all(x.shape == (len(ids), model.cfg.n_embd) for _, x in seen)

@@ -1,0 +1,46 @@
+"""The interface ``forward()`` is written against.
+
+A backend owns the form weights take in memory (``load_matrix``) and the
+operations whose cost grows with the model: linear layers, the embedding
+row lookup and attention over the KV cache. Norms, RoPE and the
+activation functions are cheap elementwise NumPy and stay in forward.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..gguf_file import GGUFFile, ShardedGGUF
+
+# One weight matrix in a backend's own form. Rows are output features.
+Matrix = Any
+# (GGUF tensor name, shape (rows, cols), row order or None). Parts are stacked
+# row-wise into one matrix (Q|K|V, gate|up); a row order permutes that part's
+# rows (neox RoPE heads, see rope.interleave_halves).
+MatrixPart = tuple[str, tuple[int, int], "np.ndarray | None"]
+
+
+class Backend(Protocol):
+    name: str  # "cpu" or "numpy"
+    threads: int
+
+    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart]) -> Matrix:
+        """The parts stacked row-wise, shapes already checked by the caller."""
+
+    def matrix_rows(self, w: Matrix) -> int: ...
+
+    def linear(self, x: np.ndarray, w: Matrix) -> np.ndarray:
+        """x (T, cols) float32 -> x @ W^T, (T, rows) float32."""
+
+    def embed(self, w: Matrix, ids: np.ndarray) -> np.ndarray:
+        """Rows ``ids`` of W as float32 (len(ids), cols); only those rows are read."""
+
+    def attend(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, start: int, lo: int, window: int,
+               softcap: float) -> np.ndarray:
+        """Causal GQA attention of q (T, n_head, hd_k), already scaled, at
+        positions start.., over one layer's cache k (n_head_kv, cap, hd_k),
+        v (n_head_kv, cap, hd_v), whose positions lo..start+T-1 are valid.
+        ``window`` > 0: a query at p sees only keys p-window+1..p. ``softcap``
+        > 0: scores are soft-capped (Gemma 2). Returns (T, n_head*hd_v)."""

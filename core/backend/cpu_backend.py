@@ -1,0 +1,80 @@
+"""The compiled backend: weights stay in their GGUF blocks.
+
+A weight is a view of the file's mmap (nothing dequantizes a whole
+tensor); only Q/K rows that neox RoPE permutes are copied, once, at load.
+Products run in ``chord_core._kernels`` (block-format matrix kernels with
+runtime ISA dispatch, rows split over a thread pool, GIL released) and
+attention in ``chord_core._attention`` (flash-style over F32 or F16 caches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _attention, _kernels  # ImportError here means: no compiled kernels
+from ..gguf_file import GGUFFile, ShardedGGUF
+from .base import MatrixPart
+
+
+@dataclass(frozen=True)
+class QuantPart:
+    raw: np.ndarray  # (rows, row_bytes) uint8: the tensor's blocks, usually a view of the mmap
+    type_id: int  # ggml type id
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
+class QuantMatrix:
+    """Row-stacked parts (Q|K|V may be Q4_K beside Q6_K): one kernel call each."""
+    parts: tuple[QuantPart, ...]
+    rows: int
+    cols: int
+
+
+class CpuBackend:
+    name = "cpu"
+
+    def __init__(self, threads: int):
+        self.threads = threads
+
+    @property
+    def isa(self) -> str:
+        return _kernels.isa()
+
+    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart]) -> QuantMatrix:
+        qparts = []
+        for name, (rows, cols), order in parts:
+            t = f.tensors[name]
+            raw = np.asarray(f.raw(name), dtype=np.uint8).reshape(rows, -1)  # (rows, row_bytes)
+            if order is not None:  # rows are whole blocks: permuting them is a byte copy
+                raw = np.ascontiguousarray(raw[order])
+            qparts.append(QuantPart(raw, t.ggml_type, rows, cols))
+        return QuantMatrix(tuple(qparts), sum(p.rows for p in qparts), parts[0][1][1])
+
+    def matrix_rows(self, w: QuantMatrix) -> int:
+        return w.rows
+
+    def linear(self, x: np.ndarray, w: QuantMatrix) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.empty((x.shape[0], w.rows), np.float32)  # (T, rows)
+        r = 0
+        for p in w.parts:
+            _kernels.matmul(p.raw, p.type_id, p.rows, p.cols, x, out[:, r:r + p.rows], self.threads)
+            r += p.rows
+        return out
+
+    def embed(self, w: QuantMatrix, ids: np.ndarray) -> np.ndarray:
+        p = w.parts[0]
+        out = np.empty((len(ids), p.cols), np.float32)
+        _kernels.get_rows(p.raw, p.type_id, p.cols, np.ascontiguousarray(ids, dtype=np.int64), out)
+        return out
+
+    def attend(self, q, k, v, start, lo, window, softcap):
+        T, nh, _ = q.shape
+        out = np.empty((T, nh * v.shape[2]), np.float32)
+        _attention.attend(np.ascontiguousarray(q), k, v, out, start, lo, start + T, window,
+                          float(softcap or 0.0), self.threads)
+        return out

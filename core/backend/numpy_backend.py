@@ -1,0 +1,56 @@
+"""The reference backend: F32 weights and NumPy's BLAS.
+
+Every weight is dequantized to float32 at load (4 bytes a weight, so a
+model takes ~4-7x its file size). Slow to decode and large, but every
+operation is a plain NumPy expression: the compiled backend is tested
+against it, and it runs wherever NumPy does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..gguf_file import GGUFFile, ShardedGGUF
+from ..quants import dequantize
+from .base import MatrixPart
+
+
+class NumpyBackend:
+    name = "numpy"
+
+    def __init__(self, threads: int):
+        # BLAS picks its own thread count; kept for the status line
+        self.threads = threads
+
+    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart]) -> np.ndarray:
+        rows = sum(shape[0] for _, shape, _ in parts)
+        out = np.empty((rows, parts[0][1][1]), dtype=np.float32)  # (rows, cols)
+        r = 0
+        for name, shape, order in parts:
+            t = f.tensors[name]
+            # a row block of a C-contiguous array is contiguous: dequantize in place
+            dst = out[r:r + shape[0]]
+            dequantize(f.raw(name), t.ggml_type, t.shape, name=name, out=dst)
+            if order is not None:
+                dst[:] = dst[order]
+            r += shape[0]
+        return out
+
+    def matrix_rows(self, w: np.ndarray) -> int:
+        return w.shape[0]
+
+    def linear(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if x.shape[0] == 1:  # one row: matrix-vector product (BLAS gemv streams W once)
+            return (w @ x[0])[None, :]
+        return x @ w.T
+
+    def embed(self, w: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return w[ids]
+
+    def attend(self, q, k, v, start, lo, window, softcap):
+        from .attention_ref import attend_reference
+
+        T, nh, _ = q.shape
+        out = np.empty((T, nh * v.shape[2]), np.float32)
+        attend_reference(q, k, v, out, start, lo, start + T, window, softcap)
+        return out

@@ -1,0 +1,32 @@
+"""The compiled kernels: two C extensions, built by the package's own build.
+
+Everything else is declared in pyproject.toml. The extensions are
+``optional``: where no C compiler is available the install still succeeds
+and chord_core falls back to the ``numpy`` backend, saying so once.
+
+Never ``-march=native``: a wheel built on one machine must run on any
+x86-64 CPU. Each ISA's kernels carry their own ``target`` attribute and are
+picked at import from the CPU's flags (core/backend/csrc/kernels/dispatch.c).
+"""
+
+from glob import glob
+import sys
+
+from setuptools import Extension, setup
+
+_FLAGS = ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-pthread"] if sys.platform != "win32" else ["/O2"]
+_LINK = ["-pthread"] if sys.platform != "win32" else []
+
+
+def _extension(name: str, folder: str) -> Extension:
+    return Extension(
+        f"chord_core.{name}",
+        sources=sorted(glob(f"core/backend/csrc/{folder}/*.c")),
+        include_dirs=[f"core/backend/csrc/{folder}", "core/backend/csrc"],
+        extra_compile_args=_FLAGS,
+        extra_link_args=_LINK,
+        optional=True,
+    )
+
+
+setup(ext_modules=[_extension("_kernels", "kernels"), _extension("_attention", "attention")])
