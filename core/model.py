@@ -79,6 +79,13 @@ class Model:
     def backend_name(self) -> str:
         return self.backend.name
 
+    def close(self) -> None:
+        """Give back the weights and the file mapping now, not whenever the
+        last reference goes: an app switching models holds one at a time.
+        The model cannot evaluate afterwards."""
+        self.weights = None
+        self.gguf.close()
+
     @property
     def threads(self) -> int:
         return self.backend.threads
