@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelFormatError
+from .gguf_shards import shard_paths
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -279,6 +280,5 @@ def open_gguf(path: str | os.PathLike) -> GGUFFile | ShardedGGUF:
     if (count or 1) <= 1:
         return f
     f.close()
-    from .library.shards import shard_paths  # the library knows the naming scheme
 
     return ShardedGGUF(shard_paths(path))

@@ -31,7 +31,7 @@ class QuantType:
     name: str
     block_elems: int
     block_bytes: int
-    dequantize_blocks: Callable[[np.ndarray], np.ndarray] | None
+    dequantize_blocks: Callable[[np.ndarray], np.ndarray]
 
 
 # ggml type ids (ggml.h). Sizes for every known id so that a file with a
@@ -103,7 +103,7 @@ def dequantize(raw: np.ndarray, type_id: int, shape: tuple[int, ...], *, name: s
     result is written there, so a caller can fill one preallocated buffer.
     """
     q = REGISTRY.get(type_id)
-    if q is None or q.dequantize_blocks is None:
+    if q is None:
         supported = ", ".join(sorted(v.name for v in REGISTRY.values()))
         raise UnsupportedModelError(
             f"tensor {name!r} has quant type {type_name(type_id)}, which chord-chat cannot run "

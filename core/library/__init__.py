@@ -18,18 +18,19 @@ from .manage import (
     get_entry,
     list_entries,
     mark_used,
+    name_for_path,
     registry,
     remove_model,
     set_default,
 )
 from .pull import PullCancelled, pull, resolve_source
 from .registry import LibraryEntry
-from .shards import shard_paths
+from ..gguf_shards import shard_paths
 from .validate import ModelSummary, validate_gguf
 
 __all__ = [
     "LibraryEntry", "ModelSummary", "PullCancelled", "add_model", "default_model_name", "discover",
-    "get_entry", "list_entries", "mark_used", "pull", "remove_model", "resolve_model",
+    "get_entry", "list_entries", "mark_used", "name_for_path", "pull", "remove_model", "resolve_model",
     "resolve_source", "set_default", "shard_paths", "validate_gguf",
 ]
 

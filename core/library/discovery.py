@@ -29,7 +29,7 @@ from ..quants import REGISTRY
 from .files import CHUNK, disk_full_error, downloads_dir, fingerprint, free_path, sha256_file
 from .manage import entry_from_summary, registry
 from .registry import LibraryEntry, LibraryState
-from .shards import model_name_for
+from ..gguf_shards import model_name_for
 from .validate import ModelSummary, validate_gguf
 
 CHUNK_NAME = re.compile(r"^(?P<target>.+\.gguf)\.part(?P<no>\d+)$")

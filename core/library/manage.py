@@ -14,7 +14,7 @@ from .. import locations
 from ..errors import ChordError
 from .files import copy_with_hash, fingerprint, free_path, is_inside_library, move_file, sha256_file
 from .registry import LibraryEntry, LibraryState, Registry, now_iso
-from .shards import model_name_for, parse_shard_name
+from ..gguf_shards import model_name_for, parse_shard_name
 from .validate import ModelSummary, validate_gguf
 
 ADD_MODES = ("link", "copy", "move")
@@ -48,6 +48,12 @@ def find_entry(state: LibraryState, spec: str) -> LibraryEntry | None:
         return state.models[spec]
     folded = [e for n, e in state.models.items() if n.lower() == spec.lower()]
     return folded[0] if len(folded) == 1 else None
+
+
+def name_for_path(path: str | os.PathLike) -> str | None:
+    """The library name of the model file at ``path``, if it is in the library."""
+    entry = registry().load().entry_for_path(path)
+    return entry.name if entry is not None else None
 
 
 def get_entry(name: str) -> LibraryEntry:

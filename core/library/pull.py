@@ -23,11 +23,11 @@ from typing import Callable
 
 from .. import locations
 from ..errors import ChordError
+from ..model_facts import format_size
 from .files import disk_full_error, downloads_dir, free_path
 from .manage import check_name, entry_from_summary, record_entry, registry
-from .progress import format_size
 from .registry import LibraryEntry
-from .shards import model_name_for
+from ..gguf_shards import model_name_for
 from .validate import validate_gguf
 
 HF_BASE_ENV = "CHORD_HF_BASE_URL"

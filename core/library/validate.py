@@ -4,7 +4,6 @@ anything enters the library, and its summary is what the library records."""
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,20 +13,9 @@ import numpy as np
 from ..arch import SUPPORTED_ARCHITECTURES
 from ..errors import ModelFormatError, UnsupportedModelError
 from ..gguf_file import GGUFFile
+from ..model_facts import model_facts
 from ..quants import REGISTRY, type_name
-from .shards import sibling_shards
-
-# llama.cpp's llama_ftype values (general.file_type): the quantization
-# recipe, which names a mix such as Q4_K_M that no single tensor type shows.
-FILE_TYPE_NAMES = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
-    10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
-    16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S",
-    22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M",
-    28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0",
-    37: "TQ2_0", 38: "MXFP4",
-}
-
+from ..gguf_shards import sibling_shards
 
 @dataclass(frozen=True)
 class ModelSummary:
@@ -46,15 +34,6 @@ class ModelSummary:
     @property
     def chat_template_source(self) -> str:
         return "gguf" if self.chat_template else "fallback"
-
-
-def _quant_type(metadata: dict[str, Any], weight_elems: Counter) -> str:
-    file_type = metadata.get("general.file_type")
-    if file_type is not None and int(file_type) in FILE_TYPE_NAMES:
-        return FILE_TYPE_NAMES[int(file_type)]
-    if not weight_elems:
-        return "?"
-    return weight_elems.most_common(1)[0][0]
 
 
 def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -83,9 +62,9 @@ def validate_gguf(path: str | os.PathLike) -> ModelSummary:
         raise ModelFormatError(f"{path}: no such file")
     shards = sibling_shards(path)
     metadata: dict[str, Any] = {}
-    type_counts: Counter = Counter()
-    weight_elems: Counter = Counter()
-    n_params = n_tensors = size = 0
+    type_counts: dict[str, int] = {}
+    tensors = []
+    size = 0
     for index, shard in enumerate(shards):
         with GGUFFile(shard) as gguf:
             if index == 0:
@@ -99,32 +78,29 @@ def validate_gguf(path: str | os.PathLike) -> ModelSummary:
                         f"{shard}: tensor {info.name!r} has type {type_name(info.ggml_type)}, "
                         f"which chord-chat cannot run (supported: {supported})")
                 name = type_name(info.ggml_type)
-                type_counts[name] += 1
-                if len(info.shape) >= 2:
-                    weight_elems[name] += info.n_elements
-                n_params += info.n_elements
-                n_tensors += 1
+                type_counts[name] = type_counts.get(name, 0) + 1
+                tensors.append(info)
     arch = str(metadata.get("general.architecture", ""))
     if not arch:
         raise UnsupportedModelError(f"{path}: no general.architecture key, so the model type is unknown")
     if arch not in SUPPORTED_ARCHITECTURES:
         raise UnsupportedModelError(
             f"{path}: architecture {arch!r} is not supported (supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
-    if n_tensors == 0:
+    if not tensors:
         raise ModelFormatError(f"{path}: the GGUF holds no tensors, so it is not a model")
-    ctx = metadata.get(f"{arch}.context_length")
+    facts = model_facts(metadata, tensors, size)
     template = metadata.get("tokenizer.chat_template")
     return ModelSummary(
         path=path,
         shards=tuple(shards),
         size=size,
         architecture=arch,
-        parameter_count=n_params,
-        quant_type=_quant_type(metadata, weight_elems),
-        context_length=int(ctx) if ctx is not None else None,
-        chat_template=str(template) if isinstance(template, str) and template.strip() else None,
+        parameter_count=facts.n_params,
+        quant_type=facts.quant,
+        context_length=facts.context_length,
+        chat_template=str(template) if facts.has_chat_template else None,
         tensor_types=dict(sorted(type_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-        n_tensors=n_tensors,
+        n_tensors=len(tensors),
         metadata=_short_metadata(metadata),
     )
 

@@ -1,4 +1,4 @@
-"""gguf-split shards: ``NAME-00001-of-00003.gguf`` and its siblings are one model.
+"""gguf-split shard names (below both the file reader and the library): ``NAME-00001-of-00003.gguf`` and its siblings are one model.
 
 llama.cpp's ``gguf-split`` names shards this way and stores ``split.no``
 (0-based) and ``split.count`` in every shard; the first shard carries the
@@ -10,12 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from ..errors import ChordError
-
-if TYPE_CHECKING:
-    from .registry import LibraryEntry
+from .errors import ChordError
 
 SHARD_NAME = re.compile(r"^(?P<base>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
@@ -55,10 +50,10 @@ def sibling_shards(path: str | os.PathLike) -> list[Path]:
     return paths
 
 
-def shard_paths(entry_or_path: "LibraryEntry | str | os.PathLike") -> list[Path]:
+def shard_paths(entry_or_path: "object | str | os.PathLike") -> list[Path]:
     """The files the engine must read for a model, first shard first.
 
-    Takes a library entry or a path to any one shard (or to a whole file).
+    Takes a library entry (anything with ``.shards`` and ``.name``) or a path to any one shard (or to a whole file).
     """
     shards = getattr(entry_or_path, "shards", None)
     if shards is not None:
