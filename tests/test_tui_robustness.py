@@ -3,7 +3,7 @@ library, a remembered model that is gone, stale status numbers."""
 
 from __future__ import annotations
 
-from fake_engine import FakeEngine, make_app, settle
+from fake_engine import FakeEngine, make_app, settle, wait_until
 
 from chord_core.errors import ChordError
 from chord_tui.config import AppConfig
@@ -149,13 +149,17 @@ async def test_a_second_pull_waits_instead_of_cancelling_the_first(tmp_path):
         await pilot.press("f4")
         await pilot.pause()
         screen = app.screen
-        screen.query_one("#pull-source", Input).value = "hf:someone/repo/first.gguf"
+        source = screen.query_one("#pull-source", Input)
+        source.value = "hf:someone/repo/first.gguf"
         await pilot.click("#pull")
-        await pilot.pause()
-        screen.query_one("#pull-source", Input).value = "hf:someone/repo/second.gguf"
-        await pilot.click("#pull")
-        await pilot.pause()
-        assert any("already running" in n.message for n in app._notifications)
+        await wait_until(pilot, lambda: engine.pulls == ["hf:someone/repo/first.gguf"])
+        # The second pull is asked for with Enter: a Button ignores a click
+        # while its 0.2 s press effect shows, so a second click would be lost
+        # or not depending on how busy the machine is.
+        source.value = "hf:someone/repo/second.gguf"
+        source.focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("already running" in n.message for n in app._notifications))
         engine.release_pull(5)
         await settle(app, pilot)
         assert engine.pulls == ["hf:someone/repo/first.gguf"]
