@@ -8,17 +8,19 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .errors import ChordError
-from .library import resolve_model
+from .library import name_for_path, resolve_model
 from .model import Model
 
 
 @dataclass
 class BenchResult:
-    model: str
+    model: str  # the library name (the file name for a model outside the library)
+    general_name: str | None  # the file's own general.name
     load_s: float
     prefill_tokens: int
     prefill_tok_s: float
@@ -56,5 +58,6 @@ def run_bench(spec: str, n_prompt: int = 512, n_gen: int = 128, seed: int = 0) -
     for _ in range(n_gen):
         tok = int(np.argmax(model.eval([tok], cache)))
     decode_s = time.perf_counter() - t0
-    return BenchResult(model.info.name, load_s, n_prompt, n_prompt / prefill_s, n_gen, n_gen / decode_s,
-                       peak_rss_mb())
+    name = name_for_path(path) or Path(path).stem
+    return BenchResult(name, model.info.general_name, load_s, n_prompt, n_prompt / prefill_s, n_gen,
+                       n_gen / decode_s, peak_rss_mb())

@@ -39,8 +39,10 @@ def common_prefix_len(a: list[int], b: list[int]) -> int:
 
 class ChatSession:
     def __init__(self, model: Model, template: ChatTemplate | None = None, n_ctx: int | None = None,
-                 template_override: str | None = None):
+                 template_override: str | None = None, model_name: str | None = None):
         self.model = model
+        # what replies are recorded under: the library name when the caller knows it
+        self.model_name = model_name or model.info.name
         self.template = template or ChatTemplate.for_model(model.metadata, template_override)
         self.cache = model.new_cache(n_ctx)
         self._busy = threading.Lock()
@@ -264,7 +266,8 @@ class ChatSession:
         final = stats()
         info = model.info
         record = {
-            "model": {"name": info.name, "path": info.path, "size": info.file_size, "fingerprint": info.fingerprint,
+            "model": {"name": self.model_name, "general_name": info.general_name, "path": info.path,
+                      "size": info.file_size, "fingerprint": info.fingerprint,
                       "architecture": info.architecture, "quant": info.quant},
             "template": str(self.template.source),
             "settings": first.to_dict(),

@@ -200,6 +200,16 @@ def test_bench_json_keys(capsys):
     assert res["prefill_tokens"] == 32 and res["decode_tokens"] == 8 and res["peak_rss_mb"] > 0
 
 
+def test_bench_names_the_model_by_its_library_name_with_general_name_beside_it(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHORD_HOME", str(tmp_path / "home"))
+    assert cli(capsys, "models", "add", TINY, "--name", "tiny-lib")[0] == 0
+    code, out, _ = cli(capsys, "bench", "tiny-lib", "--json", "-p", "8", "-n", "2")
+    res = json.loads(out)
+    assert code == 0 and (res["model"], res["general_name"]) == ("tiny-lib", "tiny-llama")
+    code, out, _ = cli(capsys, "bench", "tiny-lib", "-p", "8", "-n", "2")
+    assert "model    tiny-lib (general.name: tiny-llama)" in out
+
+
 def test_ctrl_c_during_run_json_still_prints_what_was_generated(capsys, monkeypatch):
     from chord_core.events import Started, TokenEvent
     from chord_core.session import ChatSession

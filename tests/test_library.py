@@ -100,6 +100,26 @@ def test_quant_type_falls_back_to_the_most_common_weight_type(tmp_path):
     assert summary.chat_template_source == "fallback"
 
 
+@pytest.mark.parametrize("ftype", ["Q4_K_M", "Q5_K_M", "Q3_K_M", "Q4_1"])
+def test_the_loaded_model_and_the_library_name_the_same_quant(ftype):
+    # a K-quant mix stores most of its weights in one type (Q4_K, even Q5_0 on
+    # Gemma) but is called by its recipe, general.file_type
+    from chord_core.model import Model
+
+    path = TINY / f"tiny-llama-{ftype}.gguf"
+    info, summary = Model.load(path).info, validate_gguf(path)
+    assert info.quant == summary.quant_type == ftype
+    assert info.n_params == summary.parameter_count and info.file_size == summary.size
+
+
+def test_sizes_and_parameter_counts_have_one_format():
+    from chord_core.model_facts import format_params, format_size
+
+    assert format_size(253_100_000) == "253.1 MB"  # decimal megabytes, labelled as such
+    assert format_size(1_070_000_000) == "1.1 GB"
+    assert format_params(268_098_176) == "268.1M" and format_params(0) == "?"
+
+
 def test_chat_template_source_is_gguf_when_the_file_has_one(tmp_path):
     summary = validate_gguf(write_gguf(tmp_path / "m.gguf", chat_template="{{ messages }}"))
     assert summary.chat_template_source == "gguf"

@@ -47,6 +47,15 @@ def test_event_sequence_and_eot_stop(smollm_path):
     assert done.record["model"]["architecture"] == "llama"
 
 
+def test_a_reply_is_recorded_under_the_library_name_with_general_name_beside_it(smollm_path):
+    m = ScriptedModel(smollm_path, [])
+    m.script = ids_of(m, "Hi") + [m.tokenizer.token_id("<|im_end|>")]
+    _, done = run(ChatSession(m, model_name="smol-lib").stream([{"role": "user", "content": "Hi"}], GREEDY))
+    model = done.record["model"]
+    assert model["name"] == "smol-lib" and model["general_name"] == m.metadata["general.name"]
+    assert model["quant"] == "Q4_1"
+
+
 def test_utf8_split_across_byte_tokens_never_leaks_invalid_text(gemma_path):
     m = ScriptedModel(gemma_path, [])
     text = "troll 🧌 ok"

@@ -98,7 +98,7 @@ async def test_pull_shows_progress_then_adds_the_model(tmp_path):
         engine.release_pull(3)  # 0%, 25%, 50%
         await wait_until(pilot, lambda: bar.progress == 2_000_000)
         assert bar.total == 4_000_000 and bar.percentage == 0.5
-        assert "/ 3.8 MB" in str(screen.query_one("#pull-label").render())
+        assert "/ 4.0 MB" in str(screen.query_one("#pull-label").render())  # decimal MB, as the CLI
         engine.release_pull(2)
         await settle(app, pilot)
         assert engine.pulls == ["hf:someone/repo/pulled-model.gguf"]
@@ -217,3 +217,12 @@ async def test_startup_load_failure_leaves_app_usable(tmp_path):
         await pilot.press("down", "enter")
         await settle(app, pilot)
         assert engine.info.name == "gemma-3-270m"
+
+
+def test_details_give_size_and_parameters_as_the_cli_prints_them():
+    from fake_engine import entry
+
+    from chord_tui.screens.models import details
+
+    text = details(entry("gemma", size_bytes=253_100_000, n_params=268_098_176, quant="Q4_K_M"), loaded=False)
+    assert "253.1 MB" in text and "268.1M" in text and "Q4_K_M" in text

@@ -20,10 +20,11 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Pro
 from textual.worker import get_current_worker
 
 from chord_core.errors import ChordError
+from chord_core.model_facts import format_params, format_size
 from chord_tui.engine import ModelEntry
 from chord_tui.messages import PullFailed, PullFinished, PullProgress
 from chord_tui.screens.dialogs import ConfirmDialog
-from chord_tui.widgets.path_suggester import PathSuggester, human_bytes, human_params
+from chord_tui.widgets.path_suggester import PathSuggester
 
 COLUMNS = ("", "Name", "Arch", "Params", "Quant", "Size", "Ctx")  # the rest is in the details pane
 
@@ -35,9 +36,9 @@ def details(entry: ModelEntry | None, loaded: bool) -> str:
         entry.name + ("  (default)" if entry.is_default else "") + ("  (loaded)" if loaded else ""),
         "",
         f"path          {entry.path}",
-        f"size          {human_bytes(entry.size_bytes)}",
+        f"size          {format_size(entry.size_bytes)}",
         f"architecture  {entry.architecture}",
-        f"parameters    {human_params(entry.n_params)}",
+        f"parameters    {format_params(entry.n_params)}",
         f"quantisation  {entry.quant}",
         f"context       {entry.context_length}",
         f"template      {entry.template_source}",
@@ -115,8 +116,8 @@ class ModelsScreen(Screen):
         table.clear()
         for entry in self.entries:
             mark = ("●" if info and info.path == entry.path else " ") + ("★" if entry.is_default else " ")
-            table.add_row(mark, entry.name, entry.architecture, human_params(entry.n_params), entry.quant,
-                          human_bytes(entry.size_bytes), str(entry.context_length), key=entry.name)
+            table.add_row(mark, entry.name, entry.architecture, format_params(entry.n_params), entry.quant,
+                          format_size(entry.size_bytes), str(entry.context_length), key=entry.name)
         names = [e.name for e in self.entries]
         if current in names:
             table.move_cursor(row=names.index(current))
@@ -240,8 +241,8 @@ class ModelsScreen(Screen):
     def on_pull_progress(self, message: PullProgress) -> None:
         bar = self.query_one("#pull-progress", ProgressBar)
         bar.update(total=message.total_bytes, progress=message.done_bytes)
-        total = f" / {human_bytes(message.total_bytes)}" if message.total_bytes else ""
-        self.query_one("#pull-label", Label).update(f"{human_bytes(message.done_bytes)}{total}")
+        total = f" / {format_size(message.total_bytes)}" if message.total_bytes else ""
+        self.query_one("#pull-label", Label).update(f"{format_size(message.done_bytes)}{total}")
 
     def on_pull_finished(self, message: PullFinished) -> None:
         self.query_one("#pull-row").display = False

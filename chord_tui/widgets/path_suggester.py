@@ -47,22 +47,5 @@ class PathSuggester(Suggester):
         return suggestion if suggestion != value else None
 
 
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
-
-
-def human_params(n: int) -> str:
-    if n >= 1e9:
-        return f"{n / 1e9:.1f}B"
-    if n >= 1e6:
-        return f"{n / 1e6:.0f}M"
-    return str(n) if n else "?"
-
-
 def is_existing_file(value: str) -> bool:
     return Path(os.path.expanduser(value)).is_file()

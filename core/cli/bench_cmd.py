@@ -21,12 +21,13 @@ def run(args) -> int:
 
     r = run_bench(args.model, args.prompt_tokens, args.gen_tokens)
     if args.json:
-        print(json.dumps({"model": r.model, "load_s": round(r.load_s, 3),
+        print(json.dumps({"model": r.model, "general_name": r.general_name, "load_s": round(r.load_s, 3),
                           "prefill_tok_s": round(r.prefill_tok_s, 2), "decode_tok_s": round(r.decode_tok_s, 2),
                           "peak_rss_mb": round(r.peak_rss_mb, 1),
                           "prefill_tokens": r.prefill_tokens, "decode_tokens": r.decode_tokens}))
     else:
-        print(f"model    {r.model}")
+        beside = f" (general.name: {r.general_name})" if r.general_name and r.general_name != r.model else ""
+        print(f"model    {r.model}{beside}")
         print(f"load     {r.load_s:.2f} s")
         print(f"prefill  {r.prefill_tok_s:.1f} tok/s ({r.prefill_tokens} tokens)")
         print(f"decode   {r.decode_tok_s:.1f} tok/s ({r.decode_tokens} tokens)")

@@ -52,15 +52,6 @@ def run(args) -> int:
             "default": _default}[verb](args)
 
 
-def _human_count(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(n)
-
-
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
@@ -69,7 +60,7 @@ def _table(rows: list[list[str]]) -> str:
 def _list(args) -> int:
     from ..library import discover, list_entries, registry
     from ..library.manage import choose_default
-    from ..library.progress import format_size
+    from ..model_facts import format_params, format_size
 
     discover(notify=lambda message: print(f"chord-chat: {message}", file=sys.stderr))
     entries = list_entries()
@@ -83,7 +74,7 @@ def _list(args) -> int:
     for e in entries:
         marker = "*" if e.name == default else ""
         name = e.name if e.files_present() else f"{e.name} (missing)"
-        rows.append([marker, name, e.architecture, _human_count(e.parameter_count), e.quant_type,
+        rows.append([marker, name, e.architecture, format_params(e.parameter_count), e.quant_type,
                      format_size(e.size), str(e.context_length or "?"), e.chat_template_source,
                      _short_source(e.source)])
     print(_table(rows))
@@ -98,7 +89,7 @@ def _short_source(source: str) -> str:
 
 def _show(args) -> int:
     from ..library import get_entry, validate_gguf
-    from ..library.progress import format_size
+    from ..model_facts import format_params, format_size
 
     path = Path(args.name).expanduser()
     entry = None
@@ -117,7 +108,7 @@ def _show(args) -> int:
     else:
         out += [f"path:           {path}", f"size:           {format_size(summary.size)}"]
     out += [f"architecture:   {summary.architecture}",
-            f"parameters:     {_human_count(summary.parameter_count)} ({summary.parameter_count})",
+            f"parameters:     {format_params(summary.parameter_count)} ({summary.parameter_count})",
             f"quantization:   {summary.quant_type}",
             f"context length: {summary.context_length or '?'}", "", "metadata:"]
     for key in sorted(summary.metadata):
@@ -131,7 +122,7 @@ def _show(args) -> int:
             out.append(f"  | ... ({len(lines) - TEMPLATE_HEAD_LINES} more lines)")
     else:
         out.append("  (none in the file: chord-chat uses its built-in template for the architecture)")
-    out += ["", f"tensors:        {summary.n_tensors}, {_human_count(summary.parameter_count)} parameters"]
+    out += ["", f"tensors:        {summary.n_tensors}, {format_params(summary.parameter_count)} parameters"]
     out += [f"  {t:<8} {n}" for t, n in summary.tensor_types.items()]
     print("\n".join(out))
     return 0
@@ -139,7 +130,7 @@ def _show(args) -> int:
 
 def _add(args) -> int:
     from ..library import add_model
-    from ..library.progress import format_size
+    from ..model_facts import format_params, format_size
 
     if args.mode != "link":
         doing = {"copy": "copying", "move": "moving"}[args.mode]
@@ -147,14 +138,15 @@ def _add(args) -> int:
     entry = add_model(args.path, name=args.name, mode=args.mode)
     done = {"link": "registered in place", "copy": f"copied to {entry.path}", "move": f"moved to {entry.path}"}
     where = done[args.mode]
-    print(f"added {entry.name}: {entry.architecture}, {_human_count(entry.parameter_count)} parameters, "
+    print(f"added {entry.name}: {entry.architecture}, {format_params(entry.parameter_count)} parameters, "
           f"{entry.quant_type}, {format_size(entry.size)} ({where})")
     return 0
 
 
 def _pull(args) -> int:
     from ..library import pull
-    from ..library.progress import StderrProgress, format_size
+    from ..library.progress import StderrProgress
+    from ..model_facts import format_params, format_size
 
     # a redrawn bar only on a terminal: in a log or a pipe it would be noise glued to the error line
     bar = StderrProgress() if sys.stderr.isatty() else None
@@ -172,7 +164,7 @@ def _pull(args) -> int:
         raise
     if bar:
         bar.finish()
-    print(f"pulled {entry.name}: {entry.architecture}, {_human_count(entry.parameter_count)} parameters, "
+    print(f"pulled {entry.name}: {entry.architecture}, {format_params(entry.parameter_count)} parameters, "
           f"{entry.quant_type}, {format_size(entry.size)}, sha256 {entry.sha256}")
     return 0
 

@@ -7,15 +7,7 @@ import sys
 import time
 from typing import Callable, TextIO
 
-
-def format_size(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
+from ..model_facts import format_size
 
 
 def format_duration(seconds: float | None) -> str:

@@ -68,6 +68,11 @@ class LibraryEntry:
             raise TypeError(f"model {self.name!r}: field 'shards' is {self.shards!r}")
 
     @property
+    def has_chat_template(self) -> bool:
+        """False for a base model (completion only): its GGUF has no chat template."""
+        return self.chat_template_source == "gguf"
+
+    @property
     def is_split(self) -> bool:
         return len(self.shards) > 1
 
