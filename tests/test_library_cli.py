@@ -134,6 +134,15 @@ def test_rm_asks_on_a_tty_and_no_keeps_the_model(capsys, monkeypatch):
     assert list_entries() == []
 
 
+def test_rm_without_a_terminal_and_without_yes_refuses_and_keeps_everything(capsys, monkeypatch):
+    run(capsys, "add", str(TINY_LLAMA), "--copy")
+    path = Path(get_entry("tiny-llama-F32").path)
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # `echo y | chord-chat models rm ...`
+    code, out, err = run(capsys, "rm", "tiny-llama-F32")
+    assert code == 1 and "--yes" in err and "not a terminal" in err and len(err.strip().splitlines()) == 1
+    assert out == "" and path.exists() and [e.name for e in list_entries()] == ["tiny-llama-F32"]
+
+
 def test_unknown_names_are_errors(capsys):
     for argv in (["show", "nope"], ["rm", "nope", "--yes"], ["default", "nope"]):
         code, _, err = run(capsys, *argv)

@@ -174,7 +174,11 @@ def _rm(args) -> int:
     from ..library.files import is_inside_library
 
     entry = get_entry(args.name)
-    if not args.yes and sys.stdin.isatty():
+    if not args.yes and not sys.stdin.isatty():
+        # an answer piped in (`echo n | ...`) was never typed at the prompt: do not act on it
+        raise ChordError(f"not removing {entry.name}: stdin is not a terminal, so there is no one to ask; "
+                         "pass --yes to remove it without asking")
+    if not args.yes:
         inside = [p for p in entry.shards if is_inside_library(p)]
         what = "and delete its file" if inside else "(the file stays where it is)"
         answer = input(f"Remove {entry.name} {what}? [y/N] ").strip().lower()
