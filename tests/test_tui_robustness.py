@@ -186,7 +186,7 @@ async def test_a_stopped_reply_still_says_so_when_the_chat_is_reopened(tmp_path)
         app.chat.chat_input.text = "go"
         await pilot.press("enter")
         engine.release(2)
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: len(app.chat.state.generation.tokens) == 2)
         await pilot.press("escape")
         engine.release(10)
         await settle(app, pilot)

@@ -1,37 +1,52 @@
-"""A streaming reply is redrawn at most every ``stream_refresh_s``, and the
-held-back tokens still all arrive, in order, by the end."""
+"""A streaming reply is redrawn at most every ``stream_refresh_s``: tokens
+that arrive in between wait in the buffer, a timer delivers them together,
+and the end of a reply is never held back."""
 
 from __future__ import annotations
 
-from fake_engine import FakeEngine, make_app, settle
+from fake_engine import FakeEngine, make_app, send, settle, split_tokens, start, stored, wait_until
 
+from chord_core.events import TokenEvent
 from chord_tui.widgets.message_view import MessageView
 
+REPLY = " ".join(f"word{i}" for i in range(20))
+PIECES = split_tokens(REPLY)
 
-async def test_redraws_are_batched_and_nothing_is_lost(tmp_path, monkeypatch):
-    reply = " ".join(f"word{i}" for i in range(300))
-    engine = FakeEngine(replies=[reply], token_delay=0.002)
-    appends: list[str] = []
-    original = MessageView.append
 
-    async def counting_append(self, text, tokens):
-        appends.append(text)
-        await original(self, text, tokens)
+def shown(app) -> str:
+    return app.chat.query(MessageView).last().content
 
-    monkeypatch.setattr(MessageView, "append", counting_append)
-    app = make_app(tmp_path, engine, stream_refresh_s=0.2)
+
+async def test_tokens_within_one_interval_wait_and_the_end_is_never_held(tmp_path):
+    engine = FakeEngine(replies=[REPLY], gated=True)
+    app = make_app(tmp_path, engine, stream_refresh_s=3600)  # no redraw timer fires during the test
     async with app.run_test(size=(100, 30)) as pilot:
+        await start(app, pilot)
+        await send(app, pilot, "go")
+        # the first batch (Started) is handled at once and starts the interval
+        await wait_until(pilot, lambda: app.chat.status.state == "generating")
+        gen = app.chat.state.generation
+        engine.release(5)
+        await wait_until(pilot, lambda: len(engine.seen_settings) == 5 and gen.buffer.holds(TokenEvent))
+        await pilot.pause()  # the UI has handled the ReplyEvents message: it holds the batch
+        assert shown(app) == ""
+        engine.release(len(PIECES))
         await settle(app, pilot)
-        app.chat.chat_input.text = "go"
-        await pilot.press("enter")
-        for _ in range(400):  # the timer-driven batches need real time to pass
-            await pilot.pause(0.05)
-            if app.chat.state.generation is None:
-                break
+        assert shown(app) == REPLY
+        assert stored(app)[-1].content == REPLY
+
+
+async def test_a_held_batch_is_drawn_by_the_timer_before_the_reply_ends(tmp_path):
+    engine = FakeEngine(replies=[REPLY], gated=True)
+    app = make_app(tmp_path, engine, stream_refresh_s=0.05)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start(app, pilot)
+        await send(app, pilot, "go")
+        engine.release(1)
+        await wait_until(pilot, lambda: shown(app) == PIECES[0])
+        engine.release(5)
+        await wait_until(pilot, lambda: shown(app) == "".join(PIECES[:6]))
+        assert app.chat.state.generation is not None  # drawn mid-reply, not by the end
+        engine.release(len(PIECES))
         await settle(app, pilot)
-        assert "".join(appends) == reply
-        assert len(appends) <= 300 // 5, len(appends)  # ~0.6 s of tokens at 0.2 s a redraw
-        views = app.chat.query(MessageView)
-        assert views[-1].content == reply
-        stored = app.chat.state.store.load(app.chat.state.conversation_id).messages
-        assert stored[-1].content == reply
+        assert shown(app) == REPLY

@@ -48,19 +48,24 @@ class ReplyStreaming:
 
     @work(thread=True, group="reply", exit_on_error=False)
     def _generate(self, gen: Generation) -> None:
-        """Runs in a thread: drive the engine's generator, buffer its events."""
+        """Runs in a thread: drive the engine's generator, buffer its events.
+
+        The end of a reply always posts a message: the buffer may already be
+        signalled and held back for a redraw timer, and the end is not held."""
         ended = False
         try:
             for event in self.app.engine.stream_reply(gen.messages, self.app.live_settings, gen.cancel,
                                                       continue_reply=gen.mode == "continue"):
-                ended = ended or isinstance(event, (Done, ErrorEvent))
-                if gen.buffer.put(event):
+                is_end = isinstance(event, (Done, ErrorEvent))
+                ended = ended or is_end
+                if gen.buffer.put(event) or is_end:
                     self.post_message(ReplyEvents(gen.id))
         except Exception as err:  # the engine failed: report it, keep the app alive
             ended = True
-            if gen.buffer.put(ErrorEvent(f"{type(err).__name__}: {err}")):
-                self.post_message(ReplyEvents(gen.id))
-        if not ended and gen.buffer.put(ErrorEvent("the engine stopped without finishing the reply")):
+            gen.buffer.put(ErrorEvent(f"{type(err).__name__}: {err}"))
+            self.post_message(ReplyEvents(gen.id))
+        if not ended:
+            gen.buffer.put(ErrorEvent("the engine stopped without finishing the reply"))
             self.post_message(ReplyEvents(gen.id))
 
     async def on_reply_events(self, message: ReplyEvents) -> None:
