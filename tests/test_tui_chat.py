@@ -1,11 +1,9 @@
 """Pilot tests of the chat screen: sending, stopping, regenerating, editing,
-continuing, copying, exporting, live sampler changes and responsiveness."""
+continuing, copying, exporting, live sampler changes, typing while a reply streams."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 from textual import events
 
@@ -284,44 +282,31 @@ async def test_engine_error_is_shown_and_app_stays_usable(tmp_path):
         assert stored(app)[-1].content == DEFAULT_REPLY
 
 
-async def test_event_loop_stays_responsive_while_streaming(tmp_path):
-    """Typing and timers keep up while the engine streams as fast as it can."""
+async def test_typing_lands_while_a_reply_streams(tmp_path):
+    """Keys typed while the engine streams as fast as it can reach the input
+    before the reply ends (how fast they land is measured by
+    benchmarks/ui_responsiveness.py, not asserted here)."""
     # Paragraphs, like real replies: Markdown re-parses only the last block per append.
     long_reply = "\n\n".join(" ".join(f"word{p}_{i}" for i in range(30)) for p in range(40))
-    # ~2 ms per token: fast enough to flood a UI that handled tokens one by one,
-    # slow enough for the stream to outlast the typing.
-    engine = FakeEngine(replies=[long_reply], token_delay=0.002)
+    pieces = split_tokens(long_reply)
+    engine = FakeEngine(replies=[long_reply], gated=True)
     app = make_app(tmp_path, engine, stream_refresh_s=0.1)  # the app's own redraw pacing
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
-        ticks: list[float] = []
-        timer = app.set_interval(0.02, lambda: ticks.append(time.perf_counter()))
         await send(app, pilot, "go")
-        await wait_until(pilot, lambda: engine.streaming.is_set() or app.chat.state.generation is None)
         chat_input = app.chat.query_one(ChatInput)
         chat_input.focus()
-        # pilot.press waits for the app to go idle, which it never does while
-        # streaming; so post each key and time until the TextArea shows it.
-        press_times = []
+        engine.release(len(pieces) - 1)  # a flood of tokens; the last one waits for the test
+        # pilot.press waits for the app to go idle, which it may not while
+        # streaming; so post the keys and wait until the TextArea shows them
         for key in "typing":
-            before = chat_input.text
-            t0 = time.perf_counter()
             chat_input.post_message(events.Key(key, key))
-            while chat_input.text == before and time.perf_counter() - t0 < 5:
-                await asyncio.sleep(0.002)
-            press_times.append(time.perf_counter() - t0)
-        streamed_while_typing = app.chat.state.generation is not None
+        await wait_until(pilot, lambda: chat_input.text == "typing", rounds=2000)
+        assert app.chat.state.generation is not None  # typed while the reply was still open
+        engine.release(1)
         await settle(app, pilot, rounds=500)
-        timer.stop()
         assert chat_input.text == "typing"
         assert stored(app)[-1].content == long_reply
-        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-        print(f"max press {max(press_times):.3f}s, max timer gap {max(gaps):.3f}s over {len(gaps)} ticks")
-        assert streamed_while_typing
-        assert max(press_times) < 0.5, press_times
-        # a UI blocked by the engine would stall for the whole stream (seconds);
-        # the bound leaves room for a GC pause or a relayout on a busy 2-core CI box
-        assert gaps and max(gaps) < 1.0, max(gaps)
 
 
 async def test_header_links_work_by_mouse(tmp_path):
