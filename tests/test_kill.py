@@ -14,7 +14,7 @@ import textwrap
 
 from chord_tui.storage import ConversationStore
 
-MAX_TOKENS = 2000  # the child stops by itself after this many (about 20 s)
+MAX_TOKENS = 1_000_000  # about 3 hours: however busy the machine, the child is killed first
 KILL_AFTER = 50
 
 CHILD = textwrap.dedent(

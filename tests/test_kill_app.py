@@ -21,6 +21,7 @@ from pathlib import Path
 from chord_tui.storage import ConversationStore
 
 TESTS = Path(__file__).parent
+WORDS = 200_000  # over 15 minutes of reply: however busy the machine, the app is killed mid-reply
 CHILD = textwrap.dedent(
     """
     import asyncio, sys
@@ -29,14 +30,14 @@ CHILD = textwrap.dedent(
     from fake_engine import FakeEngine, make_app, settle
 
     async def main():
-        words = " ".join(f"w{i}" for i in range(3000))
+        words = " ".join(f"w{i}" for i in range(int(sys.argv[3])))
         engine = FakeEngine(replies=[words], token_delay=0.005)
         app = make_app(Path(sys.argv[1]), engine)
         async with app.run_test(size=(100, 30)) as pilot:
             await settle(app, pilot)
             app.chat.chat_input.text = "count for me"
             await pilot.press("enter")
-            for _ in range(6000):  # bounded: about 60 s at most
+            while True:  # until the test kills it
                 await pilot.pause(0.01)
 
     asyncio.run(main())
@@ -64,7 +65,7 @@ def streamed_words(db: Path) -> int:
 
 def test_reply_survives_sigkill_of_the_app(tmp_path):
     env = {**os.environ, "CHORD_HOME": str(tmp_path / "home")}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(TESTS)], env=env,
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(TESTS), str(WORDS)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = tmp_path / "conversations.db"
     seen = 0
@@ -91,4 +92,4 @@ def test_reply_survives_sigkill_of_the_app(tmp_path):
     words = msgs[1].content.split()
     assert len(words) >= seen  # nothing the parent saw committed was lost
     assert words == [f"w{i}" for i in range(len(words))]  # in order, no gaps
-    assert len(words) < 3000  # and it really was cut mid-reply
+    assert len(words) < WORDS  # and it really was cut mid-reply
