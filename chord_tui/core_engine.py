@@ -14,6 +14,7 @@ import psutil
 
 from chord_core import library
 from chord_core.events import Event
+from chord_core.library.files import is_inside_library
 from chord_core.model import Model
 from chord_core.sampling import LiveSettings
 from chord_core.session import ChatSession
@@ -26,6 +27,7 @@ def _entry(e: library.LibraryEntry, default: str | None) -> ModelEntry:
         name=e.name, path=e.path, size_bytes=e.size, architecture=e.architecture, n_params=e.parameter_count,
         quant=e.quant_type, context_length=e.context_length or 0, template_source=e.chat_template_source,
         source=e.source, is_default=e.name == default,
+        file_in_library=is_inside_library(e.path),
         metadata={"sha256": e.sha256, "added": e.added, "shards": len(e.shards), "last used": e.last_used or "-"},
     )
 

@@ -31,6 +31,7 @@ class ModelEntry:
     template_source: str  # "gguf" | "fallback"
     source: str  # where it came from: URL, file, package
     is_default: bool = False
+    file_in_library: bool = True  # its file is in the library's folder: removing the model deletes it
     metadata: dict[str, Any] = field(default_factory=dict)  # extra details for the details pane
 
 

@@ -135,7 +135,7 @@ async def test_deleting_the_loaded_model_warns_and_is_not_reopened_next_time(tmp
         await pilot.press("delete")  # the first row: the loaded model
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
-        assert "loaded model" in app.screen.question
+        assert "loaded model" in app.screen.consequence
         await pilot.click("#confirm")
         await pilot.pause()
         assert names(screen) == ["gemma-3-270m"]

@@ -198,7 +198,9 @@ class ChatScreen(ReplyStreaming, Screen):
         if conversation_id == self.state.conversation_id and self._busy():
             return
         title = self.state.store.load(conversation_id).title
-        if not await self.app.push_screen_wait(ConfirmDialog(f"Delete “{title}”? This cannot be undone.")):
+        consequence = ("Its messages are deleted from the conversation database; this cannot be undone. "
+                       "Models and exported files are not touched.")
+        if not await self.app.push_screen_wait(ConfirmDialog(f"Delete the conversation “{title}”?", consequence)):
             return
         self.state.store.delete(conversation_id)
         if conversation_id == self.state.conversation_id:

@@ -6,26 +6,33 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 
 class ConfirmDialog(ModalScreen[bool]):
+    """Asks before something that cannot be undone: the question, then what
+    happens (to files on disk too), both wrapped in full. The buttons name
+    their keys, and the safe choice has the focus, so Enter changes nothing."""
+
     BINDINGS = [
         Binding("escape,n", "dismiss(False)", "Cancel"),
         Binding("y", "dismiss(True)", "Yes"),
     ]
 
-    def __init__(self, question: str, confirm: str = "Delete") -> None:
+    def __init__(self, question: str, consequence: str = "", confirm: str = "Delete") -> None:
         super().__init__(classes="dialog-screen")
         self.question = question
+        self.consequence = consequence
         self.confirm = confirm
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-question", markup=False)
+            yield Static(self.question, classes="dialog-question", markup=False)
+            if self.consequence:
+                yield Static(self.consequence, classes="dialog-consequence", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self.confirm, variant="error", id="confirm")
-                yield Button("Cancel", id="cancel")
+                yield Button(f"{self.confirm}  y", variant="error", id="confirm")
+                yield Button("Cancel  n / Esc", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

@@ -49,6 +49,20 @@ def details(entry: ModelEntry | None, loaded: bool) -> str:
     return "\n".join(lines)
 
 
+def removal_consequence(entry: ModelEntry, loaded: bool) -> str:
+    """What deleting ``entry`` does, as the library does it: a file in the
+    library's folder is deleted, one added from elsewhere stays."""
+    parts = entry.metadata.get("shards", 1)
+    files = f"its file {entry.path}" if parts == 1 else f"its {parts} files ({entry.path} and the rest)"
+    if entry.file_in_library:
+        text = f"{files[0].upper()}{files[1:]} will be deleted from disk; this cannot be undone."
+    else:
+        text = f"Only the library entry is removed: {files} stays on disk."
+    if loaded:
+        text += " It is the loaded model: the chat keeps using it until you load another."
+    return text
+
+
 class ModelsScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -162,10 +176,8 @@ class ModelsScreen(Screen):
     @work
     async def confirm_delete(self, entry: ModelEntry) -> None:
         loaded = self.app.engine.info is not None and self.app.engine.info.name == entry.name
-        question = f"Delete {entry.name} from the library?"
-        if loaded:
-            question += " It is the loaded model: the chat keeps it until you load another."
-        if not await self.app.push_screen_wait(ConfirmDialog(question)):
+        dialog = ConfirmDialog(f"Delete {entry.name}?", removal_consequence(entry, loaded))
+        if not await self.app.push_screen_wait(dialog):
             return
         try:
             self.app.engine.remove_model(entry.name)
@@ -176,7 +188,8 @@ class ModelsScreen(Screen):
             # the next start opens the library's default, not a model that is gone
             self.app.config.last_model = None
             self.app.schedule_config_save()
-        self.notify(f"Deleted {entry.name}")
+        done = "and deleted its file" if entry.file_in_library else f"from the library; its file stays at {entry.path}"
+        self.notify(f"Removed {entry.name} {done}")
         self.refresh_models()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
