@@ -177,3 +177,23 @@ async def test_reopening_a_conversation_shows_the_context_it_uses(tmp_path):
         await app.chat.open_conversation(first)
         await pilot.pause()
         assert f" {used}/2048" in app.chat.status.text()
+
+
+async def test_a_chat_started_while_searching_stays_in_the_list(tmp_path):
+    app = make_app(tmp_path, FakeEngine(replies=["about cats", "about dogs"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await send(app, pilot, "first")
+        await pilot.press("ctrl+f", *"cats")
+        await pilot.pause()
+        assert titles(app) == ["first"]
+        await pilot.press("ctrl+n")
+        await send(app, pilot, "a new question")
+        assert app.query_one("#conversation-search", Input).value == "cats"  # still filtering
+        assert titles(app) == ["a new question", "first"]
+        items = app.chat.query_one("#conversation-items")
+        assert items.highlighted_child.conversation_id == app.chat.state.conversation_id
+        await pilot.press("ctrl+f", "end", "backspace")  # a new search: only what matches
+        await pilot.pause()
+        assert app.query_one("#conversation-search", Input).value == "cat"
+        assert titles(app) == ["first"]

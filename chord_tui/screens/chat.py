@@ -20,6 +20,7 @@ from chord_tui.messages import ConversationAction, ConversationChosen, MessageAc
 from chord_tui.conversation_state import ConversationState
 from chord_tui.screens.reply_stream import ReplyStreaming
 from chord_tui.screens.dialogs import ConfirmDialog, EditMessageDialog, TextPromptDialog
+from chord_tui.storage import ConversationSummary
 from chord_tui.widgets.chat_input import ChatInput
 from chord_tui.widgets.conversation_list import ConversationList
 from chord_tui.widgets.conversation_view import ConversationView
@@ -63,6 +64,7 @@ class ChatScreen(ReplyStreaming, Screen):
         self._wide_side_panel = side_panel  # the user's preference on wide terminals
         self._narrow: tuple[bool, bool] | None = None
         self._list_lock = asyncio.Lock()
+        self._started_in_search: int | None = None  # listed until the search changes, even if it does not match
 
     # -- layout ----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -130,7 +132,12 @@ class ChatScreen(ReplyStreaming, Screen):
         # they must not interleave (clear, clear, fill, fill = every row twice)
         async with self._list_lock:
             cl = self.query_one(ConversationList)
-            await cl.show(self.state.store.list_conversations(cl.search_text), self.state.conversation_id)
+            found = self.state.store.list_conversations(cl.search_text)
+            current = self.state.conversation
+            if current is not None and current.id == self._started_in_search and all(c.id != current.id for c in found):
+                # a chat started while filtering would otherwise vanish from the list
+                found.insert(0, ConversationSummary(current.id, current.title, 0.0))
+            await cl.show(found, self.state.conversation_id)
 
     async def open_conversation(self, conversation_id: int | None) -> None:
         self.state.open(conversation_id)
@@ -152,6 +159,7 @@ class ChatScreen(ReplyStreaming, Screen):
 
     @on(ConversationList.SearchChanged)
     async def _search_changed(self) -> None:
+        self._started_in_search = None
         await self.refresh_conversations()
 
     async def on_conversation_chosen(self, message: ConversationChosen) -> None:
@@ -263,7 +271,10 @@ class ChatScreen(ReplyStreaming, Screen):
             return
         self.chat_input.clear()
         info = self.app.engine.info
+        new_chat = self.state.conversation_id is None
         gen = self.state.send(text, info.name if info else "")
+        if new_chat and self.query_one(ConversationList).search_text:
+            self._started_in_search = self.state.conversation_id
         await self.show_state()
         await self.start(gen)
 
