@@ -2,7 +2,10 @@
 
 The App takes an ``Engine`` in its constructor: ``CoreEngine``
 (chord_tui/core_engine.py, backed by chord_core) in real use, a fake in
-tests. Every method may be called from a worker thread; none touches the UI.
+tests. Every method is called from a worker thread, never the UI thread
+(tests/fake_engine.py checks it); none touches the UI. The properties
+(``info``, ``backend``, ``threads``) only read what a load left behind and
+may be read anywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class ModelEntry:
     source: str  # where it came from: URL, file, package
     is_default: bool = False
     file_in_library: bool = True  # its file is in the library's folder: removing the model deletes it
+    has_chat_template: bool = True  # False: a base model, for completion only
     metadata: dict[str, Any] = field(default_factory=dict)  # extra details for the details pane
 
 
@@ -45,6 +49,14 @@ class LoadedModelInfo:
     n_ctx: int  # the context the session runs with
     template_source: str  # shown to the user, e.g. "GGUF tokenizer.chat_template" / "fallback: gemma"
     fingerprint: str  # sha256 or a cheap fingerprint of the file
+    has_chat_template: bool = True  # False: a base model, for completion only
+    n_ctx_train: int = 0  # the context the model was trained with: the most n_ctx may be
+    kv_bytes_per_token: int = 0  # KV cache memory per position of context
+
+
+def kv_cache_bytes(info: LoadedModelInfo, n_ctx: int | None = None) -> int:
+    """The memory the KV cache takes when it holds ``n_ctx`` positions (default: the session's)."""
+    return info.kv_bytes_per_token * (info.n_ctx if n_ctx is None else n_ctx)
 
 
 class Engine(Protocol):
@@ -58,12 +70,27 @@ class Engine(Protocol):
     def remove_model(self, name: str) -> None: ...
 
     # -- the loaded model -------------------------------------------------
-    def load(self, name_or_path: str, progress: Progress | None = None) -> LoadedModelInfo: ...
+    def load(self, name_or_path: str, progress: Progress | None = None,
+             n_ctx: int | None = None) -> LoadedModelInfo:
+        """Load a model with a context of ``n_ctx`` (None: the model's default;
+        at most its training context). The previous model is released. Waits
+        for a reply in flight to end (load vs generate)."""
+        ...
+    def set_context(self, n_ctx: int | None) -> LoadedModelInfo:
+        """Run the loaded model with a new context size (a fresh KV cache)."""
+        ...
     @property
     def info(self) -> LoadedModelInfo | None: ...
-    def render_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
-        """The exact prompt text the model sees for ``messages`` (with the
-        generation prompt) and its token ids."""
+    @property
+    def backend(self) -> str:
+        """What computes the forward pass, e.g. "cpu" or "numpy"."""
+        ...
+    @property
+    def threads(self) -> int: ...
+    def render_prompt(self, messages: list[dict[str, str]],
+                      add_generation_prompt: bool = True) -> tuple[str, list[int]]:
+        """The exact prompt text the model sees for ``messages`` and its token
+        ids; with ``add_generation_prompt`` the header that opens the reply."""
         ...
     def token_pieces(self, ids: list[int]) -> list[tuple[str, bool]]:
         """(text, is_special) per id, for highlighting special tokens."""

@@ -56,11 +56,13 @@ class ChatSession:
         return self.cache.n_ctx
 
     # -- prompts ---------------------------------------------------------------
-    def render(self, messages: list[dict], continue_reply: bool = False) -> str:
+    def render(self, messages: list[dict], continue_reply: bool = False, add_generation_prompt: bool = True) -> str:
+        """The prompt text for ``messages``; without ``add_generation_prompt``
+        the conversation alone, as it stands, with no header opening a reply."""
         msgs = self.template.prepare(messages)
         kw = dict(bos_token=self.bos_token, eos_token=self.eos_token)
         if not continue_reply:
-            return self.template.render(msgs, add_generation_prompt=True, **kw)
+            return self.template.render(msgs, add_generation_prompt=add_generation_prompt, **kw)
         # continue the last (assistant) message: render it with a marker in
         # place of its text and cut there, dropping the template's end-of-turn
         # (HF's continue_final_message; searching for the text itself could
@@ -73,8 +75,9 @@ class ChatSession:
             return full[:at] + partial
         return self.template.render(msgs[:-1], add_generation_prompt=True, **kw) + partial
 
-    def prompt_ids(self, messages: list[dict], continue_reply: bool = False) -> list[int]:
-        text = self.render(messages, continue_reply)
+    def prompt_ids(self, messages: list[dict], continue_reply: bool = False,
+                   add_generation_prompt: bool = True) -> list[int]:
+        text = self.render(messages, continue_reply, add_generation_prompt)
         return self.model.tokenize(text, add_special=not self._template_adds_bos, parse_special=True)
 
     def _fit(self, messages: list[dict], continue_reply: bool, reserve: int) -> tuple[list[dict], list[int], int]:
