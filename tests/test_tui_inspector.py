@@ -134,3 +134,18 @@ async def test_the_inspector_forgets_a_selection_when_the_reply_changes(tmp_path
         assert view.content == "short reply"
         assert view.query_one(TokenView).cursor == -1
         assert "token 6" not in view.alternatives_text()
+
+
+async def test_arrows_select_tokens_right_after_ctrl_t(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await chat_once(app, pilot)
+        assert app.focused is app.chat.chat_input
+        await pilot.press("ctrl+t", "right", "right")
+        await pilot.pause()
+        reply = app.chat.query(MessageView).last()
+        assert reply.query_one(TokenView).cursor == 1
+        assert "token 2: ' Here'" in reply.alternatives_text()
+        await pilot.press("ctrl+t")  # the tokens hide: typing goes to the input again
+        await pilot.press("x")
+        assert app.chat.chat_input.text == "x"

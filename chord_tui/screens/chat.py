@@ -124,6 +124,13 @@ class ChatScreen(ReplyStreaming, Screen):
         if on:
             for view in self.query(TokenView):
                 view.refresh_tokens()
+            # focus the last reply's tokens so ←/→ select at once (in the
+            # input they would move its cursor); hidden tokens give it back
+            views = self.query(TokenView)
+            if views:
+                views.last().focus()
+        elif isinstance(self.focused, TokenView):
+            self.chat_input.focus()
 
     # -- conversations ------------------------------------------------------------------
     async def refresh_conversations(self) -> None:
