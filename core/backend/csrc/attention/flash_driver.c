@@ -1,0 +1,136 @@
+/* Cutting an attention job into units, running them on the pool, and
+ * merging key splits. */
+#include "flash_driver.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn_pool.h"
+
+/* Rows (queries x GQA heads) a unit aims for: enough to reuse each key
+ * tile many times, few enough that the accumulators stay in L1/L2. */
+#define FLASH_ROWS 32
+/* A key split is worth its merge only beyond this many keys. */
+#define FLASH_MIN_SPLIT_KEYS 256
+
+int64_t flash_scratch_floats(const FlashJob *job)
+{
+    const int64_t rows = job->q_block * job->group;
+    return rows * FLASH_KEY_TILE + FLASH_KEY_TILE * (job->dk + job->dv) + rows * job->dv + 2 * rows;
+}
+
+typedef struct {
+    const FlashJob *job;
+    flash_unit_fn fn;
+    int64_t n_qblocks, n_splits, split_keys;
+    float *scratch;        /* threads x scratch_stride */
+    int64_t scratch_stride;
+    float *partials;       /* units x rows x (2 + dv), or NULL */
+} Plan;
+
+static void plan_unit(const Plan *pl, int64_t index, FlashUnit *u)
+{
+    const FlashJob *job = pl->job;
+    /* the last query blocks see the most keys: hand them out first */
+    int64_t split = index % pl->n_splits;
+    int64_t rest = index / pl->n_splits;
+    u->kv_head = rest % job->n_kv;
+    int64_t qb = pl->n_qblocks - 1 - rest / job->n_kv;
+    u->q0 = qb * job->q_block;
+    u->q1 = u->q0 + job->q_block < job->T ? u->q0 + job->q_block : job->T;
+    u->k0 = job->lo + split * pl->split_keys;
+    u->k1 = split == pl->n_splits - 1 ? job->start + job->T : u->k0 + pl->split_keys;
+    u->partial = NULL;
+    if (pl->partials)
+        u->partial = pl->partials + index * job->q_block * job->group * (2 + job->dv);
+}
+
+static void run_unit(void *ctx, int64_t index, int thread)
+{
+    const Plan *pl = ctx;
+    FlashUnit u;
+    plan_unit(pl, index, &u);
+    pl->fn(pl->job, &u, pl->scratch + thread * pl->scratch_stride);
+}
+
+/* Combine the splits' (m, l, acc) of every row into out. */
+static void merge_splits(const Plan *pl)
+{
+    const FlashJob *job = pl->job;
+    const int64_t g = job->group, dv = job->dv, row_floats = 2 + dv;
+    const int64_t unit_floats = job->q_block * g * row_floats;
+    for (int64_t rest = 0; rest < pl->n_qblocks * job->n_kv; rest++) {
+        FlashUnit u;
+        plan_unit(pl, rest * pl->n_splits, &u);
+        for (int64_t qi = u.q0; qi < u.q1; qi++) {
+            for (int64_t j = 0; j < g; j++) {
+                const int64_t r = (qi - u.q0) * g + j;
+                const float *first = pl->partials + rest * pl->n_splits * unit_floats + r * row_floats;
+                float M = -INFINITY;
+                for (int64_t s = 0; s < pl->n_splits; s++)
+                    M = fmaxf(M, first[s * unit_floats]);
+                float *dst = job->out + qi * job->n_head * dv + (u.kv_head * g + j) * dv;
+                memset(dst, 0, (size_t)dv * sizeof(float));
+                float L = 0.0f;
+                for (int64_t s = 0; s < pl->n_splits; s++) {
+                    const float *p = first + s * unit_floats;
+                    if (p[0] == -INFINITY)
+                        continue; /* this split held none of the row's keys */
+                    float w = expf(p[0] - M);
+                    L += w * p[1];
+                    for (int64_t d = 0; d < dv; d++)
+                        dst[d] += w * p[2 + d];
+                }
+                const float inv = 1.0f / L;
+                for (int64_t d = 0; d < dv; d++)
+                    dst[d] *= inv;
+            }
+        }
+    }
+}
+
+int flash_run(FlashJob *job, flash_unit_fn fn, int threads)
+{
+    if (job->T == 0)
+        return 0;
+    job->q_block = FLASH_ROWS / job->group > 0 ? FLASH_ROWS / job->group : 1;
+    if (job->q_block > job->T)
+        job->q_block = job->T;
+    Plan pl = {.job = job, .fn = fn};
+    pl.n_qblocks = (job->T + job->q_block - 1) / job->q_block;
+    const int64_t base_units = pl.n_qblocks * job->n_kv;
+    const int64_t n_keys = job->start + job->T - job->lo;
+    pl.n_splits = 1;
+    if (base_units < threads && n_keys >= 2 * FLASH_MIN_SPLIT_KEYS) {
+        /* few units (decode): split the keys so every thread has work */
+        int64_t want = (2 * threads + base_units - 1) / base_units;
+        int64_t most = n_keys / FLASH_MIN_SPLIT_KEYS;
+        pl.n_splits = want < most ? want : most;
+    }
+    int64_t tiles = (n_keys + FLASH_KEY_TILE - 1) / FLASH_KEY_TILE;
+    pl.split_keys = (tiles + pl.n_splits - 1) / pl.n_splits * FLASH_KEY_TILE;
+    pl.n_splits = (n_keys + pl.split_keys - 1) / pl.split_keys;
+    const int64_t units = base_units * pl.n_splits;
+
+    int n_threads = threads < units ? threads : (int)units;
+    pl.scratch_stride = (flash_scratch_floats(job) + 15) & ~(int64_t)15; /* 64-byte rows */
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, (size_t)(n_threads * pl.scratch_stride) * sizeof(float)) != 0)
+        return -1;
+    pl.scratch = mem;
+    if (pl.n_splits > 1) {
+        pl.partials = malloc((size_t)(units * job->q_block * job->group * (2 + job->dv)) * sizeof(float));
+        if (!pl.partials) {
+            free(mem);
+            return -1;
+        }
+    }
+    attn_pool_run(n_threads, units, run_unit, &pl);
+    if (pl.partials) {
+        merge_splits(&pl);
+        free(pl.partials);
+    }
+    free(mem);
+    return 0;
+}
