@@ -4,14 +4,15 @@
  * A job is cut into units of (kv head, query block, key split). The rows
  * of a unit are the query block's queries times the heads of the kv head's
  * GQA group, so each key/value tile is read once for all of them. A unit
- * walks its keys in tiles of FLASH_KEY_TILE with an online softmax: only
- * (rows x tile) scores ever exist. */
+ * walks its keys in tiles (key_tile keys, sized to stay in L1) with an
+ * online softmax: only (rows x tile) scores ever exist. */
 #ifndef CHORD_FLASH_H
 #define CHORD_FLASH_H
 
 #include <stdint.h>
 
-#define FLASH_KEY_TILE 64
+/* Row groups are processed four at a time (the micro-kernels' block). */
+#define FLASH_ROW_BLOCK 4
 
 typedef struct {
     const float *q;   /* (T, n_head, dk), already scaled */
@@ -23,6 +24,7 @@ typedef struct {
     int64_t start, lo, window; /* query i at start + i sees lo <= p <= start + i (and the window) */
     float softcap;    /* > 0: tanh soft-capping of the scores */
     int64_t q_block;  /* queries per unit */
+    int64_t key_tile; /* keys per tile, a multiple of 4 */
 } FlashJob;
 
 typedef struct {
@@ -32,8 +34,23 @@ typedef struct {
     float *partial;     /* NULL: write normalized rows to out; else rows x (2 + dv): m, l, acc */
 } FlashUnit;
 
-/* Scratch floats one thread needs for units of this job. */
-int64_t flash_scratch_floats(const FlashJob *job);
+/* One thread's scratch for units of this job, in floats:
+ * scores R x (key_tile + 4) | K tile | V tile | acc R x dv | m R | l R,
+ * with R the unit's rows rounded up to whole row blocks. The scores' four
+ * spare columns take the tail of the last 4-key block. */
+static inline int64_t flash_rows_padded(const FlashJob *job)
+{
+    int64_t r = job->q_block * job->group;
+    return (r + FLASH_ROW_BLOCK - 1) / FLASH_ROW_BLOCK * FLASH_ROW_BLOCK;
+}
+
+static inline int64_t flash_score_stride(const FlashJob *job) { return job->key_tile + 4; }
+
+static inline int64_t flash_scratch_floats(const FlashJob *job)
+{
+    const int64_t R = flash_rows_padded(job);
+    return R * flash_score_stride(job) + job->key_tile * (job->dk + job->dv) + R * job->dv + 2 * R;
+}
 
 typedef void (*flash_unit_fn)(const FlashJob *job, const FlashUnit *unit, float *scratch);
 

@@ -1,6 +1,6 @@
-/* The AVX2 + FMA + F16C kernel: flash_body.h's loops with 8-lane inner
- * products, compiled under a target pragma so the rest of the extension
- * stays baseline x86-64 (chosen at import only where the CPU has them). */
+/* The AVX2 + FMA + F16C kernel: flash_body.h's loops with 8-lane blocks,
+ * under a target pragma so the rest of the extension stays baseline
+ * x86-64 (chosen at import only where the CPU has these). */
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #include <math.h>
@@ -23,77 +23,146 @@ static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-static inline float vec_dot(const float *a, const float *b, int64_t n)
+/* exp(x) for x <= 0, within 2 ulp (Cephes' expf polynomial on x - n ln2). */
+static inline __m256 exp8(__m256 x)
 {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); /* keeps 2^n a normal float; exp(-87) is as good as 0 */
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* Two rows x four keys: lane 4r + j of the result is q[r] . k[j]. */
+static inline __m256 dot_2x4(const float *q0, const float *q1, const float *const k[4], int64_t d)
+{
+    __m256 a[8];
+    for (int i = 0; i < 8; i++)
+        a[i] = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    for (; i + 8 <= d; i += 8) {
+        const __m256 x0 = _mm256_loadu_ps(q0 + i), x1 = _mm256_loadu_ps(q1 + i);
+        for (int j = 0; j < 4; j++) {
+            const __m256 kv = _mm256_loadu_ps(k[j] + i);
+            a[j] = _mm256_fmadd_ps(x0, kv, a[j]);
+            a[4 + j] = _mm256_fmadd_ps(x1, kv, a[4 + j]);
+        }
     }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum8(_mm256_add_ps(s0, s1));
-    for (; i < n; i++)
-        s += a[i] * b[i];
+    /* 8 vectors -> one of 8 sums: pairwise interleave-and-add, then halves */
+    __m256 x[4], y[2];
+    for (int t = 0; t < 4; t++)
+        x[t] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * t], a[2 * t + 1]), _mm256_unpackhi_ps(a[2 * t], a[2 * t + 1]));
+    for (int t = 0; t < 2; t++) {
+        __m256d lo = _mm256_unpacklo_pd(_mm256_castps_pd(x[2 * t]), _mm256_castps_pd(x[2 * t + 1]));
+        __m256d hi = _mm256_unpackhi_pd(_mm256_castps_pd(x[2 * t]), _mm256_castps_pd(x[2 * t + 1]));
+        y[t] = _mm256_add_ps(_mm256_castpd_ps(lo), _mm256_castpd_ps(hi));
+    }
+    __m256 s = _mm256_add_ps(_mm256_permute2f128_ps(y[0], y[1], 0x20), _mm256_permute2f128_ps(y[0], y[1], 0x31));
+    if (i < d) {
+        float tail[8] = {0};
+        for (; i < d; i++)
+            for (int j = 0; j < 4; j++) {
+                tail[j] += q0[i] * k[j][i];
+                tail[4 + j] += q1[i] * k[j][i];
+            }
+        s = _mm256_add_ps(s, _mm256_loadu_ps(tail));
+    }
     return s;
 }
 
-static inline void vec_dot4(const float *q, const float *k, int64_t stride, int64_t n, float *s4)
+static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
 {
-    /* one load of q feeds four keys */
-    const float *k0 = k, *k1 = k + stride, *k2 = k + 2 * stride, *k3 = k + 3 * stride;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_loadu_ps(q + i);
-        a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k0 + i), a0);
-        a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k1 + i), a1);
-        a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k2 + i), a2);
-        a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k3 + i), a3);
-    }
-    float t0 = hsum8(a0), t1 = hsum8(a1), t2 = hsum8(a2), t3 = hsum8(a3);
-    for (; i < n; i++) {
-        t0 += q[i] * k0[i];
-        t1 += q[i] * k1[i];
-        t2 += q[i] * k2[i];
-        t3 += q[i] * k3[i];
-    }
-    s4[0] = t0; s4[1] = t1; s4[2] = t2; s4[3] = t3;
+    const __m256 s01 = dot_2x4(q[0], q[1], k, d);
+    const __m256 s23 = dot_2x4(q[2], q[3], k, d);
+    _mm_storeu_ps(s, _mm256_castps256_ps128(s01));
+    _mm_storeu_ps(s + ss, _mm256_extractf128_ps(s01, 1));
+    _mm_storeu_ps(s + 2 * ss, _mm256_castps256_ps128(s23));
+    _mm_storeu_ps(s + 3 * ss, _mm256_extractf128_ps(s23, 1));
 }
 
-static inline void vec_axpy(float *y, float a, const float *x, int64_t n)
+static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
 {
-    __m256 va = _mm256_set1_ps(a);
+    int64_t d0 = 0;
+    for (; d0 + 16 <= dv; d0 += 16) {
+        /* 4 rows x 16 columns of acc stay in 8 registers over all n keys */
+        __m256 a[4][2];
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 2; c++)
+                a[r][c] = _mm256_loadu_ps(acc + r * dv + d0 + 8 * c);
+        for (int64_t p = 0; p < n; p++) {
+            const __m256 x0 = _mm256_loadu_ps(v + p * dv + d0), x1 = _mm256_loadu_ps(v + p * dv + d0 + 8);
+            for (int r = 0; r < 4; r++) {
+                const __m256 w = _mm256_broadcast_ss(e + r * es + p);
+                a[r][0] = _mm256_fmadd_ps(w, x0, a[r][0]);
+                a[r][1] = _mm256_fmadd_ps(w, x1, a[r][1]);
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 2; c++)
+                _mm256_storeu_ps(acc + r * dv + d0 + 8 * c, a[r][c]);
+    }
+    for (; d0 < dv; d0++)
+        for (int r = 0; r < 4; r++) {
+            float t = acc[r * dv + d0];
+            for (int64_t p = 0; p < n; p++)
+                t += e[r * es + p] * v[p * dv + d0];
+            acc[r * dv + d0] = t;
+        }
+}
+
+static inline float vec_max(const float *x, int64_t n)
+{
+    __m256 m = _mm256_set1_ps(-INFINITY);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float r = _mm_cvtss_f32(h);
     for (; i < n; i++)
-        y[i] += a * x[i];
+        r = x[i] > r ? x[i] : r;
+    return r;
 }
 
-static inline void vec_axpy4(float *y, const float *e4, const float *x, int64_t stride, int64_t n)
+static inline float vec_exp_sum(float *x, int64_t n, float m)
 {
-    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
-    __m256 e0 = _mm256_set1_ps(e4[0]), e1 = _mm256_set1_ps(e4[1]);
-    __m256 e2 = _mm256_set1_ps(e4[2]), e3 = _mm256_set1_ps(e4[3]);
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 sum = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 acc = _mm256_loadu_ps(y + i);
-        acc = _mm256_fmadd_ps(e0, _mm256_loadu_ps(x0 + i), acc);
-        acc = _mm256_fmadd_ps(e1, _mm256_loadu_ps(x1 + i), acc);
-        acc = _mm256_fmadd_ps(e2, _mm256_loadu_ps(x2 + i), acc);
-        acc = _mm256_fmadd_ps(e3, _mm256_loadu_ps(x3 + i), acc);
-        _mm256_storeu_ps(y + i, acc);
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
     }
-    for (; i < n; i++)
-        y[i] += e4[0] * x0[i] + e4[1] * x1[i] + e4[2] * x2[i] + e4[3] * x3[i];
+    if (i < n) {
+        float tail[8] = {0};
+        for (int64_t t = i; t < n; t++)
+            tail[t - i] = x[t] - m;
+        const __m256 e = exp8(_mm256_loadu_ps(tail));
+        _mm256_storeu_ps(tail, e);
+        for (int64_t t = i; t < n; t++)
+            x[t] = tail[t - i];
+        /* lanes past n held exp(0): leave them out of the sum */
+        for (int64_t t = n - i; t < 8; t++)
+            tail[t] = 0.0f;
+        sum = _mm256_add_ps(sum, _mm256_loadu_ps(tail));
+    }
+    return hsum8(sum);
 }
 
 static inline void vec_scale(float *y, float a, int64_t n)
 {
-    __m256 va = _mm256_set1_ps(a);
+    const __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_mul_ps(va, _mm256_loadu_ps(y + i)));
@@ -109,8 +178,6 @@ static inline void vec_half_to_float(float *dst, const uint16_t *src, int64_t n)
     for (; i < n; i++)
         dst[i] = flash_half_to_float(src[i]);
 }
-
-static inline float vec_exp(float x) { return expf(x); }
 
 #define FLASH_UNIT flash_unit_avx2
 #include "flash_body.h"

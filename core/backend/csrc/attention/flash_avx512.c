@@ -1,5 +1,7 @@
 /* The AVX-512 kernel (F/BW/VL/DQ): flash_body.h's loops with 16-lane
- * inner products and masked tails, under a target pragma. */
+ * blocks and masked tails, under a target pragma so the rest of the
+ * extension stays baseline x86-64 (chosen at import only where the CPU
+ * has these). */
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #include <math.h>
@@ -17,97 +19,151 @@
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1u); }
 
-static inline float vec_dot(const float *a, const float *b, int64_t n)
+/* exp(x) for x <= 0, within 2 ulp (Cephes' expf polynomial on x - n ln2). */
+static inline __m512 exp16(__m512 x)
 {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    }
-    for (; i + 16 <= n; i += 16)
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    if (i < n) {
-        __mmask16 mk = tail_mask(n - i);
-        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, a + i), _mm512_maskz_loadu_ps(mk, b + i), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f)); /* exp(-88) ~ 6e-39: as good as 0 here */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(y, n);
 }
 
-static inline void vec_dot4(const float *q, const float *k, int64_t stride, int64_t n, float *s4)
+/* a[i] summed, for 16 vectors at once: lane i of the result (row-major 4x4). */
+static inline __m512 sum16(const __m512 a[16])
 {
-    /* one load of q feeds four keys */
-    const float *k0 = k, *k1 = k + stride, *k2 = k + 2 * stride, *k3 = k + 3 * stride;
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    __m512 x[8], y[4];
+    for (int i = 0; i < 8; i++)
+        x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++) {
+        __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(x[2 * i]), _mm512_castps_pd(x[2 * i + 1]));
+        __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(x[2 * i]), _mm512_castps_pd(x[2 * i + 1]));
+        y[i] = _mm512_add_ps(_mm512_castpd_ps(lo), _mm512_castpd_ps(hi));
+    }
+    /* 128-bit lane L of y[i] holds lane L's partial sums of a[4i..4i+3] */
+    __m512 z0 = _mm512_add_ps(_mm512_shuffle_f32x4(y[0], y[1], 0x88), _mm512_shuffle_f32x4(y[0], y[1], 0xdd));
+    __m512 z1 = _mm512_add_ps(_mm512_shuffle_f32x4(y[2], y[3], 0x88), _mm512_shuffle_f32x4(y[2], y[3], 0xdd));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(z0, z1, 0x88), _mm512_shuffle_f32x4(z0, z1, 0xdd));
+}
+
+static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
+{
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++)
+        acc[i] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        __m512 kv[4];
+        for (int j = 0; j < 4; j++)
+            kv[j] = _mm512_loadu_ps(k[j] + i);
+        for (int r = 0; r < 4; r++) {
+            __m512 qv = _mm512_loadu_ps(q[r] + i);
+            for (int j = 0; j < 4; j++)
+                acc[r * 4 + j] = _mm512_fmadd_ps(qv, kv[j], acc[r * 4 + j]);
+        }
+    }
+    if (i < d) {
+        const __mmask16 mk = tail_mask(d - i);
+        __m512 kv[4];
+        for (int j = 0; j < 4; j++)
+            kv[j] = _mm512_maskz_loadu_ps(mk, k[j] + i);
+        for (int r = 0; r < 4; r++) {
+            __m512 qv = _mm512_maskz_loadu_ps(mk, q[r] + i);
+            for (int j = 0; j < 4; j++)
+                acc[r * 4 + j] = _mm512_fmadd_ps(qv, kv[j], acc[r * 4 + j]);
+        }
+    }
+    const __m512 sums = sum16(acc);
+    _mm_storeu_ps(s, _mm512_castps512_ps128(sums));
+    _mm_storeu_ps(s + ss, _mm512_extractf32x4_ps(sums, 1));
+    _mm_storeu_ps(s + 2 * ss, _mm512_extractf32x4_ps(sums, 2));
+    _mm_storeu_ps(s + 3 * ss, _mm512_extractf32x4_ps(sums, 3));
+}
+
+static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
+{
+    int64_t d0 = 0;
+    for (; d0 + 64 <= dv; d0 += 64) {
+        /* 4 rows x 64 columns of acc stay in 16 registers over all n keys */
+        __m512 a[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++)
+                a[r][c] = _mm512_loadu_ps(acc + r * dv + d0 + 16 * c);
+        for (int64_t p = 0; p < n; p++) {
+            __m512 x[4];
+            for (int c = 0; c < 4; c++)
+                x[c] = _mm512_loadu_ps(v + p * dv + d0 + 16 * c);
+            for (int r = 0; r < 4; r++) {
+                const __m512 w = _mm512_set1_ps(e[r * es + p]);
+                for (int c = 0; c < 4; c++)
+                    a[r][c] = _mm512_fmadd_ps(w, x[c], a[r][c]);
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++)
+                _mm512_storeu_ps(acc + r * dv + d0 + 16 * c, a[r][c]);
+    }
+    for (; d0 < dv; d0 += 16) {
+        const __mmask16 mk = d0 + 16 <= dv ? (__mmask16)0xffff : tail_mask(dv - d0);
+        __m512 a[4];
+        for (int r = 0; r < 4; r++)
+            a[r] = _mm512_maskz_loadu_ps(mk, acc + r * dv + d0);
+        for (int64_t p = 0; p < n; p++) {
+            const __m512 x = _mm512_maskz_loadu_ps(mk, v + p * dv + d0);
+            for (int r = 0; r < 4; r++)
+                a[r] = _mm512_fmadd_ps(_mm512_set1_ps(e[r * es + p]), x, a[r]);
+        }
+        for (int r = 0; r < 4; r++)
+            _mm512_mask_storeu_ps(acc + r * dv + d0, mk, a[r]);
+    }
+}
+
+static inline float vec_max(const float *x, int64_t n)
+{
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    if (i < n)
+        m = _mm512_mask_max_ps(m, tail_mask(n - i), m, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+    return _mm512_reduce_max_ps(m);
+}
+
+static inline float vec_exp_sum(float *x, int64_t n, float m)
+{
+    const __m512 vm = _mm512_set1_ps(m);
+    __m512 sum = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        __m512 x = _mm512_loadu_ps(q + i);
-        a0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k0 + i), a0);
-        a1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k1 + i), a1);
-        a2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k2 + i), a2);
-        a3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k3 + i), a3);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
     }
     if (i < n) {
-        __mmask16 mk = tail_mask(n - i);
-        __m512 x = _mm512_maskz_loadu_ps(mk, q + i);
-        a0 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mk, k0 + i), a0);
-        a1 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mk, k1 + i), a1);
-        a2 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mk, k2 + i), a2);
-        a3 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(mk, k3 + i), a3);
+        const __mmask16 mk = tail_mask(n - i);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), vm));
+        _mm512_mask_storeu_ps(x + i, mk, e);
+        sum = _mm512_mask_add_ps(sum, mk, sum, e);
     }
-    s4[0] = _mm512_reduce_add_ps(a0);
-    s4[1] = _mm512_reduce_add_ps(a1);
-    s4[2] = _mm512_reduce_add_ps(a2);
-    s4[3] = _mm512_reduce_add_ps(a3);
-}
-
-static inline void vec_axpy(float *y, float a, const float *x, int64_t n)
-{
-    __m512 va = _mm512_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    if (i < n) {
-        __mmask16 mk = tail_mask(n - i);
-        __m512 r = _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(mk, x + i), _mm512_maskz_loadu_ps(mk, y + i));
-        _mm512_mask_storeu_ps(y + i, mk, r);
-    }
-}
-
-static inline void vec_axpy4(float *y, const float *e4, const float *x, int64_t stride, int64_t n)
-{
-    const float *x0 = x, *x1 = x + stride, *x2 = x + 2 * stride, *x3 = x + 3 * stride;
-    __m512 e0 = _mm512_set1_ps(e4[0]), e1 = _mm512_set1_ps(e4[1]);
-    __m512 e2 = _mm512_set1_ps(e4[2]), e3 = _mm512_set1_ps(e4[3]);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 acc = _mm512_loadu_ps(y + i);
-        acc = _mm512_fmadd_ps(e0, _mm512_loadu_ps(x0 + i), acc);
-        acc = _mm512_fmadd_ps(e1, _mm512_loadu_ps(x1 + i), acc);
-        acc = _mm512_fmadd_ps(e2, _mm512_loadu_ps(x2 + i), acc);
-        acc = _mm512_fmadd_ps(e3, _mm512_loadu_ps(x3 + i), acc);
-        _mm512_storeu_ps(y + i, acc);
-    }
-    if (i < n) {
-        __mmask16 mk = tail_mask(n - i);
-        __m512 acc = _mm512_maskz_loadu_ps(mk, y + i);
-        acc = _mm512_fmadd_ps(e0, _mm512_maskz_loadu_ps(mk, x0 + i), acc);
-        acc = _mm512_fmadd_ps(e1, _mm512_maskz_loadu_ps(mk, x1 + i), acc);
-        acc = _mm512_fmadd_ps(e2, _mm512_maskz_loadu_ps(mk, x2 + i), acc);
-        acc = _mm512_fmadd_ps(e3, _mm512_maskz_loadu_ps(mk, x3 + i), acc);
-        _mm512_mask_storeu_ps(y + i, mk, acc);
-    }
+    return _mm512_reduce_add_ps(sum);
 }
 
 static inline void vec_scale(float *y, float a, int64_t n)
 {
-    __m512 va = _mm512_set1_ps(a);
+    const __m512 va = _mm512_set1_ps(a);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(y + i, _mm512_mul_ps(va, _mm512_loadu_ps(y + i)));
     if (i < n) {
-        __mmask16 mk = tail_mask(n - i);
+        const __mmask16 mk = tail_mask(n - i);
         _mm512_mask_storeu_ps(y + i, mk, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(mk, y + i)));
     }
 }
@@ -118,13 +174,10 @@ static inline void vec_half_to_float(float *dst, const uint16_t *src, int64_t n)
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
     if (i < n) {
-        __mmask16 mk = tail_mask(n - i);
-        __m256i h = _mm256_maskz_loadu_epi16(mk, src + i);
-        _mm512_mask_storeu_ps(dst + i, mk, _mm512_cvtph_ps(h));
+        const __mmask16 mk = tail_mask(n - i);
+        _mm512_mask_storeu_ps(dst + i, mk, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, src + i)));
     }
 }
-
-static inline float vec_exp(float x) { return expf(x); }
 
 #define FLASH_UNIT flash_unit_avx512
 #include "flash_body.h"

@@ -1,15 +1,14 @@
 /* The flash attention kernel, compiled once per ISA.
  *
  * Each including file defines FLASH_UNIT (the function's name) and these
- * vector primitives, then includes this file under its target attribute:
- *   float vec_dot(const float *a, const float *b, int64_t n);
- *   void  vec_dot4(const float *q, const float *k, int64_t stride, int64_t n, float *s4);
- *   void  vec_axpy(float *y, float a, const float *x, int64_t n);      y += a * x
- *   void  vec_axpy4(float *y, const float *e4, const float *x, int64_t stride, int64_t n);
- *   void  vec_scale(float *y, float a, int64_t n);
- *   void  vec_half_to_float(float *dst, const uint16_t *src, int64_t n);
- *   float vec_exp(float x);
- * so the same loops run on every path and only the inner products differ. */
+ * primitives, then includes this file under its target attribute, so the
+ * same loops run on every path and only the inner blocks differ:
+ *   vec_dot_4x4(q[4], k[4], d, s, ss)   s[r*ss + j] = q[r] . k[j]      (4 rows x 4 keys)
+ *   vec_pv_4(acc, dv, e, es, v, n)      acc[r*dv + :] += sum_p e[r*es + p] * v[p*dv + :]
+ *   vec_max(x, n)                       the largest of x[0..n)
+ *   vec_exp_sum(x, n, m)                x = exp(x - m) in place; returns the sum
+ *   vec_scale(y, a, n)                  y *= a
+ *   vec_half_to_float(dst, src, n)      float16 bits -> float32 */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,7 +18,7 @@
 static inline int64_t flash_max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t flash_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* Keys [lo_p, hi_p) one query row sees within [k0, k1). */
+/* Keys [lo_p, hi_p) query qi sees within the unit's split [k0, k1). */
 static inline void flash_row_keys(const FlashJob *job, const FlashUnit *u, int64_t qi,
                                   int64_t *lo_p, int64_t *hi_p)
 {
@@ -31,49 +30,107 @@ static inline void flash_row_keys(const FlashJob *job, const FlashUnit *u, int64
     *hi_p = flash_min64(u->k1, qpos + 1);
 }
 
-/* Scores of one row against keys [a, b) of the tile whose first key is kt. */
-static inline float flash_scores(const FlashJob *job, const float *qrow, const float *kt_base,
-                                 int64_t kt, int64_t a, int64_t b, float *s)
+/* Row r of the unit: query q0 + r / group, head kv_head * group + r % group.
+ * Padding rows (r >= rows) repeat the last real row. */
+static inline int64_t flash_row_query(const FlashUnit *u, int64_t r, int64_t rows, int64_t group)
 {
-    const int64_t dk = job->dk;
-    int64_t p = a;
-    for (; p + 4 <= b; p += 4)
-        vec_dot4(qrow, kt_base + (p - kt) * dk, dk, dk, s + (p - kt));
-    for (; p < b; p++)
-        s[p - kt] = vec_dot(qrow, kt_base + (p - kt) * dk, dk);
-    float mx = -INFINITY;
-    const float c = job->softcap;
-    for (p = a; p < b; p++) {
-        float x = s[p - kt];
-        if (c > 0.0f)
-            x = tanhf(x / c) * c;
-        s[p - kt] = x;
-        mx = x > mx ? x : mx;
+    return u->q0 + (r < rows ? r : rows - 1) / group;
+}
+
+static inline const float *flash_q_row(const FlashJob *job, const FlashUnit *u, int64_t r, int64_t rows)
+{
+    const int64_t g = job->group;
+    const int64_t rr = r < rows ? r : rows - 1;
+    const int64_t qi = u->q0 + rr / g;
+    return job->q + (qi * job->n_head + u->kv_head * g + rr % g) * job->dk;
+}
+
+static inline void flash_zero(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = 0.0f;
+}
+
+/* One block of four rows against keys [kt, kt + n) of the current tile. */
+static inline void flash_row_block(const FlashJob *job, const FlashUnit *u, int64_t r0, int64_t rows,
+                                   const float *Kt, const float *Vt, int64_t kt, int64_t n,
+                                   float *S, float *acc, float *m, float *l)
+{
+    const int64_t dk = job->dk, dv = job->dv, ss = flash_score_stride(job);
+    int64_t ra[FLASH_ROW_BLOCK], rb[FLASH_ROW_BLOCK];
+    int64_t pa = kt + n, pb = kt; /* the keys any of the four rows sees */
+    for (int t = 0; t < FLASH_ROW_BLOCK; t++) {
+        flash_row_keys(job, u, flash_row_query(u, r0 + t, rows, job->group), &ra[t], &rb[t]);
+        ra[t] = flash_max64(ra[t], kt);
+        rb[t] = flash_min64(rb[t], kt + n);
+        if (ra[t] < rb[t]) {
+            pa = flash_min64(pa, ra[t]);
+            pb = flash_max64(pb, rb[t]);
+        }
     }
-    return mx;
+    if (pa >= pb)
+        return;
+
+    const float *qp[FLASH_ROW_BLOCK];
+    for (int t = 0; t < FLASH_ROW_BLOCK; t++)
+        qp[t] = flash_q_row(job, u, r0 + t, rows);
+    float *Sb = S + r0 * ss;
+    for (int64_t p = pa; p < pb; p += 4) {
+        /* past pb the block repeats the last key; its columns are never read */
+        const float *kp[4];
+        for (int j = 0; j < 4; j++)
+            kp[j] = Kt + (flash_min64(p + j, pb - 1) - kt) * dk;
+        vec_dot_4x4(qp, kp, dk, Sb + (p - kt), ss);
+    }
+
+    const float c = job->softcap;
+    for (int t = 0; t < FLASH_ROW_BLOCK; t++) {
+        const int64_t r = r0 + t;
+        float *s = Sb + t * ss; /* s[i]: key kt + i */
+        const int64_t a = ra[t] - kt, b = rb[t] - kt, sa = pa - kt, sb = pb - kt;
+        if (r >= rows || a >= b) {
+            flash_zero(s + sa, sb - sa);
+            continue;
+        }
+        if (c > 0.0f)
+            for (int64_t i = a; i < b; i++)
+                s[i] = tanhf(s[i] / c) * c;
+        const float mx = vec_max(s + a, b - a);
+        if (mx > m[r]) {
+            /* a new maximum: rescale what was summed so far */
+            if (m[r] != -INFINITY) {
+                const float scale = expf(m[r] - mx);
+                l[r] *= scale;
+                vec_scale(acc + r * dv, scale, dv);
+            }
+            m[r] = mx;
+        }
+        l[r] += vec_exp_sum(s + a, b - a, m[r]);
+        flash_zero(s + sa, a - sa);
+        flash_zero(s + b, sb - b);
+    }
+    vec_pv_4(acc + r0 * dv, dv, Sb + (pa - kt), ss, Vt + (pa - kt) * dv, pb - pa);
 }
 
 void FLASH_UNIT(const FlashJob *job, const FlashUnit *u, float *scratch)
 {
-    const int64_t g = job->group, dk = job->dk, dv = job->dv;
+    const int64_t g = job->group, dk = job->dk, dv = job->dv, KT = job->key_tile;
     const int64_t rows = (u->q1 - u->q0) * g;
-    const int64_t rows_max = job->q_block * g;
-    /* scratch: scores rows_max x TILE | K tile | V tile | acc rows_max x dv | m | l */
+    const int64_t R = flash_rows_padded(job);
     float *S = scratch;
-    float *Kf = S + rows_max * FLASH_KEY_TILE;
-    float *Vf = Kf + FLASH_KEY_TILE * dk;
-    float *acc = Vf + FLASH_KEY_TILE * dv;
-    float *m = acc + rows_max * dv;
-    float *l = m + rows_max;
+    float *Kf = S + R * flash_score_stride(job);
+    float *Vf = Kf + KT * dk;
+    float *acc = Vf + KT * dv;
+    float *m = acc + R * dv;
+    float *l = m + R;
 
-    for (int64_t r = 0; r < rows; r++) {
+    for (int64_t r = 0; r < R; r++) {
         m[r] = -INFINITY;
         l[r] = 0.0f;
     }
-    for (int64_t i = 0; i < rows * dv; i++)
-        acc[i] = 0.0f;
+    flash_zero(acc, R * dv);
 
-    /* keys any row of this unit sees */
+    /* the keys any row of this unit sees */
     int64_t kmin, kmax, unused;
     flash_row_keys(job, u, u->q0, &kmin, &unused);
     flash_row_keys(job, u, u->q1 - 1, &unused, &kmax);
@@ -82,8 +139,8 @@ void FLASH_UNIT(const FlashJob *job, const FlashUnit *u, float *scratch)
     const char *kbase = (const char *)job->k + (size_t)(u->kv_head * job->cap) * dk * esize;
     const char *vbase = (const char *)job->v + (size_t)(u->kv_head * job->cap) * dv * esize;
 
-    for (int64_t kt = kmin; kt < kmax; kt += FLASH_KEY_TILE) {
-        const int64_t n = flash_min64(FLASH_KEY_TILE, kmax - kt);
+    for (int64_t kt = kmin; kt < kmax; kt += KT) {
+        const int64_t n = flash_min64(KT, kmax - kt);
         const float *Kt, *Vt;
         if (job->kv_f16) {
             vec_half_to_float(Kf, (const uint16_t *)kbase + kt * dk, n * dk);
@@ -94,58 +151,24 @@ void FLASH_UNIT(const FlashJob *job, const FlashUnit *u, float *scratch)
             Kt = (const float *)kbase + kt * dk;
             Vt = (const float *)vbase + kt * dv;
         }
-        for (int64_t qi = u->q0; qi < u->q1; qi++) {
-            int64_t a, b;
-            flash_row_keys(job, u, qi, &a, &b);
-            a = flash_max64(a, kt);
-            b = flash_min64(b, kt + n);
-            if (a >= b)
-                continue;
-            for (int64_t j = 0; j < g; j++) {
-                const int64_t r = (qi - u->q0) * g + j;
-                const float *qrow = job->q + (qi * job->n_head + u->kv_head * g + j) * dk;
-                float *s = S + r * FLASH_KEY_TILE;
-                float *ar = acc + r * dv;
-                float mx = flash_scores(job, qrow, Kt, kt, a, b, s);
-                if (mx > m[r]) {
-                    /* a new maximum: rescale what was summed so far */
-                    float scale = m[r] == -INFINITY ? 0.0f : vec_exp(m[r] - mx);
-                    l[r] *= scale;
-                    vec_scale(ar, scale, dv);
-                    m[r] = mx;
-                }
-                const float mr = m[r];
-                float sum = 0.0f;
-                for (int64_t p = a; p < b; p++) {
-                    float e = vec_exp(s[p - kt] - mr);
-                    s[p - kt] = e;
-                    sum += e;
-                }
-                l[r] += sum;
-                int64_t p = a;
-                for (; p + 4 <= b; p += 4)
-                    vec_axpy4(ar, s + (p - kt), Vt + (p - kt) * dv, dv, dv);
-                for (; p < b; p++)
-                    vec_axpy(ar, s[p - kt], Vt + (p - kt) * dv, dv);
-            }
-        }
+        for (int64_t r0 = 0; r0 < rows; r0 += FLASH_ROW_BLOCK)
+            flash_row_block(job, u, r0, rows, Kt, Vt, kt, n, S, acc, m, l);
     }
 
-    for (int64_t qi = u->q0; qi < u->q1; qi++) {
-        for (int64_t j = 0; j < g; j++) {
-            const int64_t r = (qi - u->q0) * g + j;
-            if (u->partial) {
-                float *dst = u->partial + r * (2 + dv);
-                dst[0] = m[r];
-                dst[1] = l[r];
-                for (int64_t d = 0; d < dv; d++)
-                    dst[2 + d] = acc[r * dv + d];
-            } else {
-                float *dst = job->out + qi * job->n_head * dv + (u->kv_head * g + j) * dv;
-                const float inv = 1.0f / l[r];
-                for (int64_t d = 0; d < dv; d++)
-                    dst[d] = acc[r * dv + d] * inv;
-            }
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t qi = u->q0 + r / g, j = r % g;
+        const float *ar = acc + r * dv;
+        if (u->partial) {
+            float *dst = u->partial + r * (2 + dv);
+            dst[0] = m[r];
+            dst[1] = l[r];
+            for (int64_t d = 0; d < dv; d++)
+                dst[2 + d] = ar[d];
+        } else {
+            float *dst = job->out + qi * job->n_head * dv + (u->kv_head * g + j) * dv;
+            const float inv = 1.0f / l[r];
+            for (int64_t d = 0; d < dv; d++)
+                dst[d] = ar[d] * inv;
         }
     }
 }

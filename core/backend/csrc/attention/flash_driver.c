@@ -8,17 +8,13 @@
 
 #include "attn_pool.h"
 
-/* Rows (queries x GQA heads) a unit aims for: enough to reuse each key
- * tile many times, few enough that the accumulators stay in L1/L2. */
-#define FLASH_ROWS 32
+/* A unit's rows (queries x GQA heads) share every key/value tile, and its
+ * accumulators (rows x dv floats) and tile (keys x (dk + dv)) should stay
+ * near L1: these budgets, in floats, pick both sizes from the head size. */
+#define FLASH_ACC_FLOATS 4096
+#define FLASH_TILE_FLOATS 8192
 /* A key split is worth its merge only beyond this many keys. */
 #define FLASH_MIN_SPLIT_KEYS 256
-
-int64_t flash_scratch_floats(const FlashJob *job)
-{
-    const int64_t rows = job->q_block * job->group;
-    return rows * FLASH_KEY_TILE + FLASH_KEY_TILE * (job->dk + job->dv) + rows * job->dv + 2 * rows;
-}
 
 typedef struct {
     const FlashJob *job;
@@ -94,9 +90,13 @@ int flash_run(FlashJob *job, flash_unit_fn fn, int threads)
 {
     if (job->T == 0)
         return 0;
-    job->q_block = FLASH_ROWS / job->group > 0 ? FLASH_ROWS / job->group : 1;
+    int64_t rows = FLASH_ACC_FLOATS / job->dv;
+    rows = rows < 8 ? 8 : rows > 32 ? 32 : rows;
+    job->q_block = rows / job->group > 0 ? rows / job->group : 1;
     if (job->q_block > job->T)
         job->q_block = job->T;
+    int64_t tile = FLASH_TILE_FLOATS / job->dk / 4 * 4;
+    job->key_tile = tile < 16 ? 16 : tile > 128 ? 128 : tile;
     Plan pl = {.job = job, .fn = fn};
     pl.n_qblocks = (job->T + job->q_block - 1) / job->q_block;
     const int64_t base_units = pl.n_qblocks * job->n_kv;
@@ -108,8 +108,8 @@ int flash_run(FlashJob *job, flash_unit_fn fn, int threads)
         int64_t most = n_keys / FLASH_MIN_SPLIT_KEYS;
         pl.n_splits = want < most ? want : most;
     }
-    int64_t tiles = (n_keys + FLASH_KEY_TILE - 1) / FLASH_KEY_TILE;
-    pl.split_keys = (tiles + pl.n_splits - 1) / pl.n_splits * FLASH_KEY_TILE;
+    int64_t tiles = (n_keys + job->key_tile - 1) / job->key_tile;
+    pl.split_keys = (tiles + pl.n_splits - 1) / pl.n_splits * job->key_tile;
     pl.n_splits = (n_keys + pl.split_keys - 1) / pl.split_keys;
     const int64_t units = base_units * pl.n_splits;
 
