@@ -1,0 +1,99 @@
+/* Activation quantization: float32 x -> 8-bit blocks, as llama.cpp does
+ * (Q8_0-like per 32 for the 32-element weight types, Q8_K per 256 for the
+ * k-quants). Scale d = amax / 127 and q = round-half-even(x / d) in exact
+ * IEEE float32 steps, so tests can replicate it in NumPy bit for bit. */
+#include <math.h>
+
+#include "kernels.h"
+
+/* Round half to even for |v| < 2^22 without a libm call (vectorizes). */
+static inline int nearest_int(float v) {
+    float f = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &f, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static float quantize_block(const float *x, int8_t *q, int n) {
+    float amax = 0.f;
+    for (int i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
+    float d = amax / 127.f;
+    float id = d != 0.f ? 1.f / d : 0.f;
+    /* a NaN or inf in x gives garbage here, never an out-of-range value */
+    for (int i = 0; i < n; i++) {
+        int v = nearest_int(x[i] * id);
+        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return d;
+}
+
+static void quantize_q8_32(act_t *a, int t) {
+    const float *x = a->xf + (size_t)t * a->cols;
+    int8_t *q = a->q + (size_t)t * a->cols;
+    int nb = a->cols / 32;
+    for (int b = 0; b < nb; b++) {
+        int8_t *qb = q + 32 * b;
+        a->d[(size_t)t * nb + b] = quantize_block(x + 32 * b, qb, 32);
+        int s = 0;
+        for (int k = 0; k < 8; k++) {
+            int s4 = qb[4 * k] + qb[4 * k + 1] + qb[4 * k + 2] + qb[4 * k + 3];
+            a->s4[(size_t)t * (a->cols / 4) + 8 * b + k] = s4;
+            s += s4;
+        }
+        a->sum[(size_t)t * nb + b] = (int16_t)s;
+    }
+}
+
+static void quantize_q8_k(act_t *a, int t) {
+    const float *x = a->xf + (size_t)t * a->cols;
+    int8_t *q = a->q + (size_t)t * a->cols;
+    int nb = a->cols / QK_K;
+    for (int b = 0; b < nb; b++) {
+        int8_t *qb = q + QK_K * b;
+        a->d[(size_t)t * nb + b] = quantize_block(x + QK_K * b, qb, QK_K);
+        for (int k = 0; k < 16; k++) {
+            int s = 0;
+            for (int i = 0; i < 16; i++) s += qb[16 * k + i];
+            a->sum[(size_t)t * (a->cols / 16) + 16 * b + k] = (int16_t)s;
+        }
+    }
+}
+
+void act_quantize_rows(act_t *a, int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+        if (a->kind == ACT_Q8_32) quantize_q8_32(a, t);
+        else if (a->kind == ACT_Q8_K) quantize_q8_k(a, t);
+    }
+}
+
+static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t act_scratch_bytes(enum act_kind kind, int T, int cols) {
+    size_t n = (size_t)T * cols;
+    if (kind == ACT_Q8_32) return up64(n) + up64(n / 32 * 4) + up64(n / 32 * 2) + up64(n / 4 * 4);
+    if (kind == ACT_Q8_K) return up64(n) + up64(n / QK_K * 4) + up64(n / 16 * 2);
+    return 0;
+}
+
+/* Lays the arrays out in `scratch` (64-byte aligned, act_scratch_bytes long). */
+void act_bind(act_t *a, enum act_kind kind, int T, int cols, const float *xf, void *scratch) {
+    size_t n = (size_t)T * cols;
+    char *p = scratch;
+    memset(a, 0, sizeof *a);
+    a->T = T;
+    a->cols = cols;
+    a->kind = kind;
+    a->xf = xf;
+    if (kind == ACT_F32) return;
+    int blk = kind == ACT_Q8_32 ? 32 : QK_K, sumblk = kind == ACT_Q8_32 ? 32 : 16;
+    a->q = (int8_t *)p;
+    p += up64(n);
+    a->d = (float *)p;
+    p += up64(n / blk * 4);
+    a->sum = (int16_t *)p;
+    p += up64(n / sumblk * 2);
+    if (kind == ACT_Q8_32) a->s4 = (int32_t *)p;
+}

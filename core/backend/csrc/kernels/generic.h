@@ -1,0 +1,300 @@
+/* Portable kernels for every weight type, written so that gcc vectorizes
+ * the inner loops. This header is compiled once per ISA (isa_*.c include it
+ * under their target pragma with their own KFN suffix), so the AVX2 and
+ * AVX-512 builds of the same C get the wider registers; hand-written SIMD in
+ * simd_*.c then replaces the hot types in those tables.
+ *
+ * Shape of every kernel: per output row, per tile of TT tokens, each weight
+ * block is unpacked once into small integer arrays and dotted with the
+ * tile's quantized activations, so prefill reuses the unpacking TT times. */
+#ifndef KFN
+#error "define KFN(name) before including generic.h"
+#endif
+
+#define TT 16
+
+/* ---- 32-element blocks: value = d * q + m -------------------------------- */
+
+typedef struct {
+    int8_t q[32];
+    float d, m;
+} KFN(blk32);
+
+static inline void KFN(unpack_q4_0)(const uint8_t *b, KFN(blk32) *u) {
+    u->d = f16_to_f32(rd16(b));
+    u->m = 0.f;
+    for (int j = 0; j < 16; j++) {
+        u->q[j] = (int8_t)((b[2 + j] & 0xF) - 8);
+        u->q[j + 16] = (int8_t)((b[2 + j] >> 4) - 8);
+    }
+}
+
+static inline void KFN(unpack_q4_1)(const uint8_t *b, KFN(blk32) *u) {
+    u->d = f16_to_f32(rd16(b));
+    u->m = f16_to_f32(rd16(b + 2));
+    for (int j = 0; j < 16; j++) {
+        u->q[j] = (int8_t)(b[4 + j] & 0xF);
+        u->q[j + 16] = (int8_t)(b[4 + j] >> 4);
+    }
+}
+
+static inline void KFN(unpack_q5)(const uint8_t *qs, uint32_t qh, int off, KFN(blk32) *u) {
+    for (int j = 0; j < 16; j++) {
+        u->q[j] = (int8_t)(((qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - off);
+        u->q[j + 16] = (int8_t)(((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - off);
+    }
+}
+
+static inline void KFN(unpack_q5_0)(const uint8_t *b, KFN(blk32) *u) {
+    u->d = f16_to_f32(rd16(b));
+    u->m = 0.f;
+    KFN(unpack_q5)(b + 6, rd32(b + 2), 16, u);
+}
+
+static inline void KFN(unpack_q5_1)(const uint8_t *b, KFN(blk32) *u) {
+    u->d = f16_to_f32(rd16(b));
+    u->m = f16_to_f32(rd16(b + 2));
+    KFN(unpack_q5)(b + 8, rd32(b + 4), 0, u);
+}
+
+static inline void KFN(unpack_q8_0)(const uint8_t *b, KFN(blk32) *u) {
+    u->d = f16_to_f32(rd16(b));
+    u->m = 0.f;
+    memcpy(u->q, b + 2, 32);
+}
+
+static inline int KFN(dot_i8)(const int8_t *a, const int8_t *b, int n) {
+    int s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+#define MM_Q32(NAME, BB)                                                                       \
+    static void KFN(mm_##NAME)(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,    \
+                               float *out, ptrdiff_t os) {                                     \
+        int nb = a->cols / 32;                                                                 \
+        for (int r = r0; r < r1; r++) {                                                        \
+            const uint8_t *row = w + (size_t)r * rb;                                           \
+            for (int t0 = 0; t0 < a->T; t0 += TT) {                                            \
+                int nt = a->T - t0 < TT ? a->T - t0 : TT;                                      \
+                float acc[TT] = {0};                                                           \
+                for (int b = 0; b < nb; b++) {                                                 \
+                    KFN(blk32) u;                                                              \
+                    KFN(unpack_##NAME)(row + (size_t)b * BB, &u);                              \
+                    for (int t = 0; t < nt; t++) {                                             \
+                        size_t xb = (size_t)(t0 + t) * nb + b;                                 \
+                        int s = KFN(dot_i8)(u.q, a->q + xb * 32, 32);                          \
+                        float dx = a->d[xb];                                                   \
+                        acc[t] += (float)s * (u.d * dx) + u.m * (dx * (float)a->sum[xb]);      \
+                    }                                                                          \
+                }                                                                              \
+                for (int t = 0; t < nt; t++) out[(t0 + t) * os + r] = acc[t];                  \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+MM_Q32(q4_0, 18)
+MM_Q32(q4_1, 20)
+MM_Q32(q5_0, 22)
+MM_Q32(q5_1, 24)
+MM_Q32(q8_0, 34)
+
+/* ---- k-quants: value = d * sc[j] * q - dmin * mn[j], j = element / 16 ---- */
+
+typedef struct {
+    int8_t q[QK_K];
+    int32_t sc[16], mn[16];
+    float d, dmin;
+} KFN(blkk);
+
+static inline void KFN(unpack_q2_k)(const uint8_t *b, KFN(blkk) *u) {
+    u->d = f16_to_f32(rd16(b + 80));
+    u->dmin = f16_to_f32(rd16(b + 82));
+    for (int j = 0; j < 16; j++) {
+        u->sc[j] = b[j] & 0xF;
+        u->mn[j] = b[j] >> 4;
+    }
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 4; k++)
+            for (int l = 0; l < 32; l++)
+                u->q[h * 128 + k * 32 + l] = (int8_t)((b[16 + h * 32 + l] >> (2 * k)) & 3);
+}
+
+static inline void KFN(unpack_q3_k)(const uint8_t *b, KFN(blkk) *u) {
+    int8_t sc[16];
+    q3k_scales(b + 96, sc);
+    u->d = f16_to_f32(rd16(b + 108));
+    u->dmin = 0.f;
+    for (int j = 0; j < 16; j++) {
+        u->sc[j] = sc[j];
+        u->mn[j] = 0;
+    }
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 4; k++)
+            for (int l = 0; l < 32; l++) {
+                int q = (b[32 + h * 32 + l] >> (2 * k)) & 3;
+                int hb = (b[l] >> (h * 4 + k)) & 1;
+                u->q[h * 128 + k * 32 + l] = (int8_t)(q - 4 + 4 * hb);
+            }
+}
+
+static inline void KFN(k4_scales)(const uint8_t *b, KFN(blkk) *u) {
+    u->d = f16_to_f32(rd16(b));
+    u->dmin = f16_to_f32(rd16(b + 2));
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        k4_scale_min(j, b + 4, &sc, &m);
+        u->sc[2 * j] = u->sc[2 * j + 1] = sc;
+        u->mn[2 * j] = u->mn[2 * j + 1] = m;
+    }
+}
+
+static inline void KFN(unpack_q4_k)(const uint8_t *b, KFN(blkk) *u) {
+    KFN(k4_scales)(b, u);
+    for (int g = 0; g < 4; g++)
+        for (int l = 0; l < 32; l++) {
+            u->q[g * 64 + l] = (int8_t)(b[16 + g * 32 + l] & 0xF);
+            u->q[g * 64 + 32 + l] = (int8_t)(b[16 + g * 32 + l] >> 4);
+        }
+}
+
+static inline void KFN(unpack_q5_k)(const uint8_t *b, KFN(blkk) *u) {
+    KFN(k4_scales)(b, u);
+    const uint8_t *qh = b + 16, *qs = b + 48;
+    for (int g = 0; g < 4; g++)
+        for (int l = 0; l < 32; l++) {
+            int h0 = ((qh[l] >> (2 * g)) & 1) << 4, h1 = ((qh[l] >> (2 * g + 1)) & 1) << 4;
+            u->q[g * 64 + l] = (int8_t)((qs[g * 32 + l] & 0xF) | h0);
+            u->q[g * 64 + 32 + l] = (int8_t)((qs[g * 32 + l] >> 4) | h1);
+        }
+}
+
+static inline void KFN(unpack_q6_k)(const uint8_t *b, KFN(blkk) *u) {
+    u->d = f16_to_f32(rd16(b + 208));
+    u->dmin = 0.f;
+    for (int j = 0; j < 16; j++) {
+        u->sc[j] = (int8_t)b[192 + j];
+        u->mn[j] = 0;
+    }
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+        int8_t *q = u->q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            q[l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            q[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            q[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
+static inline float KFN(dot_k)(const KFN(blkk) *u, const int8_t *xq, const int16_t *bsum) {
+    int32_t p[16];
+    for (int j = 0; j < 16; j++) p[j] = KFN(dot_i8)(u->q + 16 * j, xq + 16 * j, 16);
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 16; j++) {
+        isum += u->sc[j] * p[j];
+        msum += u->mn[j] * bsum[j];
+    }
+    return u->d * (float)isum - u->dmin * (float)msum;
+}
+
+#define MM_K(NAME, BB)                                                                         \
+    static void KFN(mm_##NAME)(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,    \
+                               float *out, ptrdiff_t os) {                                     \
+        int nb = a->cols / QK_K;                                                               \
+        for (int r = r0; r < r1; r++) {                                                        \
+            const uint8_t *row = w + (size_t)r * rb;                                           \
+            for (int t0 = 0; t0 < a->T; t0 += TT) {                                            \
+                int nt = a->T - t0 < TT ? a->T - t0 : TT;                                      \
+                float acc[TT] = {0};                                                           \
+                for (int b = 0; b < nb; b++) {                                                 \
+                    KFN(blkk) u;                                                               \
+                    KFN(unpack_##NAME)(row + (size_t)b * BB, &u);                              \
+                    for (int t = 0; t < nt; t++) {                                             \
+                        size_t xb = (size_t)(t0 + t) * nb + b;                                 \
+                        acc[t] += a->d[xb] * KFN(dot_k)(&u, a->q + xb * QK_K, a->sum + xb * 16); \
+                    }                                                                          \
+                }                                                                              \
+                for (int t = 0; t < nt; t++) out[(t0 + t) * os + r] = acc[t];                  \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+MM_K(q2_k, 84)
+MM_K(q3_k, 110)
+MM_K(q4_k, 144)
+MM_K(q5_k, 176)
+MM_K(q6_k, 210)
+
+/* ---- float weights: x stays float32 ------------------------------------- */
+
+#define FCHUNK 256
+
+static inline float KFN(dot_f32)(const float *a, const float *b, int n) {
+    float acc[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += a[i + k] * b[i + k];
+    for (; i < n; i++) acc[0] += a[i] * b[i];
+    float s = 0.f;
+    for (int k = 0; k < 16; k++) s += acc[k];
+    return s;
+}
+
+static inline void KFN(to_f32)(int wt, const uint8_t *p, float *y, int n) {
+    if (wt == W_F32) memcpy(y, p, (size_t)n * 4);
+    else if (wt == W_F16) for (int i = 0; i < n; i++) y[i] = f16_to_f32(rd16(p + 2 * i));
+    else for (int i = 0; i < n; i++) y[i] = bf16_to_f32(rd16(p + 2 * i));
+}
+
+static inline void KFN(mm_float)(int wt, const uint8_t *w, size_t rb, int r0, int r1,
+                                 const act_t *a, float *out, ptrdiff_t os) {
+    int es = WTYPES[wt].block_bytes;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = w + (size_t)r * rb;
+        for (int t0 = 0; t0 < a->T; t0 += TT) {
+            int nt = a->T - t0 < TT ? a->T - t0 : TT;
+            float acc[TT] = {0};
+            for (int c = 0; c < a->cols; c += FCHUNK) {
+                int n = a->cols - c < FCHUNK ? a->cols - c : FCHUNK;
+                float buf[FCHUNK];
+                KFN(to_f32)(wt, row + (size_t)c * es, buf, n);
+                for (int t = 0; t < nt; t++)
+                    acc[t] += KFN(dot_f32)(buf, a->xf + (size_t)(t0 + t) * a->cols + c, n);
+            }
+            for (int t = 0; t < nt; t++) out[(t0 + t) * os + r] = acc[t];
+        }
+    }
+}
+
+static void KFN(mm_f32)(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a, float *out,
+                        ptrdiff_t os) {
+    KFN(mm_float)(W_F32, w, rb, r0, r1, a, out, os);
+}
+
+static void KFN(mm_f16)(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a, float *out,
+                        ptrdiff_t os) {
+    KFN(mm_float)(W_F16, w, rb, r0, r1, a, out, os);
+}
+
+static void KFN(mm_bf16)(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a, float *out,
+                         ptrdiff_t os) {
+    KFN(mm_float)(W_BF16, w, rb, r0, r1, a, out, os);
+}
+
+static void KFN(fill_generic)(isa_table *t) {
+    t->mm[W_F32] = KFN(mm_f32);
+    t->mm[W_F16] = KFN(mm_f16);
+    t->mm[W_BF16] = KFN(mm_bf16);
+    t->mm[W_Q4_0] = KFN(mm_q4_0);
+    t->mm[W_Q4_1] = KFN(mm_q4_1);
+    t->mm[W_Q5_0] = KFN(mm_q5_0);
+    t->mm[W_Q5_1] = KFN(mm_q5_1);
+    t->mm[W_Q8_0] = KFN(mm_q8_0);
+    t->mm[W_Q2_K] = KFN(mm_q2_k);
+    t->mm[W_Q3_K] = KFN(mm_q3_k);
+    t->mm[W_Q4_K] = KFN(mm_q4_k);
+    t->mm[W_Q5_K] = KFN(mm_q5_k);
+    t->mm[W_Q6_K] = KFN(mm_q6_k);
+}

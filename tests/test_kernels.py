@@ -1,0 +1,281 @@
+"""chord_core._kernels against the NumPy reference (chord_core.quants).
+
+Every weight type on every kernel path this CPU can run (set_isa), odd row
+counts, rows split over 1-3 threads, T = 1, 2, 7 and 512.
+
+Numerics: the quantized types quantize the activations x to 8 bits, per 32
+elements for the 32-element types and per 256 for the k-quants, with
+d = amax / 127 and q = round-half-even(x / d) in IEEE float32 steps. The
+tests replicate that quantization exactly, so the kernel must equal
+dequantize(W) @ xq up to float32 rounding of the sums:
+
+    |kernel - W @ xq| <= 2e-5 * (|W| @ |xq|)
+
+and, against the unquantized x, the 8-bit rounding adds at most half a step
+per element:
+
+    |kernel - W @ x| <= sum_c |W[r, c]| * amax(block of c in x[t]) / 254
+                        + 2e-5 * (|W| @ |x|)
+
+F32/F16/BF16 weights keep x in float32: |kernel - W @ x| <= 2e-5 * (|W| @ |x|).
+get_rows and dequantize_rows are bit-exact with the reference.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chord_core._kernels as K
+from chord_core.quants import dequantize
+
+# ggml id -> (name, block elements, block bytes, byte offsets of f16 scale fields)
+TYPES = {
+    0: ("F32", 1, 4, ()), 1: ("F16", 1, 2, ()), 30: ("BF16", 1, 2, ()),
+    2: ("Q4_0", 32, 18, (0,)), 3: ("Q4_1", 32, 20, (0, 2)), 6: ("Q5_0", 32, 22, (0,)),
+    7: ("Q5_1", 32, 24, (0, 2)), 8: ("Q8_0", 32, 34, (0,)), 10: ("Q2_K", 256, 84, (80, 82)),
+    11: ("Q3_K", 256, 110, (108,)), 12: ("Q4_K", 256, 144, (0, 2)), 13: ("Q5_K", 256, 176, (0, 2)),
+    14: ("Q6_K", 256, 210, (208,)),
+}
+FLOAT_TYPES = (0, 1, 30)
+ALL_ISAS = ("avx512", "avx2", "portable")
+CPU_ISAS = K.isas()
+
+
+def isa_params():
+    return [pytest.param(name, marks=pytest.mark.skipif(
+        name not in CPU_ISAS, reason=f"this CPU cannot run the {name} kernels (it runs {CPU_ISAS})"))
+        for name in ALL_ISAS]
+
+
+@pytest.fixture(params=isa_params())
+def isa(request):
+    before = K.isa()
+    K.set_isa(request.param)
+    yield request.param
+    K.set_isa(before)
+
+
+def random_weights(type_id: int, rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:
+    """(rows, row_bytes) uint8: random blocks whose f16 scales are finite and sane."""
+    name, be, bb, scale_offsets = TYPES[type_id]
+    if type_id == 0:
+        return rng.standard_normal((rows, cols), dtype=np.float32).view(np.uint8)
+    if type_id == 1:
+        return rng.standard_normal((rows, cols)).astype(np.float16).view(np.uint8)
+    if type_id == 30:
+        f = rng.standard_normal((rows, cols), dtype=np.float32)
+        return (f.view(np.uint32) >> 16).astype(np.uint16).view(np.uint8)
+    blocks = rng.integers(0, 256, (rows * cols // be, bb), dtype=np.uint8)
+    for off in scale_offsets:
+        sign = rng.choice([-1.0, 1.0], blocks.shape[0])
+        scale = (sign * rng.uniform(0.5, 2.0, blocks.shape[0]) * 2.0 ** -6).astype(np.float16)
+        blocks[:, off:off + 2] = scale.view(np.uint8).reshape(-1, 2)
+    return blocks.reshape(rows, -1)
+
+
+def act_block(type_id: int) -> int:
+    be = TYPES[type_id][1]
+    return 1 if be == 1 else be
+
+
+def quantize_acts(x: np.ndarray, blk: int) -> np.ndarray:
+    """The kernels' activation quantization, replicated: dequantized values."""
+    if blk == 1:
+        return x.astype(np.float64)
+    T, cols = x.shape
+    xb = x.reshape(T, cols // blk, blk)
+    d = (np.abs(xb).max(axis=2) / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    q = np.clip(np.rint(xb * inv[:, :, None]), -127, 127)
+    return (q * d[:, :, None].astype(np.float64)).reshape(T, cols)
+
+
+def block_amax(x: np.ndarray, blk: int) -> np.ndarray:
+    """Per element: the largest |x| of its activation block."""
+    T, cols = x.shape
+    a = np.abs(x).reshape(T, cols // blk, blk).max(axis=2)
+    return np.repeat(a, blk, axis=1).astype(np.float64)
+
+
+def run_matmul(raw, type_id, rows, cols, x, threads, pad=(5, 4)):
+    """matmul into a column slice of a wider array; the columns around it stay NaN."""
+    T = x.shape[0]
+    big = np.full((T, pad[0] + rows + pad[1]), np.nan, np.float32)
+    out = big[:, pad[0]:pad[0] + rows]
+    K.matmul(raw, type_id, rows, cols, x, out, threads)
+    assert np.isnan(big[:, :pad[0]]).all() and np.isnan(big[:, pad[0] + rows:]).all()
+    return out
+
+
+CASES = [  # (rows, T, threads, 32-block cols, 256-block cols)
+    (33, 1, 1, 96, 512),
+    (257, 2, 3, 64, 256),
+    (50, 7, 2, 160, 768),
+    (40, 512, 2, 64, 256),
+]
+
+
+@pytest.mark.parametrize("type_id", list(TYPES), ids=[v[0] for v in TYPES.values()])
+@pytest.mark.parametrize("rows,T,threads,cols32,cols256", CASES,
+                         ids=[f"rows{c[0]}-T{c[1]}-threads{c[2]}" for c in CASES])
+def test_matmul_matches_dequantize_then_matmul(isa, type_id, rows, T, threads, cols32, cols256):
+    rng = np.random.default_rng(1000 * type_id + rows + T)
+    be = TYPES[type_id][1]
+    cols = cols256 if be == 256 else cols32
+    raw = random_weights(type_id, rows, cols, rng)
+    x = rng.standard_normal((T, cols), dtype=np.float32)
+    x[:, :32] *= 8  # one loud block, so per-block scales matter
+    got = run_matmul(raw, type_id, rows, cols, x, threads).astype(np.float64)
+    W = dequantize(raw, type_id, (rows, cols)).astype(np.float64)
+    xq = quantize_acts(x, act_block(type_id))
+    want = xq @ W.T
+    tol = 2e-5 * (np.abs(xq) @ np.abs(W).T) + 1e-6
+    assert np.all(np.abs(got - want) <= tol), f"max excess {np.max(np.abs(got - want) - tol)}"
+    if act_block(type_id) > 1:  # the documented bound against the unquantized x
+        exact = x.astype(np.float64) @ W.T
+        bound = (block_amax(x, act_block(type_id)) / 254) @ np.abs(W).T * 1.0001
+        bound += 2e-5 * (np.abs(x) @ np.abs(W).T) + 1e-6
+        assert np.all(np.abs(got - exact) <= bound)
+
+
+@pytest.mark.parametrize("type_id", list(TYPES), ids=[v[0] for v in TYPES.values()])
+def test_get_rows_is_bit_exact(isa, type_id):
+    rng = np.random.default_rng(type_id)
+    rows, cols = 37, 512
+    raw = random_weights(type_id, rows, cols, rng)
+    ids = np.array([36, 0, 5, 5, 17], np.int64)
+    out = np.empty((len(ids), cols), np.float32)
+    K.get_rows(raw, type_id, cols, ids, out)
+    want = dequantize(raw, type_id, (rows, cols))[ids]
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("type_id", list(TYPES), ids=[v[0] for v in TYPES.values()])
+def test_dequantize_rows_is_bit_exact(type_id, threads):
+    rng = np.random.default_rng(type_id + 7)
+    rows, cols = 41, 256
+    raw = random_weights(type_id, rows, cols, rng)
+    out = np.empty((rows - 5, cols), np.float32)
+    K.dequantize_rows(raw, type_id, cols, 3, rows - 5, out, threads)
+    np.testing.assert_array_equal(out, dequantize(raw, type_id, (rows, cols))[3:rows - 2])
+
+
+def test_every_f16_value_converts_like_numpy():
+    raw = np.arange(65536, dtype=np.uint16).view(np.uint8)
+    out = np.empty((1, 65536), np.float32)
+    K.get_rows(raw, 1, 65536, np.zeros(1, np.int64), out)
+    want = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(out[0]), nan)
+    np.testing.assert_array_equal(out[0][~nan].view(np.uint32), want[~nan].view(np.uint32))
+
+
+def test_matmul_with_one_dimensional_x_and_out():
+    rng = np.random.default_rng(3)
+    raw = random_weights(12, 20, 256, rng)
+    x = rng.standard_normal(256, dtype=np.float32)
+    out = np.empty(20, np.float32)
+    K.matmul(raw, 12, 20, 256, x, out, 2)
+    out2 = np.empty((1, 20), np.float32)
+    K.matmul(raw, 12, 20, 256, x[None], out2, 1)
+    np.testing.assert_array_equal(out, out2[0])
+
+
+def test_set_isa_refuses_a_path_this_cpu_lacks():
+    with pytest.raises(ValueError, match="'bogus' is not a kernel path this CPU can run"):
+        K.set_isa("bogus")
+    assert K.isa() == CPU_ISAS[0]
+
+
+def kernels_import(isa_name: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, CHORD_ISA=isa_name)
+    code = "import chord_core._kernels as k; print(k.isa())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("name", CPU_ISAS)
+def test_chord_isa_forces_each_path(name):
+    r = kernels_import(name)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == name
+
+
+@pytest.mark.parametrize("name", ["bogus", "neon" if sys.platform != "darwin" else "avx512"])
+def test_chord_isa_naming_an_unsupported_path_fails_with_one_line(name):
+    if name in CPU_ISAS:
+        pytest.skip(f"this CPU runs {name}")
+    r = kernels_import(name)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: CHORD_ISA=")
+    assert f"'{name}' is not a kernel path this CPU can run (it can run: {', '.join(CPU_ISAS)})" in last
+
+
+def _args():
+    rng = np.random.default_rng(0)
+    raw = random_weights(12, 8, 256, rng)
+    x = rng.standard_normal((2, 256), dtype=np.float32)
+    return raw, x, np.empty((2, 8), np.float32)
+
+
+@pytest.mark.parametrize("mutate,exc,message", [
+    (lambda a: a.update(type_id=99), ValueError, "ggml type id 99 is not supported"),
+    (lambda a: a.update(cols=100), ValueError, "cols 100 must be a positive multiple of Q4_K's block of 256"),
+    (lambda a: a.update(rows=9), ValueError, "w has 1152 bytes, fewer than 9 rows"),
+    (lambda a: a.update(rows=0), ValueError, "rows must be at least 1"),
+    (lambda a: a.update(w=a["w"][:, ::2]), ValueError, "w must be C-contiguous"),
+    (lambda a: a.update(w=3), TypeError, "w must be a buffer"),
+    (lambda a: a.update(x=a["x"].astype(np.float64)), TypeError, "x must be float32"),
+    (lambda a: a.update(x=np.asfortranarray(a["x"])), ValueError, "x must have contiguous float32 rows"),
+    (lambda a: a.update(x=np.ascontiguousarray(a["x"][:, :128])), ValueError, "x has 128 columns, expected cols = 256"),
+    (lambda a: a.update(out=np.empty((3, 8), np.float32)), ValueError, r"out has shape \(3, 8\), expected \(2, >= 8\)"),
+    (lambda a: a.update(out=np.empty((2, 16), np.float32)[:, ::2]), ValueError, "out must have contiguous float32 rows"),
+    (lambda a: a.update(out=np.empty((2, 8), np.float32)[::-1]), ValueError, "out must have contiguous float32 rows"),
+    (lambda a: a.update(out=_read_only((2, 8))), TypeError, "out must be a writable float32 array"),
+    (lambda a: a.update(threads=0), ValueError, "threads must be at least 1, got 0"),
+])
+def test_matmul_rejects_bad_arguments_with_one_line(mutate, exc, message):
+    raw, x, out = _args()
+    a = dict(w=raw, type_id=12, rows=8, cols=256, x=x, out=out, threads=1)
+    mutate(a)
+    with pytest.raises(exc, match=message) as e:
+        K.matmul(a["w"], a["type_id"], a["rows"], a["cols"], a["x"], a["out"], a["threads"])
+    assert "\n" not in str(e.value) and str(e.value).startswith("matmul: ")
+
+
+def _read_only(shape):
+    o = np.zeros(shape, np.float32)
+    o.setflags(write=False)
+    return o
+
+
+def test_get_rows_rejects_ids_outside_the_matrix():
+    raw, _, _ = _args()
+    out = np.empty((2, 256), np.float32)
+    with pytest.raises(IndexError, match=r"get_rows: row id 8 at position 1 is outside 0..7"):
+        K.get_rows(raw, 12, 256, np.array([0, 8], np.int64), out)
+    with pytest.raises(IndexError, match="row id -1"):
+        K.get_rows(raw, 12, 256, np.array([-1, 0], np.int64), out)
+    with pytest.raises(TypeError, match="ids must be a 1-D contiguous int64 array"):
+        K.get_rows(raw, 12, 256, np.array([0, 1], np.int32), out)
+    with pytest.raises(ValueError, match=r"out has shape \(2, 256\), expected \(3, 256\)"):
+        K.get_rows(raw, 12, 256, np.array([0, 1, 2], np.int64), out)
+
+
+def test_dequantize_rows_rejects_rows_past_the_end():
+    raw, _, _ = _args()
+    out = np.empty((4, 256), np.float32)
+    with pytest.raises(ValueError, match=r"dequantize_rows: rows 6..9 are past the end of w \(8 rows"):
+        K.dequantize_rows(raw, 12, 256, 6, 4, out, 1)
+    with pytest.raises(ValueError, match="row0 -1 and nrows 4 must be >= 0"):
+        K.dequantize_rows(raw, 12, 256, -1, 4, out, 1)
+    with pytest.raises(ValueError, match="out must have contiguous float32 rows"):
+        K.dequantize_rows(raw, 12, 256, 0, 4, np.empty((4, 512), np.float32)[:, :256], 1)
