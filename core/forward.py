@@ -26,11 +26,9 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     # Gemma's HF norms compute x * (1 + w); its GGUF converter already adds
     # the 1 into the stored weight, so every family multiplies by w as is.
-    if x.ndim == 2 and x.shape[0] == 1:  # a decode step: one dot product, scalar maths
-        inv = np.float32(1.0 / math.sqrt(float(x[0] @ x[0]) / x.shape[-1] + eps))
-        out = x * inv
-        out *= w
-        return out
+    # One code path for every T: a row must come out bit for bit the same in
+    # a decode step as in a prefill, or the kernels' 8-bit rounding of the
+    # next product turns a last-bit difference into a visible one.
     ms = np.einsum("...i,...i->...", x, x)
     ms *= np.float32(1.0 / x.shape[-1])
     ms += np.float32(eps)

@@ -20,8 +20,12 @@ F32_MODELS = sorted(p.name for p in TINY.glob("tiny-*-F32.gguf"))
 QUANT_MODELS = sorted(p.name for p in TINY.glob("tiny-llama-*.gguf") if not p.name.endswith("-F32.gguf"))
 
 
-def _check(name: str):
-    model = Model.load(TINY / name)
+# every fidelity bar holds on both backends: the compiled default and the NumPy reference
+BACKENDS = ["cpu", "numpy"]
+
+
+def _check(name: str, backend: str):
+    model = Model.load(TINY / name, backend=backend)
     ref = np.load(TINY / name.replace(".gguf", ".npz"))
     ids, want = ref["ids"], ref["logits"]
     assert model.tokenize(
@@ -39,25 +43,29 @@ def test_fixture_sets_are_complete():
     assert len(F32_MODELS) == 7 and len(QUANT_MODELS) == 12
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", F32_MODELS)
-def test_f32_architectures_match_llama_cpp(name):
-    rel, agree = _check(name)
+def test_f32_architectures_match_llama_cpp(name, backend):
+    rel, agree = _check(name, backend)
     assert rel <= 2e-3, rel
     assert agree == 1.0
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", QUANT_MODELS)
-def test_quant_types_match_llama_cpp(name):
-    rel, agree = _check(name)
+def test_quant_types_match_llama_cpp(name, backend):
+    rel, agree = _check(name, backend)
     assert rel <= 5e-2, rel
     assert agree >= 0.95, agree
 
 
-@pytest.mark.parametrize("name", ["tiny-gemma3-F32.gguf", "tiny-qwen2-F32.gguf", "tiny-llama-Q4_K_M.gguf"])
-def test_prefill_then_decode_equals_all_positions(name):
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["tiny-gemma3-F32.gguf", "tiny-qwen2-F32.gguf", "tiny-llama-Q4_K_M.gguf",
+                                  "tiny-llama-Q4_1.gguf", "tiny-llama-Q6_K.gguf"])
+def test_prefill_then_decode_equals_all_positions(name, backend):
     """Prefill a prefix, then one token at a time: same logits as one pass.
     gemma3 has an 8-token sliding window, so the decode steps cross it."""
-    model = Model.load(TINY / name)
+    model = Model.load(TINY / name, backend=backend)
     ids = list(np.load(TINY / name.replace(".gguf", ".npz"))["ids"][:40])
     full = model.logits(ids)
     cache = model.new_cache(64)

@@ -1,0 +1,95 @@
+"""The backend seam: choosing a backend, its errors, and the cpu backend
+keeping weights in their GGUF blocks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chord_core import Model
+from chord_core.backend import kernels_unavailable_reason
+from chord_core.errors import ChordError
+
+TINY = Path(__file__).parent / "fixtures" / "reference" / "tiny"
+
+
+def test_the_compiled_kernels_were_built_by_the_install():
+    # the README's install command must build them; CI runs it on a fresh machine
+    assert kernels_unavailable_reason() is None
+
+
+def test_auto_is_the_cpu_backend_with_the_requested_threads():
+    model = Model.load(TINY / "tiny-llama-Q4_K_M.gguf", threads=3)
+    assert (model.backend_name, model.threads, model.backend_notice) == ("cpu", 3, None)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"backend": "gpu"}, "unknown backend 'gpu' (choose from auto, cpu, numpy)"),
+    ({"threads": 0}, "threads must be a whole number of at least 1, got 0"),
+    ({"kv_type": "q8"}, "unknown KV cache type 'q8' (choose from f32, f16)"),
+])
+def test_bad_engine_options_are_refused_before_the_file_is_opened(tmp_path, kwargs, message):
+    with pytest.raises(ChordError) as e:
+        Model.load(tmp_path / "does-not-exist.gguf", **kwargs)
+    assert str(e.value) == message
+
+
+def _load_in_subprocess(backend: str, env: dict) -> dict:
+    code = (
+        "import json, sys\n"
+        "from chord_core import Model\n"
+        "from chord_core.errors import ChordError\n"
+        "try:\n"
+        f"    m = Model.load({str(TINY / 'tiny-llama-Q4_0.gguf')!r}, backend={backend!r})\n"
+        "    print(json.dumps({'backend': m.backend_name, 'notice': m.backend_notice}))\n"
+        "except ChordError as e:\n"
+        "    print(json.dumps({'error': str(e)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, **env}, timeout=120)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_auto_falls_back_to_numpy_and_says_why_when_the_kernels_cannot_load():
+    # an ISA this CPU cannot run makes the extension's import fail, as a
+    # missing or broken build would
+    got = _load_in_subprocess("auto", {"CHORD_ISA": "no-such-isa"})
+    assert got["backend"] == "numpy"
+    assert "no-such-isa" in got["notice"] and "numpy backend" in got["notice"]
+    assert "\n" not in got["notice"]
+
+
+def test_asking_for_cpu_without_its_kernels_is_one_line_error():
+    got = _load_in_subprocess("cpu", {"CHORD_ISA": "no-such-isa"})
+    assert got["error"].startswith("the cpu backend's compiled kernels are unavailable (")
+    assert "--backend numpy" in got["error"]
+
+
+def test_cpu_backend_keeps_weights_in_their_blocks():
+    """No tensor is dequantized at load: each matrix is the file's bytes."""
+    model = Model.load(TINY / "tiny-llama-Q4_K_M.gguf", backend="cpu")
+    f = model.gguf
+    lw = model.weights.layers[0]
+    parts = [p for m in (lw.attn_qkv, lw.ffn_gate_up, lw.ffn_down, lw.attn_output) for p in m.parts]
+    names = ["attn_q", "attn_k", "attn_v", "ffn_gate", "ffn_up", "ffn_down", "attn_output"]
+    for p, n in zip(parts, names):
+        t = f.tensors[f"blk.0.{n}.weight"]
+        assert p.raw.dtype == np.uint8 and p.type_id == t.ggml_type
+        assert p.raw.nbytes == f.raw(f"blk.0.{n}.weight").nbytes
+    # tied output: the very same quantized table as the embedding lookup
+    assert model.weights.tied and model.weights.output is model.weights.token_embd
+
+
+def test_cpu_and_numpy_backends_agree_on_a_quantized_model():
+    ids = list(np.load(TINY / "tiny-llama-Q4_K_M.npz")["ids"][:24])
+    ref = Model.load(TINY / "tiny-llama-Q4_K_M.gguf", backend="numpy").logits(ids)
+    got = Model.load(TINY / "tiny-llama-Q4_K_M.gguf", backend="cpu").logits(ids)
+    # the cpu kernels round activations to 8 bits per block, as llama.cpp does
+    assert np.abs(got - ref).max() <= 3e-2 * np.abs(ref).max()
+    assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.95
