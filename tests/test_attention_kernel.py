@@ -229,21 +229,27 @@ def test_concurrent_callers_each_get_their_own_result():
     assert max(errors) <= 1e-5
 
 
-def _attend_in_child(conn):
-    q, k, v = _inputs(64, 4, 1, 64, 64, 0, 64, np.float32)
+def _thread_count():
+    return len(os.listdir("/proc/self/task"))
+
+
+def _attend_in_child(conn, q, k, v):
+    before = _thread_count()
     out = _kernel(q, k, v, 0, 0, 0, 0.0, 2)
-    conn.send(_relative_error(out, _reference(q, k, v, 0, 0, 0, 0.0)))
+    conn.send((out, _thread_count() - before))
 
 
-@pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_starts_its_own_worker_threads():
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs fork and Linux's /proc")
+def test_a_forked_child_starts_its_own_worker_thread():
     q, k, v = _inputs(64, 4, 1, 64, 64, 0, 64, np.float32)
-    _kernel(q, k, v, 0, 0, 0, 0.0, 2)  # the parent's workers exist now
+    _kernel(q, k, v, 0, 0, 0, 0.0, 2)  # the parent's worker exists now
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe()
-    p = ctx.Process(target=_attend_in_child, args=(child,))
+    p = ctx.Process(target=_attend_in_child, args=(child, q, k, v))
     p.start()
     # a child waiting on its parent's (absent) workers would never answer
     assert parent.poll(120), "the forked child hung in attend"
-    assert parent.recv() <= 1e-5
+    out, new_threads = parent.recv()
     p.join()
+    assert _relative_error(out, _reference(q, k, v, 0, 0, 0, 0.0)) <= 1e-5
+    assert new_threads == 1

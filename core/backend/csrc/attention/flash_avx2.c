@@ -42,8 +42,23 @@ static inline __m256 exp8(__m256 x)
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* 8 keys/values from F32 or F16 storage; `f16` is a constant at every call. */
+ALWAYS_INLINE __m256 load8(const void *p, int64_t i, int f16)
+{
+    if (f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_loadu_ps((const float *)p + i);
+}
+
+ALWAYS_INLINE float load1(const void *p, int64_t i, int f16)
+{
+    return f16 ? flash_half_to_float(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
 /* Two rows x four keys: lane 4r + j of the result is q[r] . k[j]. */
-static inline __m256 dot_2x4(const float *q0, const float *q1, const float *const k[4], int64_t d)
+ALWAYS_INLINE __m256 dot_2x4(const float *q0, const float *q1, const void *const k[4], int64_t d, int f16)
 {
     __m256 a[8];
     for (int i = 0; i < 8; i++)
@@ -52,7 +67,7 @@ static inline __m256 dot_2x4(const float *q0, const float *q1, const float *cons
     for (; i + 8 <= d; i += 8) {
         const __m256 x0 = _mm256_loadu_ps(q0 + i), x1 = _mm256_loadu_ps(q1 + i);
         for (int j = 0; j < 4; j++) {
-            const __m256 kv = _mm256_loadu_ps(k[j] + i);
+            const __m256 kv = load8(k[j], i, f16);
             a[j] = _mm256_fmadd_ps(x0, kv, a[j]);
             a[4 + j] = _mm256_fmadd_ps(x1, kv, a[4 + j]);
         }
@@ -71,25 +86,26 @@ static inline __m256 dot_2x4(const float *q0, const float *q1, const float *cons
         float tail[8] = {0};
         for (; i < d; i++)
             for (int j = 0; j < 4; j++) {
-                tail[j] += q0[i] * k[j][i];
-                tail[4 + j] += q1[i] * k[j][i];
+                const float kx = load1(k[j], i, f16);
+                tail[j] += q0[i] * kx;
+                tail[4 + j] += q1[i] * kx;
             }
         s = _mm256_add_ps(s, _mm256_loadu_ps(tail));
     }
     return s;
 }
 
-static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
+ALWAYS_INLINE void dot_4x4(const float *const q[4], const void *const k[4], int64_t d, float *s, int64_t ss, int f16)
 {
-    const __m256 s01 = dot_2x4(q[0], q[1], k, d);
-    const __m256 s23 = dot_2x4(q[2], q[3], k, d);
+    const __m256 s01 = dot_2x4(q[0], q[1], k, d, f16);
+    const __m256 s23 = dot_2x4(q[2], q[3], k, d, f16);
     _mm_storeu_ps(s, _mm256_castps256_ps128(s01));
     _mm_storeu_ps(s + ss, _mm256_extractf128_ps(s01, 1));
     _mm_storeu_ps(s + 2 * ss, _mm256_castps256_ps128(s23));
     _mm_storeu_ps(s + 3 * ss, _mm256_extractf128_ps(s23, 1));
 }
 
-static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
+ALWAYS_INLINE void pv_4(float *acc, int64_t dv, const float *e, int64_t es, const void *v, int64_t n, int f16)
 {
     int64_t d0 = 0;
     for (; d0 + 16 <= dv; d0 += 16) {
@@ -99,7 +115,7 @@ static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, 
             for (int c = 0; c < 2; c++)
                 a[r][c] = _mm256_loadu_ps(acc + r * dv + d0 + 8 * c);
         for (int64_t p = 0; p < n; p++) {
-            const __m256 x0 = _mm256_loadu_ps(v + p * dv + d0), x1 = _mm256_loadu_ps(v + p * dv + d0 + 8);
+            const __m256 x0 = load8(v, p * dv + d0, f16), x1 = load8(v, p * dv + d0 + 8, f16);
             for (int r = 0; r < 4; r++) {
                 const __m256 w = _mm256_broadcast_ss(e + r * es + p);
                 a[r][0] = _mm256_fmadd_ps(w, x0, a[r][0]);
@@ -114,9 +130,30 @@ static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, 
         for (int r = 0; r < 4; r++) {
             float t = acc[r * dv + d0];
             for (int64_t p = 0; p < n; p++)
-                t += e[r * es + p] * v[p * dv + d0];
+                t += e[r * es + p] * load1(v, p * dv + d0, f16);
             acc[r * dv + d0] = t;
         }
+}
+
+static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
+{
+    dot_4x4(q, (const void *const *)k, d, s, ss, 0);
+}
+
+static inline void vec_dot_4x4_h(const float *const q[4], const uint16_t *const k[4], int64_t d, float *s,
+                                 int64_t ss)
+{
+    dot_4x4(q, (const void *const *)k, d, s, ss, 1);
+}
+
+static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
+{
+    pv_4(acc, dv, e, es, v, n, 0);
+}
+
+static inline void vec_pv_4_h(float *acc, int64_t dv, const float *e, int64_t es, const uint16_t *v, int64_t n)
+{
+    pv_4(acc, dv, e, es, v, n, 1);
 }
 
 static inline float vec_max(const float *x, int64_t n)
@@ -179,6 +216,7 @@ static inline void vec_half_to_float(float *dst, const uint16_t *src, int64_t n)
         dst[i] = flash_half_to_float(src[i]);
 }
 
+#define FLASH_FUSED_F16 1
 #define FLASH_UNIT flash_unit_avx2
 #include "flash_body.h"
 

@@ -54,7 +54,25 @@ static inline __m512 sum16(const __m512 a[16])
     return _mm512_add_ps(_mm512_shuffle_f32x4(z0, z1, 0x88), _mm512_shuffle_f32x4(z0, z1, 0xdd));
 }
 
-static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* 16 keys/values from F32 or F16 storage; `f16` is a constant at every call. */
+ALWAYS_INLINE __m512 load16(const void *p, int64_t i, int f16)
+{
+    if (f16)
+        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    return _mm512_loadu_ps((const float *)p + i);
+}
+
+ALWAYS_INLINE __m512 maskload16(__mmask16 mk, const void *p, int64_t i, int f16)
+{
+    if (f16)
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, (const uint16_t *)p + i));
+    return _mm512_maskz_loadu_ps(mk, (const float *)p + i);
+}
+
+ALWAYS_INLINE void dot_4x4(const float *const q[4], const void *const k[4], int64_t d, float *s, int64_t ss,
+                           int f16)
 {
     __m512 acc[16];
     for (int i = 0; i < 16; i++)
@@ -63,7 +81,7 @@ static inline void vec_dot_4x4(const float *const q[4], const float *const k[4],
     for (; i + 16 <= d; i += 16) {
         __m512 kv[4];
         for (int j = 0; j < 4; j++)
-            kv[j] = _mm512_loadu_ps(k[j] + i);
+            kv[j] = load16(k[j], i, f16);
         for (int r = 0; r < 4; r++) {
             __m512 qv = _mm512_loadu_ps(q[r] + i);
             for (int j = 0; j < 4; j++)
@@ -74,7 +92,7 @@ static inline void vec_dot_4x4(const float *const q[4], const float *const k[4],
         const __mmask16 mk = tail_mask(d - i);
         __m512 kv[4];
         for (int j = 0; j < 4; j++)
-            kv[j] = _mm512_maskz_loadu_ps(mk, k[j] + i);
+            kv[j] = maskload16(mk, k[j], i, f16);
         for (int r = 0; r < 4; r++) {
             __m512 qv = _mm512_maskz_loadu_ps(mk, q[r] + i);
             for (int j = 0; j < 4; j++)
@@ -88,7 +106,7 @@ static inline void vec_dot_4x4(const float *const q[4], const float *const k[4],
     _mm_storeu_ps(s + 3 * ss, _mm512_extractf32x4_ps(sums, 3));
 }
 
-static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
+ALWAYS_INLINE void pv_4(float *acc, int64_t dv, const float *e, int64_t es, const void *v, int64_t n, int f16)
 {
     int64_t d0 = 0;
     for (; d0 + 64 <= dv; d0 += 64) {
@@ -100,7 +118,7 @@ static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, 
         for (int64_t p = 0; p < n; p++) {
             __m512 x[4];
             for (int c = 0; c < 4; c++)
-                x[c] = _mm512_loadu_ps(v + p * dv + d0 + 16 * c);
+                x[c] = load16(v, p * dv + d0 + 16 * c, f16);
             for (int r = 0; r < 4; r++) {
                 const __m512 w = _mm512_set1_ps(e[r * es + p]);
                 for (int c = 0; c < 4; c++)
@@ -117,13 +135,34 @@ static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, 
         for (int r = 0; r < 4; r++)
             a[r] = _mm512_maskz_loadu_ps(mk, acc + r * dv + d0);
         for (int64_t p = 0; p < n; p++) {
-            const __m512 x = _mm512_maskz_loadu_ps(mk, v + p * dv + d0);
+            const __m512 x = maskload16(mk, v, p * dv + d0, f16);
             for (int r = 0; r < 4; r++)
                 a[r] = _mm512_fmadd_ps(_mm512_set1_ps(e[r * es + p]), x, a[r]);
         }
         for (int r = 0; r < 4; r++)
             _mm512_mask_storeu_ps(acc + r * dv + d0, mk, a[r]);
     }
+}
+
+static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
+{
+    dot_4x4(q, (const void *const *)k, d, s, ss, 0);
+}
+
+static inline void vec_dot_4x4_h(const float *const q[4], const uint16_t *const k[4], int64_t d, float *s,
+                                 int64_t ss)
+{
+    dot_4x4(q, (const void *const *)k, d, s, ss, 1);
+}
+
+static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
+{
+    pv_4(acc, dv, e, es, v, n, 0);
+}
+
+static inline void vec_pv_4_h(float *acc, int64_t dv, const float *e, int64_t es, const uint16_t *v, int64_t n)
+{
+    pv_4(acc, dv, e, es, v, n, 1);
 }
 
 static inline float vec_max(const float *x, int64_t n)
@@ -179,6 +218,7 @@ static inline void vec_half_to_float(float *dst, const uint16_t *src, int64_t n)
     }
 }
 
+#define FLASH_FUSED_F16 1
 #define FLASH_UNIT flash_unit_avx512
 #include "flash_body.h"
 

@@ -8,12 +8,20 @@
  *   vec_max(x, n)                       the largest of x[0..n)
  *   vec_exp_sum(x, n, m)                x = exp(x - m) in place; returns the sum
  *   vec_scale(y, a, n)                  y *= a
- *   vec_half_to_float(dst, src, n)      float16 bits -> float32 */
+ *   vec_half_to_float(dst, src, n)      float16 bits -> float32
+ * A file that defines FLASH_FUSED_F16 1 also gives vec_dot_4x4_h and vec_pv_4_h,
+ * which read float16 keys/values directly (converting in registers): then an
+ * F16 cache is read once, at half the bytes, with no F32 copy of the tile.
+ * Otherwise each F16 tile is converted once into scratch. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "flash.h"
+
+#ifndef FLASH_FUSED_F16
+#define FLASH_FUSED_F16 0
+#endif
 
 static inline int64_t flash_max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t flash_min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -51,9 +59,47 @@ static inline void flash_zero(float *x, int64_t n)
         x[i] = 0.0f;
 }
 
+/* One tile of keys as the micro-kernels read it: F32, or F16 on fused paths. */
+typedef struct {
+    const void *k; /* key kt + i at row i */
+    const void *v;
+    int f16;
+} FlashTile;
+
+/* Scores of four rows against tile keys i0..i0+3 (clamped to `last`). */
+static inline void flash_dot(const FlashTile *t, int64_t dk, const float *const qp[4], int64_t i0, int64_t last,
+                             float *s, int64_t ss)
+{
+#if FLASH_FUSED_F16
+    if (t->f16) {
+        const uint16_t *kp[4];
+        for (int j = 0; j < 4; j++)
+            kp[j] = (const uint16_t *)t->k + flash_min64(i0 + j, last) * dk;
+        vec_dot_4x4_h(qp, kp, dk, s, ss);
+        return;
+    }
+#endif
+    const float *kp[4];
+    for (int j = 0; j < 4; j++)
+        kp[j] = (const float *)t->k + flash_min64(i0 + j, last) * dk;
+    vec_dot_4x4(qp, kp, dk, s, ss);
+}
+
+static inline void flash_pv(const FlashTile *t, int64_t dv, float *acc, const float *e, int64_t es, int64_t i0,
+                            int64_t n)
+{
+#if FLASH_FUSED_F16
+    if (t->f16) {
+        vec_pv_4_h(acc, dv, e, es, (const uint16_t *)t->v + i0 * dv, n);
+        return;
+    }
+#endif
+    vec_pv_4(acc, dv, e, es, (const float *)t->v + i0 * dv, n);
+}
+
 /* One block of four rows against keys [kt, kt + n) of the current tile. */
 static inline void flash_row_block(const FlashJob *job, const FlashUnit *u, int64_t r0, int64_t rows,
-                                   const float *Kt, const float *Vt, int64_t kt, int64_t n,
+                                   const FlashTile *tile, int64_t kt, int64_t n,
                                    float *S, float *acc, float *m, float *l)
 {
     const int64_t dk = job->dk, dv = job->dv, ss = flash_score_stride(job);
@@ -75,13 +121,9 @@ static inline void flash_row_block(const FlashJob *job, const FlashUnit *u, int6
     for (int t = 0; t < FLASH_ROW_BLOCK; t++)
         qp[t] = flash_q_row(job, u, r0 + t, rows);
     float *Sb = S + r0 * ss;
-    for (int64_t p = pa; p < pb; p += 4) {
-        /* past pb the block repeats the last key; its columns are never read */
-        const float *kp[4];
-        for (int j = 0; j < 4; j++)
-            kp[j] = Kt + (flash_min64(p + j, pb - 1) - kt) * dk;
-        vec_dot_4x4(qp, kp, dk, Sb + (p - kt), ss);
-    }
+    /* past pb a block repeats the last key; its columns are never read */
+    for (int64_t p = pa; p < pb; p += 4)
+        flash_dot(tile, dk, qp, p - kt, pb - 1 - kt, Sb + (p - kt), ss);
 
     const float c = job->softcap;
     for (int t = 0; t < FLASH_ROW_BLOCK; t++) {
@@ -109,7 +151,7 @@ static inline void flash_row_block(const FlashJob *job, const FlashUnit *u, int6
         flash_zero(s + sa, a - sa);
         flash_zero(s + b, sb - b);
     }
-    vec_pv_4(acc + r0 * dv, dv, Sb + (pa - kt), ss, Vt + (pa - kt) * dv, pb - pa);
+    flash_pv(tile, dv, acc + r0 * dv, Sb + (pa - kt), ss, pa - kt, pb - pa);
 }
 
 void FLASH_UNIT(const FlashJob *job, const FlashUnit *u, float *scratch)
@@ -141,18 +183,14 @@ void FLASH_UNIT(const FlashJob *job, const FlashUnit *u, float *scratch)
 
     for (int64_t kt = kmin; kt < kmax; kt += KT) {
         const int64_t n = flash_min64(KT, kmax - kt);
-        const float *Kt, *Vt;
-        if (job->kv_f16) {
-            vec_half_to_float(Kf, (const uint16_t *)kbase + kt * dk, n * dk);
-            vec_half_to_float(Vf, (const uint16_t *)vbase + kt * dv, n * dv);
-            Kt = Kf;
-            Vt = Vf;
-        } else {
-            Kt = (const float *)kbase + kt * dk;
-            Vt = (const float *)vbase + kt * dv;
+        FlashTile tile = {kbase + (size_t)(kt * dk) * esize, vbase + (size_t)(kt * dv) * esize, job->kv_f16};
+        if (tile.f16 && !FLASH_FUSED_F16) {
+            vec_half_to_float(Kf, tile.k, n * dk);
+            vec_half_to_float(Vf, tile.v, n * dv);
+            tile = (FlashTile){Kf, Vf, 0};
         }
         for (int64_t r0 = 0; r0 < rows; r0 += FLASH_ROW_BLOCK)
-            flash_row_block(job, u, r0, rows, Kt, Vt, kt, n, S, acc, m, l);
+            flash_row_block(job, u, r0, rows, &tile, kt, n, S, acc, m, l);
     }
 
     for (int64_t r = 0; r < rows; r++) {

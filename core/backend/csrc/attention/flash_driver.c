@@ -15,6 +15,9 @@
 #define FLASH_TILE_FLOATS 8192
 /* A key split is worth its merge only beyond this many keys. */
 #define FLASH_MIN_SPLIT_KEYS 256
+/* Waking a sleeping worker costs tens of microseconds: a job of fewer
+ * multiply-adds than this (about that long on one core) runs on the caller. */
+#define FLASH_MIN_PARALLEL_FMAS (1 << 20)
 
 typedef struct {
     const FlashJob *job;
@@ -101,6 +104,9 @@ int flash_run(FlashJob *job, flash_unit_fn fn, int threads)
     pl.n_qblocks = (job->T + job->q_block - 1) / job->q_block;
     const int64_t base_units = pl.n_qblocks * job->n_kv;
     const int64_t n_keys = job->start + job->T - job->lo;
+    const double fmas = (double)n_keys * job->T * job->n_head * (job->dk + job->dv);
+    if (fmas < FLASH_MIN_PARALLEL_FMAS)
+        threads = 1;
     pl.n_splits = 1;
     if (base_units < threads && n_keys >= 2 * FLASH_MIN_SPLIT_KEYS) {
         /* few units (decode): split the keys so every thread has work */
