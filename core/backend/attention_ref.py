@@ -6,6 +6,14 @@ import numpy as np
 
 
 def attend_reference(q, k, v, out, start, lo, end, window, softcap) -> None:
+    """What ``chord_core._attention.attend`` computes, less its threads.
+
+    q (T, n_head, hd_k) float32, already scaled; k (n_head_kv, cap, hd_k) and
+    v (n_head_kv, cap, hd_v), float32 or float16 (read as float32), valid at
+    positions lo..end-1 with end = start + T; out (T, n_head*hd_v) float32.
+    Query i at start+i sees keys lo <= p <= start+i and, if window > 0,
+    (start+i) - p < window; head h reads kv head h // (n_head // n_head_kv).
+    Materializes the (T x n) scores: the reference, not the fast path."""
     T, nh, dk = q.shape
     nkv, dv = k.shape[0], v.shape[2]
     K = k[:, lo:end].astype(np.float32, copy=False)  # (nkv, n, dk)
