@@ -73,7 +73,8 @@ CASES = [
     (1, 4, 1, 256, 3000, 2489, 512, 0.0, 2),  # windowed decode, lo at the window's edge
     (7, 16, 8, 256, 40, 0, 16, 50.0, 2),  # Gemma 2: soft-capping and a window
     (2, 9, 3, 64, 700, 0, 0, 30.0, 1),
-    (7, 6, 2, 80, 33, 5, 0, 0.0, 3),  # a head size that is no multiple of the vector width
+    (7, 6, 2, 100, 33, 5, 0, 0.0, 3),  # a head size that is no multiple of the vector width
+    (1, 6, 2, 100, 1500, 0, 0, 0.0, 2),
 ]
 
 
@@ -92,6 +93,14 @@ def test_kernel_matches_reference(isa, case, kv_type):
     out = _kernel(q, k, v, start, lo, window, softcap, threads)
     # F16 caches: the reference reads the same F16 values, so the bar is as tight
     assert _relative_error(out, ref) <= 1e-5
+
+
+@pytest.mark.parametrize("kv_type", [np.float32, np.float16], ids=["f32", "f16"])
+@pytest.mark.parametrize("isa", ISAS, indirect=True)
+def test_value_head_size_may_differ_from_key_head_size(isa, kv_type):
+    q, k, v = _inputs(9, 8, 2, 72, 36, 40, 60, kv_type)
+    ref = _reference(q, k, v, 40, 3, 0, 0.0)
+    assert _relative_error(_kernel(q, k, v, 40, 3, 0, 0.0, 2), ref) <= 1e-5
 
 
 @pytest.mark.parametrize("isa", ISAS, indirect=True)
