@@ -37,13 +37,19 @@ static void quantize_q8_32(act_t *a, int t) {
     for (int b = 0; b < nb; b++) {
         int8_t *qb = q + 32 * b;
         a->d[(size_t)t * nb + b] = quantize_block(x + 32 * b, qb, 32);
+        float d = a->d[(size_t)t * nb + b];
+        size_t lane0 = (size_t)t * (a->cols / 4) + 8 * b;
         int s = 0;
         for (int k = 0; k < 8; k++) {
             int s4 = qb[4 * k] + qb[4 * k + 1] + qb[4 * k + 2] + qb[4 * k + 3];
-            a->s4[(size_t)t * (a->cols / 4) + 8 * b + k] = s4;
+            a->s4[lane0 + k] = s4;
             s += s4;
         }
         a->sum[(size_t)t * nb + b] = (int16_t)s;
+        for (int k = 0; k < 8; k++) {
+            a->d8[lane0 + k] = d;
+            a->ds8[lane0 + k] = d * (float)s * 0.125f;
+        }
     }
 }
 
@@ -73,7 +79,7 @@ static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t act_scratch_bytes(enum act_kind kind, int T, int cols) {
     size_t n = (size_t)T * cols;
-    if (kind == ACT_Q8_32) return up64(n) + up64(n / 32 * 4) + up64(n / 32 * 2) + up64(n / 4 * 4);
+    if (kind == ACT_Q8_32) return up64(n) + up64(n / 32 * 4) + up64(n / 32 * 2) + 3 * up64(n / 4 * 4);
     if (kind == ACT_Q8_K) return up64(n) + up64(n / QK_K * 4) + up64(n / 16 * 2);
     return 0;
 }
@@ -95,5 +101,9 @@ void act_bind(act_t *a, enum act_kind kind, int T, int cols, const float *xf, vo
     p += up64(n / blk * 4);
     a->sum = (int16_t *)p;
     p += up64(n / sumblk * 2);
-    if (kind == ACT_Q8_32) a->s4 = (int32_t *)p;
+    if (kind == ACT_Q8_32) {
+        a->s4 = (int32_t *)p;
+        a->d8 = (float *)(p + up64(n / 4 * 4));
+        a->ds8 = (float *)(p + 2 * up64(n / 4 * 4));
+    }
 }

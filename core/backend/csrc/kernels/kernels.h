@@ -31,9 +31,11 @@ extern const wtype_info WTYPES[W_COUNT];
 int wtype_from_ggml(long ggml_id); /* -1 when unsupported */
 
 /* Quantized activations for T tokens of `cols` elements; arrays are
- * token-major. For ACT_Q8_32: d and sum per 32 elements, s4 (the sum of
- * each 4 consecutive quants, what one vpdpbusd lane covers) per 4. For
- * ACT_Q8_K: d per 256 and sum per 16 (the k-quants' finest sub-block). */
+ * token-major. For ACT_Q8_32: d and sum per 32 elements, and per 4 elements
+ * (what one int32 lane of a SIMD dot product covers): s4, the sum of those
+ * 4 quants; d8, the block's d; ds8, d * sum / 8 of the block, so that eight
+ * lanes of a block add up to its d * sum. For ACT_Q8_K: d per 256 and sum
+ * per 16 (the k-quants' finest sub-block). */
 typedef struct {
     int T, cols;
     enum act_kind kind;
@@ -42,6 +44,7 @@ typedef struct {
     float *d;         /* (T, cols / block) */
     int16_t *sum;     /* (T, cols / 32) or (T, cols / 16) */
     int32_t *s4;      /* (T, cols / 4), ACT_Q8_32 only */
+    float *d8, *ds8;  /* (T, cols / 4), ACT_Q8_32 only */
 } act_t;
 
 /* Computes out[t * ostride + r] for r in [r0, r1), all tokens. */
@@ -63,6 +66,8 @@ void isa_fill_portable(isa_table *t);
 #if defined(__x86_64__) || defined(_M_X64)
 void isa_fill_avx2(isa_table *t);
 void isa_fill_avx512(isa_table *t);
+void simd_fill_avx2(isa_table *t);   /* hand-written kernels over a generic table */
+void simd_fill_avx512(isa_table *t);
 #endif
 #if defined(__aarch64__)
 void isa_fill_neon(isa_table *t);
