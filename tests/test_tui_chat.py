@@ -137,6 +137,22 @@ async def test_edit_user_message_truncates_and_resends(tmp_path):
         assert engine.calls[-1]["messages"] == [{"role": "user", "content": "one, edited"}]
 
 
+async def test_the_edit_dialog_resends_with_enter_and_ctrl_j_adds_a_line(tmp_path):
+    engine = FakeEngine(replies=["r1", "r2"])
+    app = make_app(tmp_path, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await send(app, pilot, "one")
+        await settle(app, pilot)
+        await app.chat.action_edit_last()  # "Edit last message" in the command palette
+        await pilot.pause()
+        assert app.focused.id == "edit-text"
+        await pilot.press("end", "ctrl+j", *"two", "enter")
+        await wait_until(pilot, lambda: app.screen is app.chat)
+        await settle(app, pilot)
+        assert [(m.role, m.content) for m in stored(app)] == [("user", "one\ntwo"), ("assistant", "r2")]
+
+
 async def test_continue_appends_to_the_last_reply(tmp_path):
     engine = FakeEngine(replies=["Once upon", " a time."])
     app = make_app(tmp_path, engine)

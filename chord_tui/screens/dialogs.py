@@ -6,7 +6,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static, TextArea
+from textual.widgets import Button, Input, Label, Static
+
+from chord_tui.widgets.chat_input import ChatInput
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -70,7 +72,8 @@ class TextPromptDialog(ModalScreen[str | None]):
 
 
 class EditMessageDialog(ModalScreen[str | None]):
-    """Edit a sent message; saving truncates the chat there and resends."""
+    """Edit a sent message; saving truncates the chat there and resends.
+    Keys as in the chat's input: Enter resends, Shift+Enter / Ctrl+J add a line."""
 
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
@@ -84,16 +87,19 @@ class EditMessageDialog(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog dialog-wide"):
-            yield Label("Edit message (Ctrl+S resends; later messages are replaced)", classes="dialog-question")
-            area = TextArea(self.text, id="edit-text", soft_wrap=True)
-            area.cursor_blink = self._cursor_blink
-            yield area
+            yield Static("Edit message: Enter resends, Ctrl+J adds a line; later messages are replaced.",
+                         classes="dialog-question")
+            yield ChatInput(self.text, id="edit-text", cursor_blink=self._cursor_blink, placeholder="")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Resend", variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
+                yield Button("Resend  Enter", variant="primary", id="ok")
+                yield Button("Cancel  Esc", id="cancel")
+
+    def on_chat_input_submitted(self, event: ChatInput.Submitted) -> None:
+        event.stop()
+        self.action_save()
 
     def action_save(self) -> None:
-        text = self.query_one("#edit-text", TextArea).text
+        text = self.query_one("#edit-text", ChatInput).text
         self.dismiss(text if text.strip() else None)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -1,4 +1,5 @@
-"""The message box: a multi-line TextArea where Enter sends.
+"""The message box: a multi-line TextArea where Enter sends (the chat's
+input, and the edit dialog's).
 
 Terminals report Shift+Enter only with the kitty keyboard protocol, so
 Ctrl+J (a plain line feed everywhere) inserts a newline too.
@@ -31,14 +32,16 @@ class ChatInput(TextArea):
         def control(self) -> "ChatInput":
             return self.chat_input
 
-    def __init__(self, *, id: str | None = None, cursor_blink: bool = True) -> None:
+    def __init__(self, text: str = "", *, id: str | None = None, cursor_blink: bool = True,
+                 placeholder: str = "Message (Enter sends, Ctrl+J newline)") -> None:
         super().__init__(
+            text,
             id=id,
             soft_wrap=True,
             tab_behavior="focus",
             show_line_numbers=False,
             compact=True,
-            placeholder="Message (Enter sends, Ctrl+J newline)",
+            placeholder=placeholder,
         )
         self.cursor_blink = cursor_blink
 
