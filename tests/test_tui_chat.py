@@ -171,6 +171,20 @@ async def test_continue_appends_to_the_last_reply(tmp_path):
         assert app.chat.query(MessageView).last().content == "Once upon a time."
 
 
+async def test_continue_says_why_when_the_model_has_nothing_to_add(tmp_path):
+    app = make_app(tmp_path, FakeEngine(replies=["The end.", ""]))  # the second stream ends at once
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app, pilot)
+        await pilot.press("ctrl+g")  # no reply yet
+        assert any("Nothing to continue yet" in n.message for n in app._notifications)
+        await send(app, pilot, "story")
+        await settle(app, pilot)
+        await pilot.press("ctrl+g")
+        await settle(app, pilot)
+        assert stored(app)[-1].content == "The end."
+        assert any("nothing to add" in n.message and "Ctrl+R" in n.message for n in app._notifications)
+
+
 async def test_copy_message_and_code_blocks(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -244,7 +244,8 @@ class ChatScreen(ReplyStreaming, Screen):
         self.inspector = not self.inspector
 
     def action_prompt_view(self) -> None:
-        self.app.show_prompt(self.state.engine_messages(), self.chat_input.text)
+        draft = self.chat_input.text if self.chat_input.text.strip() else ""
+        self.app.show_prompt(self.state.engine_messages(draft=draft), has_draft=bool(draft))
 
     def action_export(self) -> None:
         try:
@@ -295,10 +296,14 @@ class ChatScreen(ReplyStreaming, Screen):
     async def action_regenerate(self) -> None:
         if (mid := self._last("assistant")) is not None:
             await self.on_message_action(MessageAction("regenerate", mid))
+        else:
+            self.notify("Nothing to regenerate yet: there is no reply.", severity="warning")
 
     async def action_continue_reply(self) -> None:
         if (mid := self._last("assistant")) is not None:
             await self.on_message_action(MessageAction("continue", mid))
+        else:
+            self.notify("Nothing to continue yet: there is no reply.", severity="warning")
 
     async def action_copy_last(self) -> None:
         if (mid := self._last("assistant")) is not None:

@@ -138,6 +138,10 @@ class ReplyStreaming:
         self.app.update_memory()
         if error:
             self.notify(error, title="Generation failed", severity="error", timeout=10)
+        elif gen.mode == "continue" and done is not None and done.reason == "stop" and not gen.tokens:
+            # the model ended its turn again at once; without a word Ctrl+G seems broken
+            self.notify("The model ended this reply again at once: it has nothing to add. "
+                        "Ctrl+R regenerates the reply instead.", title="Nothing to continue", timeout=8)
         await self.show_state()
 
     def action_stop(self) -> None:
