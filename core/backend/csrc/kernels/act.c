@@ -46,6 +46,7 @@ static void quantize_q8_32(act_t *a, int t) {
             s += s4;
         }
         a->sum[(size_t)t * nb + b] = (int16_t)s;
+        a->ds[(size_t)t * nb + b] = d * (float)s;
         for (int k = 0; k < 8; k++) {
             a->d8[lane0 + k] = d;
             a->ds8[lane0 + k] = d * (float)s * 0.125f;
@@ -65,6 +66,10 @@ static void quantize_q8_k(act_t *a, int t) {
             for (int i = 0; i < 16; i++) s += qb[16 * k + i];
             a->sum[(size_t)t * (a->cols / 16) + 16 * b + k] = (int16_t)s;
         }
+        for (int k = 0; k < 8; k++) {
+            const int16_t *s16 = a->sum + (size_t)t * (a->cols / 16) + 16 * b + 2 * k;
+            a->sum32[(size_t)t * (a->cols / 32) + 8 * b + k] = (int16_t)(s16[0] + s16[1]);
+        }
     }
 }
 
@@ -77,33 +82,44 @@ void act_quantize_rows(act_t *a, int t0, int t1) {
 
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* Carves the arrays of `a` out of `base` (64-byte aligned pieces); with
+ * base NULL only counts the bytes. */
+static size_t carve(act_t *a, char *base) {
+    size_t n = (size_t)a->T * a->cols, off = 0;
+#define PIECE(field, type, count)                                                              \
+    do {                                                                                       \
+        if (base) a->field = (type *)(base + off);                                             \
+        off += up64((count) * sizeof(type));                                                   \
+    } while (0)
+    if (a->kind == ACT_Q8_32) {
+        PIECE(q, int8_t, n);
+        PIECE(d, float, n / 32);
+        PIECE(ds, float, n / 32);
+        PIECE(sum, int16_t, n / 32);
+        PIECE(s4, int32_t, n / 4);
+        PIECE(d8, float, n / 4);
+        PIECE(ds8, float, n / 4);
+    } else if (a->kind == ACT_Q8_K) {
+        PIECE(q, int8_t, n);
+        PIECE(d, float, n / QK_K);
+        PIECE(sum, int16_t, n / 16);
+        PIECE(sum32, int16_t, n / 32);
+    }
+#undef PIECE
+    return off;
+}
+
 size_t act_scratch_bytes(enum act_kind kind, int T, int cols) {
-    size_t n = (size_t)T * cols;
-    if (kind == ACT_Q8_32) return up64(n) + up64(n / 32 * 4) + up64(n / 32 * 2) + 3 * up64(n / 4 * 4);
-    if (kind == ACT_Q8_K) return up64(n) + up64(n / QK_K * 4) + up64(n / 16 * 2);
-    return 0;
+    act_t a = {.T = T, .cols = cols, .kind = kind};
+    return carve(&a, NULL);
 }
 
 /* Lays the arrays out in `scratch` (64-byte aligned, act_scratch_bytes long). */
 void act_bind(act_t *a, enum act_kind kind, int T, int cols, const float *xf, void *scratch) {
-    size_t n = (size_t)T * cols;
-    char *p = scratch;
     memset(a, 0, sizeof *a);
     a->T = T;
     a->cols = cols;
     a->kind = kind;
     a->xf = xf;
-    if (kind == ACT_F32) return;
-    int blk = kind == ACT_Q8_32 ? 32 : QK_K, sumblk = kind == ACT_Q8_32 ? 32 : 16;
-    a->q = (int8_t *)p;
-    p += up64(n);
-    a->d = (float *)p;
-    p += up64(n / blk * 4);
-    a->sum = (int16_t *)p;
-    p += up64(n / sumblk * 2);
-    if (kind == ACT_Q8_32) {
-        a->s4 = (int32_t *)p;
-        a->d8 = (float *)(p + up64(n / 4 * 4));
-        a->ds8 = (float *)(p + 2 * up64(n / 4 * 4));
-    }
+    carve(a, scratch);
 }

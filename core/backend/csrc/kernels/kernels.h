@@ -31,11 +31,11 @@ extern const wtype_info WTYPES[W_COUNT];
 int wtype_from_ggml(long ggml_id); /* -1 when unsupported */
 
 /* Quantized activations for T tokens of `cols` elements; arrays are
- * token-major. For ACT_Q8_32: d and sum per 32 elements, and per 4 elements
+ * token-major. For ACT_Q8_32: d, sum and ds = d * sum per 32 elements, and per 4 elements
  * (what one int32 lane of a SIMD dot product covers): s4, the sum of those
  * 4 quants; d8, the block's d; ds8, d * sum / 8 of the block, so that eight
- * lanes of a block add up to its d * sum. For ACT_Q8_K: d per 256 and sum
- * per 16 (the k-quants' finest sub-block). */
+ * lanes of a block add up to its d * sum. For ACT_Q8_K: d per 256, sum
+ * per 16 (the k-quants' finest sub-block) and sum32 per 32. */
 typedef struct {
     int T, cols;
     enum act_kind kind;
@@ -45,6 +45,8 @@ typedef struct {
     int16_t *sum;     /* (T, cols / 32) or (T, cols / 16) */
     int32_t *s4;      /* (T, cols / 4), ACT_Q8_32 only */
     float *d8, *ds8;  /* (T, cols / 4), ACT_Q8_32 only */
+    float *ds;        /* (T, cols / 32), ACT_Q8_32 only */
+    int16_t *sum32;   /* (T, cols / 32), ACT_Q8_K only */
 } act_t;
 
 /* Computes out[t * ostride + r] for r in [r0, r1), all tokens. */

@@ -12,6 +12,7 @@
 #endif
 
 #include "simd_x86.h"
+#include "tile.h"
 
 DOT32_1(q4_0, 18)
 DOT32_1(q4_1, 20)
@@ -111,41 +112,64 @@ static float dot1_q6_k(const uint8_t *row, int nb, const act_t *a, int t) {
     return hsum256(acc);
 }
 
-static mm_fn generic_mm[W_COUNT];
-
-/* Below this many tokens each token streams the rows again; above it the
- * generic kernel, which unpacks each block once per 16 tokens, wins. */
-#define SIMD_MAX_T 4
-
-#define MM_ROWDOT(NAME, WT, NBLK)                                                              \
+/* One token at a time: each row streamed once per token. */
+#define MM_ROWDOT(NAME, DOT, NBLK)                                                             \
     static void mm_##NAME(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,         \
                           float *out, ptrdiff_t os) {                                          \
-        if (a->T >= SIMD_MAX_T) {                                                              \
-            generic_mm[WT](w, rb, r0, r1, a, out, os);                                         \
-            return;                                                                            \
-        }                                                                                      \
         int nb = a->cols / NBLK;                                                               \
         for (int r = r0; r < r1; r++)                                                          \
-            for (int t = 0; t < a->T; t++) out[t * os + r] = dot1_##NAME(w + (size_t)r * rb, nb, a, t); \
+            for (int t = 0; t < a->T; t++) out[t * os + r] = DOT(w + (size_t)r * rb, nb, a, t); \
     }
 
-MM_ROWDOT(q4_0, W_Q4_0, 32)
-MM_ROWDOT(q4_1, W_Q4_1, 32)
-MM_ROWDOT(q5_0, W_Q5_0, 32)
-MM_ROWDOT(q5_1, W_Q5_1, 32)
-MM_ROWDOT(q8_0, W_Q8_0, 32)
-MM_ROWDOT(q4_k, W_Q4_K, QK_K)
-MM_ROWDOT(q6_k, W_Q6_K, QK_K)
+MM_ROWDOT(q4_0, dot1_q4_0, 32)
+MM_ROWDOT(q4_1, dot1_q4_1, 32)
+MM_ROWDOT(q5_0, dot1_q5_0, 32)
+MM_ROWDOT(q5_1, dot1_q5_1, 32)
+MM_ROWDOT(q8_0, dot1_q8_0, 32)
+MM_ROWDOT(q4_k, dot1_q4_k, QK_K)
+MM_ROWDOT(q6_k, dot1_q6_k, QK_K)
+
+/* Few tokens: the kernels above (or generic.h's); more: the tile path. */
+static mm_fn small[W_COUNT];
+static const tile_kernels *tiles;
+
+#define SMALL_T 4
+
+#define MM_TILED(WT)                                                                           \
+    static void mm_tiled_##WT(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,     \
+                              float *out, ptrdiff_t os) {                                      \
+        if (a->T >= SMALL_T && tile_mm(tiles, WT, w, rb, r0, r1, a, out, os)) return;          \
+        small[WT](w, rb, r0, r1, a, out, os);                                                  \
+    }
+
+MM_TILED(W_Q4_0)
+MM_TILED(W_Q4_1)
+MM_TILED(W_Q5_0)
+MM_TILED(W_Q5_1)
+MM_TILED(W_Q8_0)
+MM_TILED(W_Q2_K)
+MM_TILED(W_Q3_K)
+MM_TILED(W_Q4_K)
+MM_TILED(W_Q5_K)
+MM_TILED(W_Q6_K)
 
 void simd_fill_avx2(isa_table *t) {
-    memcpy(generic_mm, t->mm, sizeof generic_mm);
-    t->mm[W_Q4_0] = mm_q4_0;
-    t->mm[W_Q4_1] = mm_q4_1;
-    t->mm[W_Q5_0] = mm_q5_0;
-    t->mm[W_Q5_1] = mm_q5_1;
-    t->mm[W_Q8_0] = mm_q8_0;
-    t->mm[W_Q4_K] = mm_q4_k;
-    t->mm[W_Q6_K] = mm_q6_k;
+    memcpy(small, t->mm, sizeof small);
+    small[W_Q4_0] = mm_q4_0;
+    small[W_Q4_1] = mm_q4_1;
+    small[W_Q5_0] = mm_q5_0;
+    small[W_Q5_1] = mm_q5_1;
+    small[W_Q8_0] = mm_q8_0;
+    small[W_Q4_K] = mm_q4_k;
+    small[W_Q6_K] = mm_q6_k;
+    tiles = &TILE_AVX2;
+    static const int tiled[] = {W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0,
+                                W_Q2_K, W_Q3_K, W_Q4_K, W_Q5_K, W_Q6_K};
+    static const mm_fn tiled_fn[] = {mm_tiled_W_Q4_0, mm_tiled_W_Q4_1, mm_tiled_W_Q5_0,
+                                     mm_tiled_W_Q5_1, mm_tiled_W_Q8_0, mm_tiled_W_Q2_K,
+                                     mm_tiled_W_Q3_K, mm_tiled_W_Q4_K, mm_tiled_W_Q5_K,
+                                     mm_tiled_W_Q6_K};
+    for (size_t i = 0; i < sizeof tiled / sizeof tiled[0]; i++) t->mm[tiled[i]] = tiled_fn[i];
 }
 
 #if defined(__clang__)

@@ -1,0 +1,57 @@
+/* Prefill (T > a few tokens): a tile of 16 weight rows is unpacked once into
+ * an interleaved layout, then multiplied with blocks of tokens by a
+ * register-blocked microkernel (tile_avx512.c, tile_avx2.c), so each
+ * unpacked weight is reused by every token.
+ *
+ * Packed column block (one 32-element block, or one 256-element k-quant
+ * super-block, of 16 rows), 64-byte aligned:
+ *   q:  for each group of 4 elements, 16 rows x 4 unsigned bytes (64 bytes):
+ *       the weights with their type's offset added (Q4_0 +8, Q5_0 +16,
+ *       Q8_0 +128, Q3_K +4, Q6_K +32), so value = scale * u - min.
+ *   32-element types: D[16] (d), M[16] floats: value = D * u + M
+ *       (M is Q4_1/Q5_1's min, or -offset * d).
+ *   k-quants: SC[nsub][16] int32 sub-block scales; SC16, the same as two
+ *       int16 copies per int32 (for madd); MN[npair][16], pairs of int16
+ *       mins per int32 (per-32 types: the 8 mins; per-16 types: 16 of
+ *       them, offset * scale for Q3_K/Q6_K); D[16], DM[16] floats:
+ *       value = D * SC * u - DM * MN (DM is dmin, or d for Q3_K/Q6_K). */
+#ifndef CHORD_TILE_H
+#define CHORD_TILE_H
+
+#include "kernels.h"
+
+#define TILE_ROWS 16
+
+typedef struct {
+    int wt;
+    int kquant;       /* 256-element super-blocks */
+    int nsub, npair;  /* k-quants: scale sub-blocks and min pairs per super-block */
+    int groups;       /* groups of 4 elements per block: 8 or 64 */
+    int umax;         /* largest unsigned weight: bounds int16 partial sums */
+    int offset;
+    size_t q_bytes, blk_bytes;
+    size_t off_sc, off_sc16, off_mn, off_d, off_m; /* off_m: M or DM */
+} tile_fmt;
+
+void tile_format(int wt, tile_fmt *f);
+
+/* res[t * 16 + r] for t < nt, r < 16: the tile's rows against tokens
+ * t0 .. t0 + nt - 1. */
+typedef void (*tile_kernel)(const tile_fmt *f, const uint8_t *packed, int nblocks, const act_t *a,
+                            int t0, int nt, float *res);
+
+typedef struct {
+    tile_kernel blk32, sub32, sub16; /* 32-element types; per-32 and per-16 k-quants */
+    int max_umax;                    /* largest weight the kernels take (255 with VNNI) */
+} tile_kernels;
+
+/* The tile path for rows r0..r1 of every token; 0 when the kernels cannot
+ * take this type (then the caller uses another kernel). */
+int tile_mm(const tile_kernels *k, int wt, const uint8_t *w, size_t rb, int r0, int r1,
+            const act_t *a, float *out, ptrdiff_t os);
+
+#if defined(__x86_64__) || defined(_M_X64)
+extern const tile_kernels TILE_AVX512_VNNI, TILE_AVX2;
+#endif
+
+#endif

@@ -1,0 +1,141 @@
+/* AVX2 microkernels of the tile path (tile.h), for CPUs without VNNI: each
+ * 8-row half of a tile in one register; maddubs multiplies 4 unsigned
+ * weights per row with 4 broadcast activations into int16 pair sums, which
+ * add up in int16 for as many groups as cannot overflow (umax bounds
+ * them), then madd applies the sub-block scale (or ones) into int32. */
+#include "tile.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC target("avx2,fma,f16c")
+#endif
+
+#include <immintrin.h>
+
+static inline __m256i bcast32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* Groups whose int16 pair sums cannot overflow: 2 * umax * 127 per group. */
+static inline int flush_groups(const tile_fmt *f) { return 32767 / (2 * 127 * f->umax); }
+
+#define TILE_K(NT, NSUB)                                                                       \
+    static void tk_##NSUB##_##NT(const tile_fmt *f, const uint8_t *pk0, int nb, const act_t *a, \
+                                 int t0, float *res) {                                         \
+        const int gsub = 64 / NSUB, npair = NSUB / 2;                                          \
+        const int fl = flush_groups(f) < gsub ? flush_groups(f) : gsub;                        \
+        for (int h = 0; h < 2; h++) {                                                          \
+            const uint8_t *pk = pk0 + 32 * h;                                                  \
+            __m256 acc[NT];                                                                    \
+            for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();                         \
+            for (int i = 0; i < nb; i++, pk += f->blk_bytes) {                                 \
+                __m256 d = _mm256_loadu_ps((const float *)(pk + f->off_d)),                    \
+                       dm = _mm256_loadu_ps((const float *)(pk + f->off_m));                   \
+                for (int t = 0; t < NT; t++) {                                                 \
+                    const int16_t *bs = NSUB == 8 ? a->sum32 + (size_t)(t0 + t) * (a->cols / 32) \
+                                                  : a->sum + (size_t)(t0 + t) * (a->cols / 16); \
+                    __m256i ms = _mm256_setzero_si256();                                       \
+                    for (int p = 0; p < npair; p++) {                                          \
+                        __m256i mn = _mm256_loadu_si256((const __m256i *)(pk + f->off_mn + 64 * p)); \
+                        ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mn, bcast32(bs + NSUB * i + 2 * p))); \
+                    }                                                                          \
+                    __m256 dx = _mm256_set1_ps(a->d[(size_t)(t0 + t) * nb + i]);              \
+                    acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dm, dx), acc[t]); \
+                }                                                                              \
+                __m256i is[NT];                                                                \
+                for (int t = 0; t < NT; t++) is[t] = _mm256_setzero_si256();                   \
+                for (int s = 0; s < NSUB; s++) {                                               \
+                    __m256i sc = _mm256_loadu_si256((const __m256i *)(pk + f->off_sc16 + 64 * s)); \
+                    for (int g0 = s * gsub; g0 < (s + 1) * gsub; g0 += fl) {                   \
+                        __m256i p16[NT];                                                       \
+                        for (int t = 0; t < NT; t++) p16[t] = _mm256_setzero_si256();          \
+                        for (int g = g0; g < g0 + fl; g++) {                                   \
+                            __m256i q = _mm256_loadu_si256((const __m256i *)(pk + 64 * g));    \
+                            for (int t = 0; t < NT; t++) {                                     \
+                                const int8_t *x = a->q + (size_t)(t0 + t) * a->cols + QK_K * i + 4 * g; \
+                                p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(q, bcast32(x))); \
+                            }                                                                  \
+                        }                                                                      \
+                        for (int t = 0; t < NT; t++)                                           \
+                            is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(p16[t], sc));    \
+                    }                                                                          \
+                }                                                                              \
+                for (int t = 0; t < NT; t++) {                                                 \
+                    __m256 dx = _mm256_set1_ps(a->d[(size_t)(t0 + t) * nb + i]);              \
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[t]), _mm256_mul_ps(d, dx), acc[t]); \
+                }                                                                              \
+            }                                                                                  \
+            for (int t = 0; t < NT; t++) _mm256_storeu_ps(res + 16 * t + 8 * h, acc[t]);       \
+        }                                                                                      \
+    }
+
+#define TILE_32(NT)                                                                            \
+    static void t32_##NT(const tile_fmt *f, const uint8_t *pk0, int nb, const act_t *a, int t0, \
+                         float *res) {                                                         \
+        const int fl = flush_groups(f) < 8 ? flush_groups(f) : 8;                              \
+        const __m256i ones = _mm256_set1_epi16(1);                                             \
+        for (int h = 0; h < 2; h++) {                                                          \
+            const uint8_t *pk = pk0 + 32 * h;                                                  \
+            __m256 acc[NT];                                                                    \
+            for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();                         \
+            for (int i = 0; i < nb; i++, pk += f->blk_bytes) {                                 \
+                __m256i r[NT];                                                                 \
+                for (int t = 0; t < NT; t++) r[t] = _mm256_setzero_si256();                    \
+                for (int g0 = 0; g0 < 8; g0 += fl) {                                           \
+                    __m256i p16[NT];                                                           \
+                    for (int t = 0; t < NT; t++) p16[t] = _mm256_setzero_si256();              \
+                    for (int g = g0; g < g0 + fl && g < 8; g++) {                              \
+                        __m256i q = _mm256_loadu_si256((const __m256i *)(pk + 64 * g));        \
+                        for (int t = 0; t < NT; t++) {                                         \
+                            const int8_t *x = a->q + (size_t)(t0 + t) * a->cols + 32 * i + 4 * g; \
+                            p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(q, bcast32(x))); \
+                        }                                                                      \
+                    }                                                                          \
+                    for (int t = 0; t < NT; t++) r[t] = _mm256_add_epi32(r[t], _mm256_madd_epi16(p16[t], ones)); \
+                }                                                                              \
+                __m256 d = _mm256_loadu_ps((const float *)(pk + f->off_d)),                    \
+                       m = _mm256_loadu_ps((const float *)(pk + f->off_m));                    \
+                for (int t = 0; t < NT; t++) {                                                 \
+                    size_t xb = (size_t)(t0 + t) * nb + i;                                     \
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r[t]), _mm256_mul_ps(d, _mm256_set1_ps(a->d[xb])), acc[t]); \
+                    acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(a->ds[xb]), acc[t]);            \
+                }                                                                              \
+            }                                                                                  \
+            for (int t = 0; t < NT; t++) _mm256_storeu_ps(res + 16 * t + 8 * h, acc[t]);       \
+        }                                                                                      \
+    }
+
+TILE_K(4, 8)
+TILE_K(1, 8)
+TILE_K(4, 16)
+TILE_K(1, 16)
+TILE_32(4)
+TILE_32(1)
+
+#define TILE_ENTRY(NAME, WIDE, NARROW, NW)                                                     \
+    static void NAME(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,     \
+                     int nt, float *res) {                                                     \
+        int t = 0;                                                                             \
+        for (; t + NW <= nt; t += NW) WIDE(f, pk, nb, a, t0 + t, res + 16 * t);                \
+        for (; t < nt; t++) NARROW(f, pk, nb, a, t0 + t, res + 16 * t);                        \
+    }
+
+TILE_ENTRY(tile_sub32, tk_8_4, tk_8_1, 4)
+TILE_ENTRY(tile_sub16, tk_16_4, tk_16_1, 4)
+TILE_ENTRY(tile_blk32, t32_4, t32_1, 4)
+
+/* maddubs needs u * 127 * 2 within int16: not Q8_0's u up to 255. */
+const tile_kernels TILE_AVX2 = {tile_blk32, tile_sub32, tile_sub16, 63};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+
+#else
+typedef int tile_avx2_unused;
+#endif

@@ -1,0 +1,129 @@
+/* AVX-512 VNNI microkernels of the tile path (tile.h): one register holds
+ * the 16 rows of a tile; each vpdpbusd multiplies a group of 4 unsigned
+ * weights per row with 4 activations of one token broadcast to every row,
+ * so the weights loaded once serve NT tokens. Sub-block scales are applied
+ * once per sub-block (vpmulld), mins once per super-block (vpdpwssd),
+ * float scales once per block. */
+#include "tile.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), \
+                             apply_to = function)
+#else
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+#endif
+
+#include <immintrin.h>
+
+static inline __m512i bcast32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* k-quants: NSUB scale sub-blocks of 256 / NSUB elements per super-block. */
+#define TILE_K(NT, NSUB)                                                                       \
+    static void tk_##NSUB##_##NT(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, \
+                                 int t0, float *res) {                                         \
+        const int gsub = 64 / NSUB, npair = NSUB / 2;                                          \
+        const int8_t *x[NT];                                                                   \
+        const float *xd[NT];                                                                   \
+        const int16_t *bs[NT];                                                                 \
+        __m512 acc[NT];                                                                        \
+        for (int t = 0; t < NT; t++) {                                                         \
+            x[t] = a->q + (size_t)(t0 + t) * a->cols;                                          \
+            xd[t] = a->d + (size_t)(t0 + t) * nb;                                              \
+            bs[t] = NSUB == 8 ? a->sum32 + (size_t)(t0 + t) * (a->cols / 32)                   \
+                              : a->sum + (size_t)(t0 + t) * (a->cols / 16);                    \
+            acc[t] = _mm512_setzero_ps();                                                      \
+        }                                                                                      \
+        for (int i = 0; i < nb; i++, pk += f->blk_bytes) {                                     \
+            __m512i is[NT], ms[NT];                                                            \
+            for (int t = 0; t < NT; t++) is[t] = ms[t] = _mm512_setzero_si512();               \
+            for (int s = 0; s < NSUB; s++) {                                                   \
+                __m512i r[NT];                                                                 \
+                for (int t = 0; t < NT; t++) r[t] = _mm512_setzero_si512();                    \
+                for (int g = s * gsub; g < (s + 1) * gsub; g++) {                              \
+                    __m512i q = _mm512_load_si512(pk + 64 * g);                                \
+                    for (int t = 0; t < NT; t++)                                               \
+                        r[t] = _mm512_dpbusd_epi32(r[t], q, bcast32(x[t] + QK_K * i + 4 * g)); \
+                }                                                                              \
+                __m512i sc = _mm512_load_si512(pk + f->off_sc + 64 * s);                       \
+                for (int t = 0; t < NT; t++) is[t] = _mm512_add_epi32(is[t], _mm512_mullo_epi32(r[t], sc)); \
+            }                                                                                  \
+            for (int p = 0; p < npair; p++) {                                                  \
+                __m512i mn = _mm512_load_si512(pk + f->off_mn + 64 * p);                       \
+                for (int t = 0; t < NT; t++)                                                   \
+                    ms[t] = _mm512_dpwssd_epi32(ms[t], mn, bcast32(bs[t] + NSUB * i + 2 * p)); \
+            }                                                                                  \
+            __m512 d = _mm512_load_ps(pk + f->off_d), dm = _mm512_load_ps(pk + f->off_m);     \
+            for (int t = 0; t < NT; t++) {                                                     \
+                __m512 dx = _mm512_set1_ps(xd[t][i]);                                          \
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), _mm512_mul_ps(d, dx), acc[t]); \
+                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms[t]), _mm512_mul_ps(dm, dx), acc[t]); \
+            }                                                                                  \
+        }                                                                                      \
+        for (int t = 0; t < NT; t++) _mm512_storeu_ps(res + 16 * t, acc[t]);                   \
+    }
+
+/* 32-element blocks: value = D * u + M. */
+#define TILE_32(NT)                                                                            \
+    static void t32_##NT(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,  \
+                         float *res) {                                                         \
+        const int8_t *x[NT];                                                                   \
+        const float *xd[NT], *xs[NT];                                                          \
+        __m512 acc[NT];                                                                        \
+        for (int t = 0; t < NT; t++) {                                                         \
+            x[t] = a->q + (size_t)(t0 + t) * a->cols;                                          \
+            xd[t] = a->d + (size_t)(t0 + t) * nb;                                              \
+            xs[t] = a->ds + (size_t)(t0 + t) * nb;                                             \
+            acc[t] = _mm512_setzero_ps();                                                      \
+        }                                                                                      \
+        for (int i = 0; i < nb; i++, pk += f->blk_bytes) {                                     \
+            __m512i r[NT];                                                                     \
+            for (int t = 0; t < NT; t++) r[t] = _mm512_setzero_si512();                        \
+            for (int g = 0; g < 8; g++) {                                                      \
+                __m512i q = _mm512_load_si512(pk + 64 * g);                                    \
+                for (int t = 0; t < NT; t++)                                                   \
+                    r[t] = _mm512_dpbusd_epi32(r[t], q, bcast32(x[t] + 32 * i + 4 * g));       \
+            }                                                                                  \
+            __m512 d = _mm512_load_ps(pk + f->off_d), m = _mm512_load_ps(pk + f->off_m);      \
+            for (int t = 0; t < NT; t++) {                                                     \
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r[t]), _mm512_mul_ps(d, _mm512_set1_ps(xd[t][i])), acc[t]); \
+                acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t][i]), acc[t]);                 \
+            }                                                                                  \
+        }                                                                                      \
+        for (int t = 0; t < NT; t++) _mm512_storeu_ps(res + 16 * t, acc[t]);                   \
+    }
+
+TILE_K(6, 8)
+TILE_K(1, 8)
+TILE_K(6, 16)
+TILE_K(1, 16)
+TILE_32(8)
+TILE_32(1)
+
+/* Blocks of the widest NT, then the rest one token at a time. */
+#define TILE_ENTRY(NAME, WIDE, NARROW, NW)                                                     \
+    static void NAME(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,     \
+                     int nt, float *res) {                                                     \
+        int t = 0;                                                                             \
+        for (; t + NW <= nt; t += NW) WIDE(f, pk, nb, a, t0 + t, res + 16 * t);                \
+        for (; t < nt; t++) NARROW(f, pk, nb, a, t0 + t, res + 16 * t);                        \
+    }
+
+TILE_ENTRY(tile_sub32, tk_8_6, tk_8_1, 6)
+TILE_ENTRY(tile_sub16, tk_16_6, tk_16_1, 6)
+TILE_ENTRY(tile_blk32, t32_8, t32_1, 8)
+
+const tile_kernels TILE_AVX512_VNNI = {tile_blk32, tile_sub32, tile_sub16, 255};
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+
+#else
+typedef int tile_avx512_unused;
+#endif

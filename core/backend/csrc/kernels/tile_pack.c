@@ -1,0 +1,133 @@
+/* The tile path's packer and driver (see tile.h): portable C, shared by
+ * every ISA's microkernels. */
+#include <stdlib.h>
+
+#include "tile.h"
+
+#define KFN(name) name##_pack
+#include "unpack.h"
+
+void tile_format(int wt, tile_fmt *f) {
+    static const int offsets[W_COUNT] = {[W_Q4_0] = 8, [W_Q5_0] = 16, [W_Q8_0] = 128,
+                                         [W_Q3_K] = 4, [W_Q6_K] = 32};
+    static const int umax[W_COUNT] = {[W_Q4_0] = 15, [W_Q4_1] = 15, [W_Q5_0] = 31, [W_Q5_1] = 31,
+                                      [W_Q8_0] = 255, [W_Q2_K] = 3, [W_Q3_K] = 7, [W_Q4_K] = 15,
+                                      [W_Q5_K] = 31, [W_Q6_K] = 63};
+    memset(f, 0, sizeof *f);
+    f->wt = wt;
+    f->kquant = WTYPES[wt].act == ACT_Q8_K;
+    f->offset = offsets[wt];
+    f->umax = umax[wt];
+    f->groups = WTYPES[wt].block_elems / 4;
+    f->q_bytes = (size_t)f->groups * 64;
+    if (!f->kquant) {
+        f->off_d = f->q_bytes;
+        f->off_m = f->off_d + 64;
+        f->blk_bytes = f->off_m + 64;
+        return;
+    }
+    int per32 = wt == W_Q4_K || wt == W_Q5_K;
+    f->nsub = per32 ? 8 : 16;
+    f->npair = f->nsub / 2;
+    f->off_sc = f->q_bytes;
+    f->off_sc16 = f->off_sc + (size_t)f->nsub * 64;
+    f->off_mn = f->off_sc16 + (size_t)f->nsub * 64;
+    f->off_d = f->off_mn + (size_t)f->npair * 64;
+    f->off_m = f->off_d + 64;
+    f->blk_bytes = f->off_m + 64;
+}
+
+static void put_q(uint8_t *q, int r, const int8_t *v, int n, int offset) {
+    for (int e = 0; e < n; e++) q[(e / 4) * 64 + r * 4 + (e % 4)] = (uint8_t)(v[e] + offset);
+}
+
+static void pack_blk32(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst) {
+    blk32_pack u;
+    switch (f->wt) {
+    case W_Q4_0: unpack_q4_0_pack(b, &u); break;
+    case W_Q4_1: unpack_q4_1_pack(b, &u); break;
+    case W_Q5_0: unpack_q5_0_pack(b, &u); break;
+    case W_Q5_1: unpack_q5_1_pack(b, &u); break;
+    default: unpack_q8_0_pack(b, &u); break;
+    }
+    put_q(dst, r, u.q, 32, f->offset);
+    ((float *)(dst + f->off_d))[r] = u.d;
+    ((float *)(dst + f->off_m))[r] = u.m - (float)f->offset * u.d;
+}
+
+static void pack_kquant(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst) {
+    blkk_pack u;
+    switch (f->wt) {
+    case W_Q2_K: unpack_q2_k_pack(b, &u); break;
+    case W_Q3_K: unpack_q3_k_pack(b, &u); break;
+    case W_Q4_K: unpack_q4_k_pack(b, &u); break;
+    case W_Q5_K: unpack_q5_k_pack(b, &u); break;
+    default: unpack_q6_k_pack(b, &u); break;
+    }
+    put_q(dst, r, u.q, QK_K, f->offset);
+    int32_t *sc = (int32_t *)(dst + f->off_sc), *sc16 = (int32_t *)(dst + f->off_sc16);
+    int32_t *mn = (int32_t *)(dst + f->off_mn);
+    int step = 16 / f->nsub; /* unpack gives per-16 values; per-32 types repeat them */
+    int16_t mins[16];
+    for (int s = 0; s < f->nsub; s++) {
+        int v = u.sc[s * step];
+        sc[s * 16 + r] = v;
+        sc16[s * 16 + r] = (int32_t)(((uint32_t)(uint16_t)v << 16) | (uint16_t)v);
+        mins[s] = (int16_t)(u.mn[s * step] + f->offset * v);
+    }
+    for (int p = 0; p < f->npair; p++)
+        mn[p * 16 + r] = (int32_t)(((uint32_t)(uint16_t)mins[2 * p + 1] << 16) | (uint16_t)mins[2 * p]);
+    ((float *)(dst + f->off_d))[r] = u.d;
+    ((float *)(dst + f->off_m))[r] = f->offset ? u.d : u.dmin;
+}
+
+/* Rows beyond nrows are zero (they compute zeros nobody reads). */
+static void tile_pack(const tile_fmt *f, const uint8_t *w, size_t rb, int nrows, int nblocks,
+                      uint8_t *dst) {
+    memset(dst, 0, f->blk_bytes * nblocks);
+    int bb = WTYPES[f->wt].block_bytes;
+    for (int i = 0; i < nblocks; i++, dst += f->blk_bytes)
+        for (int r = 0; r < nrows; r++) {
+            const uint8_t *b = w + (size_t)r * rb + (size_t)i * bb;
+            if (f->kquant) pack_kquant(f, b, r, dst);
+            else pack_blk32(f, b, r, dst);
+        }
+}
+
+/* Each thread packs into its own buffer, kept between calls. */
+static _Thread_local uint8_t *pack_buf;
+static _Thread_local size_t pack_cap;
+
+static uint8_t *pack_buffer(size_t n) {
+    if (n <= pack_cap) return pack_buf;
+    free(pack_buf);
+    pack_cap = 0;
+    if (posix_memalign((void **)&pack_buf, 64, n) != 0) return pack_buf = NULL;
+    pack_cap = n;
+    return pack_buf;
+}
+
+#define TOKEN_BLOCK 48 /* tokens per microkernel call: results fit a small buffer */
+
+int tile_mm(const tile_kernels *k, int wt, const uint8_t *w, size_t rb, int r0, int r1,
+            const act_t *a, float *out, ptrdiff_t os) {
+    tile_fmt f;
+    tile_format(wt, &f);
+    if (!f.umax || f.umax > k->max_umax) return 0;
+    tile_kernel kern = !f.kquant ? k->blk32 : f.nsub == 8 ? k->sub32 : k->sub16;
+    int nblocks = a->cols / WTYPES[wt].block_elems;
+    uint8_t *buf = pack_buffer(f.blk_bytes * nblocks);
+    if (!kern || !buf) return 0;
+    float res[TOKEN_BLOCK * TILE_ROWS];
+    for (int rt = r0; rt < r1; rt += TILE_ROWS) {
+        int n = r1 - rt < TILE_ROWS ? r1 - rt : TILE_ROWS;
+        tile_pack(&f, w + (size_t)rt * rb, rb, n, nblocks, buf);
+        for (int t0 = 0; t0 < a->T; t0 += TOKEN_BLOCK) {
+            int nt = a->T - t0 < TOKEN_BLOCK ? a->T - t0 : TOKEN_BLOCK;
+            kern(&f, buf, nblocks, a, t0, nt, res);
+            for (int t = 0; t < nt; t++)
+                memcpy(out + (ptrdiff_t)(t0 + t) * os + rt, res + t * TILE_ROWS, n * sizeof(float));
+        }
+    }
+    return 1;
+}
