@@ -18,10 +18,13 @@ ENGINE_COMMANDS = ("tokenize", "perplexity", "bench", "run", "models")
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
+    from chord_core.cli.common import add_engine_args
+
     parser = argparse.ArgumentParser(prog="chord-chat", description="Chat with local GGUF models in the terminal.")
     sub = parser.add_subparsers(dest="command")
     chat = sub.add_parser("chat", help="open the chat UI (the default)")
     chat.add_argument("model", nargs="?", help="library name or .gguf path")
+    add_engine_args(chat)
     for name in ENGINE_COMMANDS:
         importlib.import_module(f"chord_core.cli.{name}_cmd").register(sub)
     return parser
@@ -38,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command in (None, "chat"):
+            from chord_core.cli.common import engine_options
             from chord_tui.launch import launch
 
-            return launch(getattr(args, "model", None))
+            return launch(getattr(args, "model", None), engine_options(args) if args.command == "chat" else None)
         return int(args.func(args) or 0)
     except ChordError as err:
         print(f"chord-chat: error: {err}", file=sys.stderr)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-def launch(model: str | None = None) -> int:
+def launch(model: str | None = None, engine_options: dict | None = None) -> int:
+    """``engine_options``: Model.load's backend/threads/kv_type keywords (chord_core.cli.common)."""
     # Imported here so the CLI's engine verbs never pay for Textual or the engine.
     from chord_tui.app import ChordApp
     from chord_tui.config import AppConfig
@@ -12,7 +13,8 @@ def launch(model: str | None = None) -> int:
 
     store = ConversationStore()
     try:
-        app = ChordApp(engine=CoreEngine(), store=store, config=AppConfig.load(), model=model)
+        app = ChordApp(engine=CoreEngine(load_options=engine_options), store=store, config=AppConfig.load(),
+                       model=model)
         app.run()
     finally:
         store.close()

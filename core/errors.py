@@ -22,3 +22,7 @@ class UnsupportedModelError(ChordError):
 
 class ContextFullError(ChordError):
     """The KV cache has no room for the tokens asked for."""
+
+
+class ModelTooLargeError(ChordError):
+    """The model, its KV cache and scratch would not fit in the memory available."""

@@ -110,7 +110,7 @@ def _show(args) -> int:
     out += [f"architecture:   {summary.architecture}",
             f"parameters:     {format_params(summary.parameter_count)} ({summary.parameter_count})",
             f"quantization:   {summary.quant_type}",
-            f"context length: {summary.context_length or '?'}", "", "metadata:"]
+            f"context length: {summary.context_length or '?'}", _memory_line(path), "", "metadata:"]
     for key in sorted(summary.metadata):
         if key.startswith("general.") or key.startswith(f"{summary.architecture}."):
             out.append(f"  {key} = {summary.metadata[key]}")
@@ -126,6 +126,14 @@ def _show(args) -> int:
     out += [f"  {t:<8} {n}" for t, n in summary.tensor_types.items()]
     print("\n".join(out))
     return 0
+
+
+def _memory_line(path: Path) -> str:
+    from ..memory_estimate import estimate_for_file
+
+    est = estimate_for_file(str(path))
+    return (f"memory:         about {est.describe()} at a context of {est.n_ctx}, "
+            f"{est.backend} backend, {est.kv_type} KV cache")
 
 
 def _add(args) -> int:

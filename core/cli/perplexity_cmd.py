@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ChordError
-from .common import add_model_arg, load_model
+from .common import add_engine_args, add_model_arg, load_model
 
 
 def register(sub) -> None:
     p = sub.add_parser("perplexity", help="perplexity of a text file, scored as llama-perplexity does")
     add_model_arg(p)
+    add_engine_args(p)
     p.add_argument("file", type=Path)
     p.add_argument("--ctx", type=int, default=512, help="chunk size in tokens (default 512)")
     p.set_defaults(func=run)
@@ -27,7 +28,7 @@ def run(args) -> int:
         raise ChordError(f"{args.file}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError as e:
         raise ChordError(f"{args.file}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
-    model = load_model(args.model)
+    model = load_model(args.model, args)
     try:
         res = perplexity(model, text, n_ctx=args.ctx)
     except ValueError as e:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ChordError
-from .common import add_model_arg
+from .common import add_engine_args, add_model_arg, load_model
 
 ROLES = ("system", "user", "assistant")
 
@@ -15,6 +15,7 @@ ROLES = ("system", "user", "assistant")
 def register(sub) -> None:
     p = sub.add_parser("run", help="one chat turn through the model's template, streamed to stdout")
     add_model_arg(p)
+    add_engine_args(p)
     p.add_argument("prompt", nargs="?", help="the user message (read from stdin when absent)")
     p.add_argument("--messages", type=Path, help="JSON list of {role, content}: the conversation so far")
     p.add_argument("--system", help="system prompt")
@@ -72,8 +73,6 @@ def _settings(args):
 
 def run(args) -> int:
     from ..events import Done, ErrorEvent, Notice, TokenEvent
-    from ..library import resolve_model
-    from ..model import Model
     from ..session import ChatSession
 
     if args.prompt is None and not args.messages:
@@ -83,7 +82,7 @@ def run(args) -> int:
     if args.raw and not (args.prompt or "").strip("\n"):
         raise ChordError("--raw needs a non-empty PROMPT (or text on stdin)")
     settings = _settings(args)
-    model = Model.load(resolve_model(args.model))
+    model = load_model(args.model, args)
     session = ChatSession(model, n_ctx=args.ctx, template_override=args.template)
     if args.raw:
         prompt_text = args.prompt or ""
