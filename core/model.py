@@ -15,14 +15,14 @@ from .backend import make_backend
 from .backend.base import Backend
 from .config import ModelConfig, config_from_metadata
 from .errors import ChordError
+from .memory_estimate import check_memory, estimate_memory
 from .forward import forward
 from .gguf_file import GGUFFile, ShardedGGUF, open_gguf
-from .kv_cache import KVCache
+from .kv_cache import KV_TYPES, KVCache
 from .model_facts import model_facts
 from .weights import ModelWeights, load_weights
 
 DEFAULT_N_CTX = 4096  # like llama.cpp's default; the cache grows lazily up to it
-KV_TYPES = ("f32", "f16")
 PREFILL_CHUNK = 512  # bounds the (heads, T, n) attention score block
 
 
@@ -58,10 +58,14 @@ class Model:
 
     @classmethod
     def load(cls, path: str | os.PathLike, progress: Callable[[float], None] | None = None, *,
-             backend: str = "auto", threads: int | None = None, kv_type: str = "f32") -> "Model":
+             backend: str = "auto", threads: int | None = None, kv_type: str = "f32",
+             n_ctx: int | None = None, memory_available: int | None = None) -> "Model":
         """Load a GGUF model. ``backend``: "auto" (compiled kernels when
         they import, else numpy), "cpu" or "numpy"; ``threads``: default the
-        cores this process may use; ``kv_type``: "f32" or "f16" KV cache."""
+        cores this process may use; ``kv_type``: "f32" or "f16" KV cache.
+        Before any weight is read, the memory it needs with a context of
+        ``n_ctx`` (default: the context a session opens with) is checked
+        against ``memory_available`` (default: what the OS says is free)."""
         from .tokenizer import Tokenizer
 
         if kv_type not in KV_TYPES:
@@ -72,7 +76,13 @@ class Model:
         f = open_gguf(path)
         tok = Tokenizer.from_metadata(f.metadata, path=path)
         cfg = config_from_metadata(f.metadata, path, n_vocab=tok.n_vocab)
-        weights = load_weights(f, cfg, be, progress)
+        try:
+            est = estimate_memory(f, cfg, n_ctx or min(cfg.context_length, DEFAULT_N_CTX), kv_type, be.name)
+            check_memory(est, path, memory_available)
+            weights = load_weights(f, cfg, be, progress)
+        except BaseException:
+            f.close()
+            raise
         return cls(path, f, cfg, weights, tok, time.perf_counter() - t0, be, kv_type, notice)
 
     @property
@@ -104,7 +114,7 @@ class Model:
     # -- evaluation ------------------------------------------------------------
     def new_cache(self, n_ctx: int | None = None) -> KVCache:
         n = n_ctx or min(self.cfg.context_length, DEFAULT_N_CTX)
-        return KVCache(self.cfg, n, **({} if self.kv_type == "f32" else {"kv_type": self.kv_type}))  # TODO(lead): plain kv_type= once kv_cache takes it
+        return KVCache(self.cfg, n, kv_type=self.kv_type)
 
     def eval(self, ids, cache: KVCache, all_logits: bool = False) -> np.ndarray:
         """Append ``ids`` to the cache (prefill in chunks of PREFILL_CHUNK, or

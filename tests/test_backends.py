@@ -93,3 +93,16 @@ def test_cpu_and_numpy_backends_agree_on_a_quantized_model():
     # the cpu kernels round activations to 8 bits per block, as llama.cpp does
     assert np.abs(got - ref).max() <= 3e-2 * np.abs(ref).max()
     assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.95
+
+
+def test_a_model_too_large_for_memory_is_refused_before_its_weights_are_read(tmp_path):
+    from chord_core.errors import ModelTooLargeError
+
+    path = TINY / "tiny-llama-Q4_K_M.gguf"
+    with pytest.raises(ModelTooLargeError) as e:
+        Model.load(path, backend="cpu", memory_available=10_000_000)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: needs about ") and "only 10.0 MB is available; try" in msg
+    assert "\n" not in msg
+    # the same file loads when the memory is there
+    assert Model.load(path, backend="cpu", memory_available=10**12).backend_name == "cpu"

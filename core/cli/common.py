@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ..backend import BACKEND_NAMES, default_threads
@@ -38,4 +39,7 @@ def engine_options(args) -> dict[str, Any]:
 
 def load_model(spec: str, args=None) -> Model:
     """The model ``spec`` names, run as ``args``' engine options say (defaults without)."""
-    return Model.load(resolve_model(spec), **(engine_options(args) if args is not None else {}))
+    model = Model.load(resolve_model(spec), **(engine_options(args) if args is not None else {}))
+    if model.backend_notice:  # the compiled kernels are missing: say so once, with the cure
+        print(f"chord-chat: {model.backend_notice}", file=sys.stderr)
+    return model
