@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widgets import Header, Input
 
 from chord_tui.messages import ConversationAction, ConversationChosen, MessageAction, SystemPromptChanged
 from chord_tui.conversation_state import ConversationState
@@ -24,6 +24,7 @@ from chord_tui.storage import ConversationSummary
 from chord_tui.widgets.chat_input import ChatInput
 from chord_tui.widgets.conversation_list import ConversationList
 from chord_tui.widgets.conversation_view import ConversationView
+from chord_tui.widgets.footer import FittingFooter
 from chord_tui.widgets.message_view import code_blocks
 from chord_tui.widgets.side_panel import SidePanel
 from chord_tui.widgets.status_bar import StatusBar
@@ -76,7 +77,7 @@ class ChatScreen(ReplyStreaming, Screen):
                 yield ChatInput(id="input", cursor_blink=self._blink)
             yield SidePanel(self._settings, id="side-panel", cursor_blink=self._blink)
         yield StatusBar(self._clock, id="status")
-        yield Footer()
+        yield FittingFooter()
 
     @property
     def conversation(self) -> ConversationView:
