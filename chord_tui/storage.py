@@ -396,5 +396,17 @@ class ConversationStore:
             heading = f"## {m.role.capitalize()}"
             if len(m.alternatives) > 1:
                 heading += f" (version {m.active + 1} of {len(m.alternatives)})"
+            if m.role == "assistant" and (model := reply_model(m.record)):
+                heading += f" · {model}"
             parts.append(f"{heading}\n\n{m.content}")
         return "\n\n".join(parts) + "\n"
+
+
+def reply_model(record: dict[str, Any]) -> str:
+    """The model that wrote a reply, from its record: the library name, with
+    the file's general.name beside it where that says something else."""
+    model = record.get("model")
+    if not isinstance(model, dict) or not model.get("name"):
+        return ""
+    name, general = str(model["name"]), str(model.get("general_name") or "")
+    return f"{name} ({general})" if general and general != name else name

@@ -283,6 +283,21 @@ def test_export_markdown(store):
     assert "old" not in md
 
 
+def test_the_markdown_export_names_the_model_of_each_reply(store):
+    cid = store.create("Two models", model="smollm2-135m")
+    store.add_message(cid, "user", "Hi")
+    store.add_message(cid, "assistant", "Hello!",
+                      record={"model": {"name": "smollm2-135m", "general_name": "SmolLM2 135M Instruct"}})
+    store.add_message(cid, "user", "And you?")
+    store.add_message(cid, "assistant", "Hey.", record={"model": {"name": "gemma-3-270m", "general_name": ""}})
+    store.add_message(cid, "user", "Old reply next")
+    store.add_message(cid, "assistant", "(no record)")
+    md = store.export_markdown(cid)
+    assert "## Assistant · smollm2-135m (SmolLM2 135M Instruct)\n\nHello!" in md
+    assert "## Assistant · gemma-3-270m\n\nHey." in md
+    assert "## Assistant\n\n(no record)" in md
+
+
 def test_calls_from_two_threads(store):
     cid = store.create("t")
     mids = [store.add_message(cid, "assistant", "") for _ in range(2)]
