@@ -1,7 +1,8 @@
 """chord_core._kernels against the NumPy reference (chord_core.quants).
 
 Every weight type on every kernel path this CPU can run (set_isa), odd row
-counts, rows split over 1-3 threads, T = 1, 2, 7 and 512.
+counts, rows split over 1-3 threads, T = 1, 2, 7, 21 and 512 (so both the
+one-token kernels and the tile path of tile.h, with their token tails).
 
 Numerics: the quantized types quantize the activations x to 8 bits, per 32
 elements for the 32-element types and per 256 for the k-quants, with
@@ -117,6 +118,7 @@ CASES = [  # (rows, T, threads, 32-block cols, 256-block cols)
     (33, 1, 1, 96, 512),
     (257, 2, 3, 64, 256),
     (50, 7, 2, 160, 768),
+    (33, 21, 3, 96, 512),  # past every type's switch to the tile path, with token tails
     (40, 512, 2, 64, 256),
 ]
 

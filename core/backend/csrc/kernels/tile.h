@@ -45,6 +45,11 @@ typedef struct {
     int max_umax;                    /* largest weight the kernels take (255 with VNNI) */
 } tile_kernels;
 
+/* From how many tokens the tile path beats streaming each row once per
+ * token: packing a tile costs about what 4-16 row-by-row passes do,
+ * depending on how fast the type's one-token kernel is (measured). */
+int tile_min_tokens(int wt);
+
 /* The tile path for rows r0..r1 of every token; 0 when the kernels cannot
  * take this type (then the caller uses another kernel). */
 int tile_mm(const tile_kernels *k, int wt, const uint8_t *w, size_t rb, int r0, int r1,

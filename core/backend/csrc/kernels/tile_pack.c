@@ -37,8 +37,11 @@ void tile_format(int wt, tile_fmt *f) {
     f->blk_bytes = f->off_m + 64;
 }
 
+/* Row r's n weights, offset to unsigned, as n / 4 dwords 64 bytes apart. */
 static void put_q(uint8_t *q, int r, const int8_t *v, int n, int offset) {
-    for (int e = 0; e < n; e++) q[(e / 4) * 64 + r * 4 + (e % 4)] = (uint8_t)(v[e] + offset);
+    uint8_t u[QK_K];
+    for (int e = 0; e < n; e++) u[e] = (uint8_t)(v[e] + offset);
+    for (int g = 0; g < n / 4; g++) memcpy(q + 64 * g + 4 * r, u + 4 * g, 4);
 }
 
 static void pack_blk32(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst) {
@@ -79,6 +82,15 @@ static void pack_kquant(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst
         mn[p * 16 + r] = (int32_t)(((uint32_t)(uint16_t)mins[2 * p + 1] << 16) | (uint16_t)mins[2 * p]);
     ((float *)(dst + f->off_d))[r] = u.d;
     ((float *)(dst + f->off_m))[r] = f->offset ? u.d : u.dmin;
+}
+
+int tile_min_tokens(int wt) {
+    switch (wt) {
+    case W_Q4_K: case W_Q8_0: return 16;
+    case W_Q6_K: return 12;
+    case W_Q4_0: case W_Q5_0: return 8;
+    default: return 4; /* no hand-written one-token kernel, or a slow one */
+    }
 }
 
 /* Rows beyond nrows are zero (they compute zeros nobody reads). */
