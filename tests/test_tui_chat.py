@@ -9,6 +9,8 @@ from textual import events
 
 from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, send, settle, split_tokens, start, stored, wait_until
 
+from chord_core.sampling import SamplerSettings
+from chord_tui.config import AppConfig
 from chord_tui.widgets.chat_input import ChatInput
 from chord_tui.widgets.message_view import MessageView
 from chord_tui.widgets.setting_slider import SettingSlider
@@ -320,7 +322,8 @@ async def test_typing_lands_while_a_reply_streams(tmp_path):
     long_reply = "\n\n".join(" ".join(f"word{p}_{i}" for i in range(30)) for p in range(40))
     pieces = split_tokens(long_reply)
     engine = FakeEngine(replies=[long_reply], gated=True)
-    app = make_app(tmp_path, engine, stream_refresh_s=0.1)  # the app's own redraw pacing
+    config = AppConfig(path=tmp_path / "config.toml", sampler=SamplerSettings(max_tokens=None))  # the whole reply
+    app = make_app(tmp_path, engine, config=config, stream_refresh_s=0.1)  # the app's own redraw pacing
     async with app.run_test(size=SIZE) as pilot:
         await start(app, pilot)
         await send(app, pilot, "go")
