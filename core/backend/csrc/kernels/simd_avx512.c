@@ -70,7 +70,8 @@ static inline scales4 scales_of_4(const uint8_t *b, int bb) {
         const int8_t *x = a->q + (size_t)t * a->cols;                                          \
         const int32_t *s4 = a->s4 + l0;                                                        \
         const float *d8 = a->d8 + l0, *ds8 = a->ds8 + l0;                                      \
-        __m512 acc = _mm512_setzero_ps();                                                      \
+        __m512 acc2[2], accm2[2];                                                              \
+        acc2[0] = acc2[1] = accm2[0] = accm2[1] = _mm512_setzero_ps();                         \
         int i = 0;                                                                             \
         for (; i + 4 <= nb; i += 4) {                                                          \
             scales4 sc = scales_of_4(row + (size_t)i * BB, BB);                                \
@@ -79,20 +80,26 @@ static inline scales4 scales_of_4(const uint8_t *b, int bb) {
                 __m512i xv = _mm512_loadu_si512(x + 32 * (i + 2 * j));                         \
                 size_t li = 8 * (size_t)(i + 2 * j);                                           \
                 __m512 sd = j ? sc.d23 : sc.d01, sm = j ? sc.m23 : sc.m01;                     \
+                __m512 acc = acc2[j], accm = accm2[j];                                         \
                 (void)sm;                                                                      \
                 BODY                                                                           \
+                acc2[j] = acc;                                                                 \
+                accm2[j] = accm;                                                               \
             }                                                                                  \
         }                                                                                      \
-        float s = _mm512_reduce_add_ps(acc);                                                   \
-        __m256 tail = _mm256_setzero_ps();                                                     \
-        for (; i < nb; i++)                                                                    \
-            tail = blk_##NAME(row + (size_t)i * BB, x + 32 * i, s4 + 8 * i, d8 + 8 * i,        \
-                              ds8 + 8 * i, tail);                                              \
-        return s + hsum256(tail);                                                              \
+        __m512 all = _mm512_add_ps(_mm512_add_ps(acc2[0], acc2[1]), _mm512_add_ps(accm2[0], accm2[1])); \
+        float s = _mm512_reduce_add_ps(all);                                                   \
+        __m256 tail = _mm256_setzero_ps(), tailm = _mm256_setzero_ps();                        \
+        for (; i < nb; i++) {                                                                  \
+            const uint8_t *b = row + (size_t)i * BB;                                           \
+            blk_##NAME(b, x + 32 * i, s4 + 8 * i, d8 + 8 * i, ds8 + 8 * i,                     \
+                       _mm256_set1_ps(h2f(b)), _mm256_set1_ps(h2f(b + 2)), &tail, &tailm);     \
+        }                                                                                      \
+        return s + hsum256(_mm256_add_ps(tail, tailm));                                        \
     }
 
 #define SCALED(P) _mm512_fmadd_ps(_mm512_cvtepi32_ps(P), _mm512_mul_ps(sd, _mm512_loadu_ps(d8 + li)), acc)
-#define MINS() acc = _mm512_fmadd_ps(sm, _mm512_loadu_ps(ds8 + li), acc);
+#define MINS() accm = _mm512_fmadd_ps(sm, _mm512_loadu_ps(ds8 + li), accm);
 #define S4(SHIFT) _mm512_slli_epi32(_mm512_loadu_si512(s4 + li), SHIFT)
 
 static inline __m512i fifth_bits64(const uint8_t *p0, const uint8_t *p1) {

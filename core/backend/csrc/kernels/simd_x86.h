@@ -46,65 +46,96 @@ static inline __m256i fifth_bits32(uint32_t bits) {
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-/* Per-lane d_w * d_x of one block. */
-static inline __m256 scale8(const uint8_t *dw, const float *d8) {
-    return _mm256_mul_ps(_mm256_set1_ps(h2f(dw)), _mm256_loadu_ps(d8));
-}
-
-static inline __m256 blk_q4_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 acc) {
+/* Block kernels: sd is the weight block's d on every lane, sm its second
+ * f16 (Q4_1/Q5_1's min); d8/ds8/s4 the activations' per-lane values. The
+ * min term goes to its own accumulator: two dependent FMAs per block on
+ * one register made these kernels wait on FMA latency. */
+static inline void blk_q4_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
+                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
     (void)ds8;
+    (void)sm;
     __m256i p = mul_sum_us8(nibbles32(b + 2), _mm256_loadu_si256((const __m256i *)x));
     p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)s4), 3));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale8(b, d8), acc);
+    (void)accm;
+    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
 }
 
-static inline __m256 blk_q4_1(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 acc) {
+static inline void blk_q4_1(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
+                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
     (void)s4;
     __m256i p = mul_sum_us8(nibbles32(b + 4), _mm256_loadu_si256((const __m256i *)x));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale8(b, d8), acc);
-    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(b + 2)), _mm256_loadu_ps(ds8), acc);
+    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
+    *accm = _mm256_fmadd_ps(sm, _mm256_loadu_ps(ds8), *accm);
 }
 
-static inline __m256 blk_q5_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 acc) {
+static inline void blk_q5_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
+                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
     (void)ds8;
+    (void)sm;
     __m256i w = _mm256_or_si256(nibbles32(b + 6), fifth_bits32(rd32(b + 2)));
     __m256i p = mul_sum_us8(w, _mm256_loadu_si256((const __m256i *)x));
     p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)s4), 4));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale8(b, d8), acc);
+    (void)accm;
+    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
 }
 
-static inline __m256 blk_q5_1(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 acc) {
+static inline void blk_q5_1(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
+                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
     (void)s4;
     __m256i w = _mm256_or_si256(nibbles32(b + 8), fifth_bits32(rd32(b + 4)));
     __m256i p = mul_sum_us8(w, _mm256_loadu_si256((const __m256i *)x));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale8(b, d8), acc);
-    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(b + 2)), _mm256_loadu_ps(ds8), acc);
+    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
+    *accm = _mm256_fmadd_ps(sm, _mm256_loadu_ps(ds8), *accm);
 }
 
-static inline __m256 blk_q8_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 acc) {
+static inline void blk_q8_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
+                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
     (void)s4;
     (void)ds8;
+    (void)sm;
     __m256i w = _mm256_loadu_si256((const __m256i *)(b + 2));
     __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x), w);
     __m256i p = mul_sum_us8(_mm256_abs_epi8(w), sx);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale8(b, d8), acc);
+    (void)accm;
+    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
 }
 
-/* One token of a 32-block type: the block kernel over a row. */
+/* The first two f16 of each of 4 blocks (d, then the min or whatever
+ * follows d): d0 m0 d1 m1 d2 m2 d3 m3 as floats, one conversion for all. */
+static inline __m256 first_f16s_of_4(const uint8_t *b, int bb) {
+    return _mm256_cvtph_ps(_mm_setr_epi32((int)rd32(b), (int)rd32(b + bb), (int)rd32(b + 2 * bb),
+                                          (int)rd32(b + 3 * bb)));
+}
+
+/* One token of a 32-block type over a row: 4 blocks per step sharing one
+ * scale conversion, each into its own accumulators (independent FMA
+ * chains), then the last nb % 4 blocks one by one. */
 #define DOT32_1(NAME, BB)                                                                      \
     static float dot1_##NAME(const uint8_t *row, int nb, const act_t *a, int t) {              \
         size_t l0 = (size_t)t * (a->cols / 4);                                                 \
         const int8_t *x = a->q + (size_t)t * a->cols;                                          \
-        __m256 acc = _mm256_setzero_ps();                                                      \
-        for (int i = 0; i < nb; i++)                                                           \
-            acc = blk_##NAME(row + (size_t)i * BB, x + 32 * i, a->s4 + l0 + 8 * i,             \
-                             a->d8 + l0 + 8 * i, a->ds8 + l0 + 8 * i, acc);                    \
-        return hsum256(acc);                                                                   \
+        const int32_t *s4 = a->s4 + l0;                                                        \
+        const float *d8 = a->d8 + l0, *ds8 = a->ds8 + l0;                                      \
+        __m256 acc[4], accm[4];                                                                \
+        for (int j = 0; j < 4; j++) acc[j] = accm[j] = _mm256_setzero_ps();                    \
+        int i = 0;                                                                             \
+        for (; i + 4 <= nb; i += 4) {                                                          \
+            __m256 f = first_f16s_of_4(row + (size_t)i * BB, BB);                             \
+            for (int j = 0; j < 4; j++) {                                                      \
+                __m256 sd = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * j));             \
+                __m256 sm = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * j + 1));         \
+                blk_##NAME(row + (size_t)(i + j) * BB, x + 32 * (i + j), s4 + 8 * (i + j),     \
+                           d8 + 8 * (i + j), ds8 + 8 * (i + j), sd, sm, &acc[j], &accm[j]);    \
+            }                                                                                  \
+        }                                                                                      \
+        for (; i < nb; i++) {                                                                  \
+            const uint8_t *b = row + (size_t)i * BB;                                           \
+            blk_##NAME(b, x + 32 * i, s4 + 8 * i, d8 + 8 * i, ds8 + 8 * i,                     \
+                       _mm256_set1_ps(h2f(b)), _mm256_set1_ps(h2f(b + 2)), &acc[0], &accm[0]); \
+        }                                                                                      \
+        __m256 s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));  \
+        __m256 m = _mm256_add_ps(_mm256_add_ps(accm[0], accm[1]), _mm256_add_ps(accm[2], accm[3])); \
+        return hsum256(_mm256_add_ps(s, m));                                                   \
     }
 
 #endif
