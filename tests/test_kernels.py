@@ -114,10 +114,12 @@ def run_matmul(raw, type_id, rows, cols, x, threads, pad=(5, 4)):
     return out
 
 
-CASES = [  # (rows, T, threads, 32-block cols, 256-block cols)
+# (rows, T, threads, 32-block cols, 256-block cols); rows * cols * T above
+# 64K where threads > 1, or the module keeps small products on one thread
+CASES = [
     (33, 1, 1, 96, 512),
-    (257, 2, 3, 64, 256),
-    (50, 7, 2, 160, 768),
+    (257, 2, 3, 256, 256),
+    (50, 7, 2, 320, 768),
     (33, 21, 3, 96, 512),  # past every type's switch to the tile path, with token tails
     (40, 512, 2, 64, 256),
 ]
@@ -281,3 +283,42 @@ def test_dequantize_rows_rejects_rows_past_the_end():
         K.dequantize_rows(raw, 12, 256, -1, 4, out, 1)
     with pytest.raises(ValueError, match="out must have contiguous float32 rows"):
         K.dequantize_rows(raw, 12, 256, 0, 4, np.empty((4, 512), np.float32)[:, :256], 1)
+
+
+def test_concurrent_calls_from_python_threads_each_get_their_own_result():
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(11)
+    raw = random_weights(12, 96, 512, rng)
+    xs = [rng.standard_normal((3, 512), dtype=np.float32) for _ in range(4)]
+    want = []
+    for x in xs:
+        o = np.empty((3, 96), np.float32)
+        K.matmul(raw, 12, 96, 512, x, o, 1)
+        want.append(o)
+
+    def run(i):
+        o = np.empty((3, 96), np.float32)
+        for _ in range(50):
+            K.matmul(raw, 12, 96, 512, xs[i], o, 2)
+            if not np.array_equal(o, want[i]):
+                return False
+        return True
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(run, range(4)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_workers():
+    rng = np.random.default_rng(12)
+    raw = random_weights(3, 256, 1024, rng)
+    x = rng.standard_normal((2, 1024), dtype=np.float32)
+    want = np.empty((2, 256), np.float32)
+    K.matmul(raw, 3, 256, 1024, x, want, 2)  # the parent's workers exist now
+    pid = os.fork()
+    if pid == 0:  # child: exit status 0 only if the 2-thread result is right
+        out = np.empty((2, 256), np.float32)
+        K.matmul(raw, 3, 256, 1024, x, out, 2)
+        os._exit(0 if np.array_equal(out, want) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

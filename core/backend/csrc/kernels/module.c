@@ -4,7 +4,6 @@
  * around the work, and the split of output rows over the thread pool. The
  * arithmetic lives in generic.h / simd_*.c behind the ISA table. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "buffers.h"
@@ -63,33 +62,36 @@ typedef struct {
     act_t *act;
     float *out;
     ptrdiff_t ostride;
-    atomic_int next;
 } mm_job;
 
-/* Rows are handed out in chunks from a shared counter, so a thread that the
- * OS delays (a busy machine) does not hold the others up. */
-static void mm_task(void *ctx, int ith, int nth) {
+static void mm_task(void *ctx, int c) {
     mm_job *j = ctx;
-    (void)ith;
-    (void)nth;
-    for (;;) {
-        int r0 = atomic_fetch_add(&j->next, j->chunk);
-        if (r0 >= j->rows) break;
-        int r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
-        j->fn(j->w, j->rb, r0, r1, j->act, j->out, j->ostride);
-    }
+    int r0 = c * j->chunk, r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
+    j->fn(j->w, j->rb, r0, r1, j->act, j->out, j->ostride);
 }
 
-static void quant_task(void *ctx, int ith, int nth) {
+#define QUANT_TOKENS 4 /* tokens per chunk of the activation quantization */
+
+static void quant_task(void *ctx, int c) {
     act_t *a = ctx;
-    int per = (a->T + nth - 1) / nth, t0 = ith * per, t1 = t0 + per < a->T ? t0 + per : a->T;
-    if (t0 < t1) act_quantize_rows(a, t0, t1);
+    int t0 = c * QUANT_TOKENS, t1 = t0 + QUANT_TOKENS < a->T ? t0 + QUANT_TOKENS : a->T;
+    act_quantize_rows(a, t0, t1);
 }
 
+/* Waking a worker costs about a microsecond: below ~64K multiply-adds per
+ * thread (a few microseconds of work) more threads only add that. */
+static int useful_threads(int threads, double work) {
+    int most = (int)(work / 65536) + 1;
+    return threads < most ? threads : most;
+}
+
+/* Several chunks per thread so that a thread the OS delays (a busy
+ * machine) leaves its share to the others; whole 16-row tiles for the
+ * kernels that work on several rows at once. */
 static int chunk_rows(int rows, int nth) {
     if (nth == 1) return rows;
     int c = (rows + 4 * nth - 1) / (4 * nth);
-    c = (c + 15) & ~15; /* whole groups for kernels that do several rows at once */
+    c = (c + 15) & ~15;
     return c < 16 ? 16 : c;
 }
 
@@ -140,11 +142,12 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
         } else {
             act_t act;
             act_bind(&act, kind, T, cols, x.data, s);
-            if (kind != ACT_F32) pool_run(T >= 8 ? threads : 1, quant_task, &act);
-            mm_job job = {isa->mm[wt], w.buf, rb, rows, chunk_rows(rows, threads), &act,
-                          out.data, out.stride};
-            atomic_init(&job.next, 0);
-            pool_run(threads, mm_task, &job);
+            if (kind != ACT_F32)
+                pool_run(threads, (T + QUANT_TOKENS - 1) / QUANT_TOKENS, quant_task, &act);
+            int nth = useful_threads(threads, (double)rows * cols * T);
+            int chunk = chunk_rows(rows, nth);
+            mm_job job = {isa->mm[wt], w.buf, rb, rows, chunk, &act, out.data, out.stride};
+            pool_run(nth, (rows + chunk - 1) / chunk, mm_task, &job);
         }
         pthread_mutex_unlock(&compute_lock);
         Py_END_ALLOW_THREADS
@@ -173,10 +176,11 @@ typedef struct {
     float *out;
 } dq_job;
 
-static void dq_task(void *ctx, int ith, int nth) {
+#define DQ_ROWS 8 /* rows per chunk of dequantize_rows */
+
+static void dq_task(void *ctx, int c) {
     dq_job *j = ctx;
-    int per = (j->nrows + nth - 1) / nth, r0 = ith * per;
-    int r1 = r0 + per < j->nrows ? r0 + per : j->nrows;
+    int r0 = c * DQ_ROWS, r1 = r0 + DQ_ROWS < j->nrows ? r0 + DQ_ROWS : j->nrows;
     for (int r = r0; r < r1; r++)
         dequant_row(j->wt, j->w + (size_t)r * j->rb, j->out + (size_t)r * j->cols, j->cols);
 }
@@ -216,7 +220,7 @@ static PyObject *py_dequantize_rows(PyObject *self, PyObject *args) {
     dq_job job = {wt, cols, nrows, (const uint8_t *)w.buf + (size_t)row0 * rb, rb, out.data};
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&compute_lock);
-    pool_run(nrows < threads ? (nrows > 0 ? nrows : 1) : threads, dq_task, &job);
+    pool_run(threads, (nrows + DQ_ROWS - 1) / DQ_ROWS, dq_task, &job);
     pthread_mutex_unlock(&compute_lock);
     Py_END_ALLOW_THREADS
     release_floats(&out);

@@ -6,12 +6,13 @@
 
 #define POOL_MAX_THREADS 256
 
-/* fn(ctx, ith, nth) runs once for each ith in [0, nth): ith 0 on the calling
- * thread, the rest on pool workers. Returns when all have finished. Calls
- * are serialized by the caller (module.c holds its compute lock). Returns 0,
- * or -1 when a worker could not be started (then fn ran with fewer threads:
- * nth is what it was told). */
-typedef void (*pool_task)(void *ctx, int ith, int nth);
-int pool_run(int nth, pool_task fn, void *ctx);
+/* Runs fn(ctx, c) once for every c in [0, nchunks), on the calling thread
+ * and up to nthreads - 1 workers, and returns when all chunks are done.
+ * Chunks are claimed one at a time from a shared counter, so the caller
+ * never waits for a worker that the OS has not scheduled yet: it takes the
+ * work itself. Calls must be serialized (module.c holds its compute lock).
+ * Returns 0, or -1 when workers could not be started (all chunks still run). */
+typedef void (*pool_task)(void *ctx, int chunk);
+int pool_run(int nthreads, int nchunks, pool_task fn, void *ctx);
 
 #endif
