@@ -148,6 +148,19 @@ def test_matmul_matches_dequantize_then_matmul(isa, type_id, rows, T, threads, c
         assert np.all(np.abs(got - exact) <= bound)
 
 
+@pytest.mark.parametrize("cols", [1, 37, 100])
+@pytest.mark.parametrize("type_id", FLOAT_TYPES, ids=[TYPES[t][0] for t in FLOAT_TYPES])
+def test_float_weights_take_rows_of_any_length(isa, type_id, cols):
+    rng = np.random.default_rng(cols + type_id)
+    raw = random_weights(type_id, 19, cols, rng)
+    W = dequantize(raw, type_id, (19, cols)).astype(np.float64)
+    for T in (1, 5):
+        x = rng.standard_normal((T, cols), dtype=np.float32)
+        got = run_matmul(raw, type_id, 19, cols, x, 1).astype(np.float64)
+        want = x @ W.T
+        assert np.all(np.abs(got - want) <= 2e-5 * (np.abs(x) @ np.abs(W).T) + 1e-6)
+
+
 @pytest.mark.parametrize("type_id", list(TYPES), ids=[v[0] for v in TYPES.values()])
 def test_get_rows_is_bit_exact(isa, type_id):
     rng = np.random.default_rng(type_id)

@@ -17,6 +17,7 @@ void isa_fill_avx2(isa_table *t) {
     t->name = "avx2";
     fill_generic_avx2(t);
     simd_fill_avx2(t);
+    simd_fill_float_avx2(t);
 }
 
 #if defined(__clang__)

@@ -17,6 +17,7 @@ void isa_fill_avx512(isa_table *t) {
     t->name = "avx512";
     fill_generic_avx512(t);
     simd_fill_avx512(t);
+    simd_fill_float_avx512(t);
 }
 
 #if defined(__clang__)

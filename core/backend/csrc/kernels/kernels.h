@@ -70,6 +70,8 @@ void isa_fill_avx2(isa_table *t);
 void isa_fill_avx512(isa_table *t);
 void simd_fill_avx2(isa_table *t);   /* hand-written kernels over a generic table */
 void simd_fill_avx512(isa_table *t);
+void simd_fill_float_avx2(isa_table *t);
+void simd_fill_float_avx512(isa_table *t);
 #endif
 #if defined(__aarch64__)
 void isa_fill_neon(isa_table *t);
