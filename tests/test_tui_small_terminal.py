@@ -5,6 +5,7 @@ table's name, quant and size."""
 from __future__ import annotations
 
 from fake_engine import make_app, start, wait_until
+from textual.widgets import DataTable
 from textual.widgets._footer import FooterKey
 
 from chord_tui.widgets.footer import FittingFooter
@@ -37,3 +38,25 @@ async def test_a_wide_chat_footer_shows_every_key(tmp_path):
         footer = app.chat.query_one(FittingFooter)
         await wait_until(pilot, lambda: footer_keys_fit(footer))
         assert all(k.display for k in footer.query(FooterKey))
+
+
+def columns_in_view(table: DataTable) -> list[str]:
+    """The labels of the columns that fit whole in the table's visible width."""
+    right, shown = 0, []
+    for column in table.ordered_columns:
+        right += column.get_render_width(table)
+        if right <= table.scrollable_content_region.width:
+            shown.append(str(column.label))
+    return shown
+
+
+async def test_the_models_table_keeps_name_quant_and_size_at_80x24(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SMALL) as pilot:
+        await start(app, pilot)
+        await pilot.press("f4")
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.row_count == 2)
+        assert {"Name", "Quant", "Size"} <= set(columns_in_view(table))
+        footer = app.screen.query_one(FittingFooter)
+        await wait_until(pilot, lambda: footer_keys_fit(footer))

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from chord_core.errors import ChordError
@@ -24,9 +24,12 @@ from chord_core.model_facts import format_params, format_size
 from chord_tui.engine import ModelEntry
 from chord_tui.messages import PullFailed, PullFinished, PullProgress
 from chord_tui.screens.dialogs import ConfirmDialog
+from chord_tui.widgets.footer import FittingFooter
 from chord_tui.widgets.path_suggester import PathSuggester
 
-COLUMNS = ("", "Name", "Arch", "Params", "Quant", "Size", "Ctx")  # the rest is in the details pane
+# Most needed first: a narrow terminal cuts the table at the right, so at
+# 80x24 name, quant and size stay in view. The rest is in the details pane.
+COLUMNS = ("", "Name", "Quant", "Size", "Params", "Arch", "Ctx")
 
 
 def details(entry: ModelEntry | None, loaded: bool) -> str:
@@ -103,7 +106,7 @@ class ModelsScreen(Screen):
                     yield Button("Delete", id="delete", variant="error", compact=True)
             with VerticalScroll(id="model-details-scroll"):
                 yield Static("", id="model-details", markup=False)
-        yield Footer()
+        yield FittingFooter()
 
     @property
     def table(self) -> DataTable:
@@ -130,8 +133,8 @@ class ModelsScreen(Screen):
         table.clear()
         for entry in self.entries:
             mark = ("●" if info and info.path == entry.path else " ") + ("★" if entry.is_default else " ")
-            table.add_row(mark, entry.name, entry.architecture, format_params(entry.n_params), entry.quant,
-                          format_size(entry.size_bytes), str(entry.context_length), key=entry.name)
+            table.add_row(mark, entry.name, entry.quant, format_size(entry.size_bytes), format_params(entry.n_params),
+                          entry.architecture, str(entry.context_length), key=entry.name)
         names = [e.name for e in self.entries]
         if current in names:
             table.move_cursor(row=names.index(current))
