@@ -71,6 +71,8 @@ void isa_fill_avx512(isa_table *t);
 void simd_fill_avx2(isa_table *t);   /* hand-written kernels over a generic table */
 void simd_fill_avx512(isa_table *t);
 void simd_fill_float_avx2(isa_table *t);
+void simd_k_avx2(mm_fn *small);       /* the k-quants' one-token kernels */
+void simd_k_avx512(mm_fn *small);
 void simd_fill_float_avx512(isa_table *t);
 #endif
 #if defined(__aarch64__)

@@ -19,16 +19,8 @@
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
 #endif
 
-#include "simd_x86.h"
+#include "simd_avx512.h"
 #include "tile.h"
-
-static inline __m512i mul_sum_us8_512(__m512i u, __m512i s) {
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
-}
-
-static inline __m512i join256(__m256i lo, __m256i hi) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
 
 /* Two blocks' 16 nibble bytes -> 64 bytes in element order per block. */
 static inline __m512i nibbles64(const uint8_t *p0, const uint8_t *p1) {
@@ -139,93 +131,6 @@ DOT32_4(q8_0, 34, {
     acc = SCALED(p);
 })
 
-/* ---- k-quants: 64 elements (4 or 2 scale sub-blocks) per register ------- */
-
-static inline void k4_unpack_scales(const uint8_t *p, uint64_t *sc, uint64_t *mn) {
-    uint32_t u0 = rd32(p), u1 = rd32(p + 4), u2 = rd32(p + 8);
-    *sc = (uint64_t)(u0 & 0x3f3f3f3fu) |
-          (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
-    *mn = (uint64_t)(u1 & 0x3f3f3f3fu) |
-          (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
-}
-
-/* int16 lane indices: register c of a super-block covers sub-blocks
- * per_reg * c .. per_reg * (c + 1) - 1, each over 32 / per_reg int16 lanes. */
-static inline __m512i scale_index(int c, int per_reg) {
-    int16_t idx[32];
-    for (int l = 0; l < 32; l++) idx[l] = (int16_t)(per_reg * c + l / (32 / per_reg));
-    return _mm512_loadu_si512(idx);
-}
-
-static float dot1_q4_k(const uint8_t *row, int nb, const act_t *a, int t) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i ix0 = scale_index(0, 2), ix1 = scale_index(1, 2), ix2 = scale_index(2, 2),
-                  ix3 = scale_index(3, 2);
-    const int8_t *x = a->q + (size_t)t * a->cols;
-    const float *xd = a->d + (size_t)t * nb;
-    const int16_t *bs = a->sum + (size_t)t * (a->cols / 16);
-    __m512 acc = _mm512_setzero_ps();
-    __m256 accm = _mm256_setzero_ps();
-    for (int i = 0; i < nb; i++, row += 144, x += QK_K, bs += 16) {
-        uint64_t sc, mn;
-        k4_unpack_scales(row + 4, &sc, &mn);
-        __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
-        __m512i isum = _mm512_setzero_si512();
-#define Q4K_STEP(c, ix)                                                                        \
-        {                                                                                      \
-            __m256i q = _mm256_loadu_si256((const __m256i *)(row + 16 + 32 * c));              \
-            __m512i w = _mm512_and_si512(join256(q, _mm256_srli_epi16(q, 4)), m4);             \
-            __m512i p = _mm512_maddubs_epi16(w, _mm512_loadu_si512(x + 64 * c));               \
-            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(p, _mm512_permutexvar_epi16(ix, s16))); \
-        }
-        Q4K_STEP(0, ix0) Q4K_STEP(1, ix1) Q4K_STEP(2, ix2) Q4K_STEP(3, ix3)
-#undef Q4K_STEP
-        __m128i m = _mm_cvtsi64_si128((long long)mn);
-        __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs),
-                                         _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m)));
-        float dx = xd[i];
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(h2f(row) * dx), acc);
-        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(h2f(row + 2) * dx), accm);
-    }
-    return _mm512_reduce_add_ps(acc) - hsum256(accm);
-}
-
-static float dot1_q6_k(const uint8_t *row, int nb, const act_t *a, int t) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
-    const __m512i ix0 = scale_index(0, 4), ix1 = scale_index(1, 4), ix2 = scale_index(2, 4),
-                  ix3 = scale_index(3, 4);
-    const int8_t *x = a->q + (size_t)t * a->cols;
-    const float *xd = a->d + (size_t)t * nb;
-    const int16_t *bs = a->sum + (size_t)t * (a->cols / 16);
-    __m512 acc = _mm512_setzero_ps();
-    for (int i = 0; i < nb; i++, row += 210, x += QK_K, bs += 16) {
-        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(row + 192)));
-        __m512i s16 = _mm512_castsi256_si512(sc16);
-        __m512i isum = _mm512_setzero_si512();
-#define Q6K_HALF(h, ixa, ixb)                                                                  \
-        {                                                                                      \
-            __m512i ql = _mm512_loadu_si512(row + 64 * h);                                     \
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(row + 128 + 32 * h));            \
-            __m512i qh2 = join256(qh, _mm256_srli_epi16(qh, 2));                               \
-            __m512i qa = _mm512_or_si512(_mm512_and_si512(ql, m4),                             \
-                                         _mm512_and_si512(_mm512_slli_epi16(qh2, 4), m30));    \
-            __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),       \
-                                         _mm512_and_si512(qh2, m30));                          \
-            __m512i pa = _mm512_maddubs_epi16(qa, _mm512_loadu_si512(x + 128 * h));            \
-            __m512i pb = _mm512_maddubs_epi16(qb, _mm512_loadu_si512(x + 128 * h + 64));       \
-            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pa, _mm512_permutexvar_epi16(ixa, s16))); \
-            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(pb, _mm512_permutexvar_epi16(ixb, s16))); \
-        }
-        Q6K_HALF(0, ix0, ix1) Q6K_HALF(1, ix2, ix3)
-#undef Q6K_HALF
-        /* the stored 6-bit values are q + 32 */
-        __m256i off = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs), sc16);
-        isum = _mm512_sub_epi32(isum, _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_slli_epi32(off, 5), 0));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(h2f(row + 208) * xd[i]), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
 /* One token at a time: each row streamed once per token. */
 #define MM_ROWDOT(NAME, DOT, NBLK)                                                             \
     static void mm_##NAME(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,         \
@@ -240,8 +145,6 @@ MM_ROWDOT(q4_1, dot4_q4_1, 32)
 MM_ROWDOT(q5_0, dot4_q5_0, 32)
 MM_ROWDOT(q5_1, dot4_q5_1, 32)
 MM_ROWDOT(q8_0, dot4_q8_0, 32)
-MM_ROWDOT(q4_k, dot1_q4_k, QK_K)
-MM_ROWDOT(q6_k, dot1_q6_k, QK_K)
 
 /* Few tokens: the kernels above (or generic.h's); more: the tile path. */
 static mm_fn small[W_COUNT];
@@ -272,8 +175,7 @@ void simd_fill_avx512(isa_table *t) {
     small[W_Q5_0] = mm_q5_0;
     small[W_Q5_1] = mm_q5_1;
     small[W_Q8_0] = mm_q8_0;
-    small[W_Q4_K] = mm_q4_k;
-    small[W_Q6_K] = mm_q6_k;
+    simd_k_avx512(small);
     __builtin_cpu_init();
     tiles = __builtin_cpu_supports("avx512vnni") ? &TILE_AVX512_VNNI : &TILE_AVX2;
     static const int tiled[] = {W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0,

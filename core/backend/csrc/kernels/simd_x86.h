@@ -29,6 +29,42 @@ static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* Q4_K / Q5_K: the 8 six-bit scales and mins of the 12 packed bytes, as
+ * bytes 0-7 of two 64-bit words (see k4_scale_min in kernels.h). */
+static inline void k4_unpack_scales(const uint8_t *p, uint64_t *sc, uint64_t *mn) {
+    uint32_t u0 = rd32(p), u1 = rd32(p + 4), u2 = rd32(p + 8);
+    *sc = (uint64_t)(u0 & 0x3f3f3f3fu) |
+          (uint64_t)((u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u)) << 32;
+    *mn = (uint64_t)(u1 & 0x3f3f3f3fu) |
+          (uint64_t)(((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u)) << 32;
+}
+
+/* sum_j mins[j] * (bsum[2j] + bsum[2j + 1]), 8 int32 lanes. */
+static inline __m256i k4_min_sums(uint64_t mn, const int16_t *bsum) {
+    __m128i m = _mm_cvtsi64_si128((long long)mn);
+    __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
+    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsum), m16);
+}
+
+/* Q3_K's 16 six-bit scales minus 32 as int8 lanes (q3k_scales in kernels.h,
+ * kept in registers: a round trip through memory stalls store forwarding). */
+static inline __m128i q3k_scales_v(const uint8_t *p) {
+    const uint32_t km1 = 0x03030303u, km2 = 0x0f0f0f0fu;
+    uint32_t a0 = rd32(p), a1 = rd32(p + 4), tmp = rd32(p + 8);
+    __m128i v = _mm_setr_epi32((int)((a0 & km2) | (((tmp >> 0) & km1) << 4)),
+                               (int)((a1 & km2) | (((tmp >> 2) & km1) << 4)),
+                               (int)(((a0 >> 4) & km2) | (((tmp >> 4) & km1) << 4)),
+                               (int)(((a1 >> 4) & km2) | (((tmp >> 6) & km1) << 4)));
+    return _mm_sub_epi8(v, _mm_set1_epi8(32));
+}
+
+/* Bit `from` of every byte moved to bit `to` (16-bit shifts: bits that
+ * cross into a neighbouring byte are masked off by the caller; valid for
+ * to - from <= 4 and from - to <= 7 - to). */
+static inline __m256i move_bit(__m256i v, int from, int to) {
+    return from < to ? _mm256_slli_epi16(v, to - from) : _mm256_srli_epi16(v, from - to);
+}
+
 /* 16 bytes of nibbles -> 32 bytes in element order: low nibbles, then high. */
 static inline __m256i nibbles32(const uint8_t *p) {
     __m128i q = _mm_loadu_si128((const __m128i *)p);
