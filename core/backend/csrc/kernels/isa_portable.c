@@ -4,15 +4,18 @@
 
 #define KFN(name) name##_portable
 #include "generic.h"
+#include "tiled.h"
 
 void isa_fill_portable(isa_table *t) {
     t->name = "portable";
     fill_generic_portable(t);
+    tiled_begin(t);
+    tiled_end(t, &TILE_PORTABLE);
 }
 
 #if defined(__aarch64__)
 void isa_fill_neon(isa_table *t) {
+    isa_fill_portable(t);
     t->name = "neon";
-    fill_generic_portable(t);
 }
 #endif

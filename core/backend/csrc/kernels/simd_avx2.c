@@ -12,7 +12,6 @@
 #endif
 
 #include "simd_x86.h"
-#include "tile.h"
 
 DOT32_1(q4_0, 18)
 DOT32_1(q4_1, 20)
@@ -35,44 +34,17 @@ MM_ROWDOT(q5_0, dot1_q5_0, 32)
 MM_ROWDOT(q5_1, dot1_q5_1, 32)
 MM_ROWDOT(q8_0, dot1_q8_0, 32)
 
-/* Few tokens: the kernels above (or generic.h's); more: the tile path. */
-static mm_fn small[W_COUNT];
-static const tile_kernels *tiles;
-
-#define MM_TILED(WT)                                                                           \
-    static void mm_tiled_##WT(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,     \
-                              float *out, ptrdiff_t os) {                                      \
-        if (a->T >= tile_min_tokens(WT) && tile_mm(tiles, WT, w, rb, r0, r1, a, out, os)) return;          \
-        small[WT](w, rb, r0, r1, a, out, os);                                                  \
-    }
-
-MM_TILED(W_Q4_0)
-MM_TILED(W_Q4_1)
-MM_TILED(W_Q5_0)
-MM_TILED(W_Q5_1)
-MM_TILED(W_Q8_0)
-MM_TILED(W_Q2_K)
-MM_TILED(W_Q3_K)
-MM_TILED(W_Q4_K)
-MM_TILED(W_Q5_K)
-MM_TILED(W_Q6_K)
+#include "tiled.h"
 
 void simd_fill_avx2(isa_table *t) {
-    memcpy(small, t->mm, sizeof small);
+    tiled_begin(t);
     small[W_Q4_0] = mm_q4_0;
     small[W_Q4_1] = mm_q4_1;
     small[W_Q5_0] = mm_q5_0;
     small[W_Q5_1] = mm_q5_1;
     small[W_Q8_0] = mm_q8_0;
     simd_k_avx2(small);
-    tiles = &TILE_AVX2;
-    static const int tiled[] = {W_Q4_0, W_Q4_1, W_Q5_0, W_Q5_1, W_Q8_0,
-                                W_Q2_K, W_Q3_K, W_Q4_K, W_Q5_K, W_Q6_K};
-    static const mm_fn tiled_fn[] = {mm_tiled_W_Q4_0, mm_tiled_W_Q4_1, mm_tiled_W_Q5_0,
-                                     mm_tiled_W_Q5_1, mm_tiled_W_Q8_0, mm_tiled_W_Q2_K,
-                                     mm_tiled_W_Q3_K, mm_tiled_W_Q4_K, mm_tiled_W_Q5_K,
-                                     mm_tiled_W_Q6_K};
-    for (size_t i = 0; i < sizeof tiled / sizeof tiled[0]; i++) t->mm[tiled[i]] = tiled_fn[i];
+    tiled_end(t, &TILE_AVX2);
 }
 
 #if defined(__clang__)

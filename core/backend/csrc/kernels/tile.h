@@ -55,6 +55,7 @@ int tile_min_tokens(int wt);
 int tile_mm(const tile_kernels *k, int wt, const uint8_t *w, size_t rb, int r0, int r1,
             const act_t *a, float *out, ptrdiff_t os);
 
+extern const tile_kernels TILE_PORTABLE;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const tile_kernels TILE_AVX512_VNNI, TILE_AVX2;
 #endif

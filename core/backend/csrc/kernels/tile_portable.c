@@ -1,0 +1,80 @@
+/* Portable microkernels of the tile path (tile.h): the same arithmetic as
+ * tile_avx512.c in plain C, written so that the loop over the tile's 16
+ * rows vectorizes (SSE2 here, NEON on arm64). */
+#include "tile.h"
+
+#define NTP 4 /* tokens per pass over the packed tile */
+
+static void t_kquant(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0, int nt,
+                     float *res) {
+    int gsub = 64 / f->nsub, per32 = f->nsub == 8;
+    float acc[NTP][16] = {{0}};
+    for (int i = 0; i < nb; i++, pk += f->blk_bytes) {
+        const int32_t *sc = (const int32_t *)(pk + f->off_sc), *mn = (const int32_t *)(pk + f->off_mn);
+        const float *d = (const float *)(pk + f->off_d), *dm = (const float *)(pk + f->off_m);
+        int32_t is[NTP][16] = {{0}}, ms[NTP][16] = {{0}};
+        for (int s = 0; s < f->nsub; s++) {
+            int32_t r[NTP][16] = {{0}};
+            for (int g = s * gsub; g < (s + 1) * gsub; g++) {
+                const uint8_t *q = pk + 64 * g;
+                for (int t = 0; t < nt; t++) {
+                    const int8_t *x = a->q + (size_t)(t0 + t) * a->cols + QK_K * i + 4 * g;
+                    for (int row = 0; row < 16; row++)
+                        r[t][row] += q[4 * row] * x[0] + q[4 * row + 1] * x[1] + q[4 * row + 2] * x[2] +
+                                     q[4 * row + 3] * x[3];
+                }
+            }
+            for (int t = 0; t < nt; t++)
+                for (int row = 0; row < 16; row++) is[t][row] += r[t][row] * sc[16 * s + row];
+        }
+        for (int t = 0; t < nt; t++) {
+            const int16_t *bs = per32 ? a->sum32 + (size_t)(t0 + t) * (a->cols / 32) + 8 * i
+                                      : a->sum + (size_t)(t0 + t) * (a->cols / 16) + 16 * i;
+            for (int p = 0; p < f->npair; p++)
+                for (int row = 0; row < 16; row++) {
+                    int32_t m = mn[16 * p + row];
+                    ms[t][row] += (int16_t)(m & 0xFFFF) * bs[2 * p] + (int16_t)(m >> 16) * bs[2 * p + 1];
+                }
+            float dx = a->d[(size_t)(t0 + t) * nb + i];
+            for (int row = 0; row < 16; row++)
+                acc[t][row] += d[row] * dx * (float)is[t][row] - dm[row] * dx * (float)ms[t][row];
+        }
+    }
+    for (int t = 0; t < nt; t++) memcpy(res + 16 * t, acc[t], sizeof acc[t]);
+}
+
+static void t_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0, int nt,
+                    float *res) {
+    float acc[NTP][16] = {{0}};
+    for (int i = 0; i < nb; i++, pk += f->blk_bytes) {
+        const float *d = (const float *)(pk + f->off_d), *m = (const float *)(pk + f->off_m);
+        int32_t r[NTP][16] = {{0}};
+        for (int g = 0; g < 8; g++) {
+            const uint8_t *q = pk + 64 * g;
+            for (int t = 0; t < nt; t++) {
+                const int8_t *x = a->q + (size_t)(t0 + t) * a->cols + 32 * i + 4 * g;
+                for (int row = 0; row < 16; row++)
+                    r[t][row] += q[4 * row] * x[0] + q[4 * row + 1] * x[1] + q[4 * row + 2] * x[2] +
+                                 q[4 * row + 3] * x[3];
+            }
+        }
+        for (int t = 0; t < nt; t++) {
+            size_t xb = (size_t)(t0 + t) * nb + i;
+            for (int row = 0; row < 16; row++)
+                acc[t][row] += (float)r[t][row] * (d[row] * a->d[xb]) + m[row] * a->ds[xb];
+        }
+    }
+    for (int t = 0; t < nt; t++) memcpy(res + 16 * t, acc[t], sizeof acc[t]);
+}
+
+#define TILE_ENTRY(NAME, KERN)                                                                 \
+    static void NAME(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,     \
+                     int nt, float *res) {                                                     \
+        for (int t = 0; t < nt; t += NTP)                                                      \
+            KERN(f, pk, nb, a, t0 + t, nt - t < NTP ? nt - t : NTP, res + 16 * t);             \
+    }
+
+TILE_ENTRY(tile_blk32, t_blk32)
+TILE_ENTRY(tile_kq, t_kquant)
+
+const tile_kernels TILE_PORTABLE = {tile_blk32, tile_kq, tile_kq, 255};
