@@ -1,12 +1,15 @@
 """ChordApp: wires the engine, the store and the config to the screens.
 
 The App owns what outlives a screen: the engine, the live sampler settings
-(shared with the reply worker), the config, and loading a model, which
-runs ``engine.load`` in a thread worker and reports through messages.
+(shared with the reply worker), the config, the downloads (downloads.py),
+and loading a model, which runs ``engine.load`` in a thread worker and
+reports through messages. No engine call runs on the UI thread: each one
+is a worker's (a thread worker, or ``asyncio.to_thread`` inside one).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from functools import partial
@@ -20,12 +23,14 @@ from textual.screen import Screen
 
 from chord_core.errors import ChordError
 from chord_core.sampling import LiveSettings
+from chord_tui.downloads import Downloads
 from chord_tui.engine import Engine
-from chord_tui.messages import DefaultModelFound, ModelLoaded, ModelLoadFailed, ModelLoadProgress, SettingChanged
+from chord_tui.messages import (ContextSizeChosen, DefaultModelFound, ModelLoaded, ModelLoadFailed, ModelLoadProgress,
+                                PullFailed, PullFinished, PullProgress, SettingChanged)
 from chord_tui.screens.chat import ChatScreen
 from chord_tui.screens.help import HelpScreen, sections_from
 from chord_tui.screens.models import ModelsScreen
-from chord_tui.screens.prompt_view import PromptScreen
+from chord_tui.screens.prompt_view import PromptScreen, prompt_request
 from chord_tui.widgets.chat_input import ChatInput
 from chord_tui.widgets.conversation_list import ConversationListView
 from chord_tui.widgets.conversation_view import ConversationView
@@ -75,6 +80,7 @@ class ChordApp(App):
         self.stream_refresh_s = stream_refresh_s  # redraw interval of a streaming reply (0: every batch)
         self.live_settings = LiveSettings(config.sampler)
         self.loading_model: str | None = None
+        self.downloads = Downloads(self)
         if getattr(config, "theme", None) and config.theme in self.available_themes:
             self.theme = config.theme
         self._save_timer = None
@@ -135,6 +141,7 @@ class ChordApp(App):
 
     def on_unmount(self) -> None:
         self.chat.stop_generation(closing=True)
+        self.downloads.stop()
         self.save_config()
 
     # -- model loading -------------------------------------------------------------------
@@ -145,15 +152,15 @@ class ChordApp(App):
         self.chat.stop_generation()
         self.loading_model = name
         self._show_load(f"loading {name}…", -1)
-        self._load_worker(name)
+        self._load_worker(name, self.config.context_size)
 
     @work(thread=True, group="load", exit_on_error=False)
-    def _load_worker(self, name: str) -> None:
+    def _load_worker(self, name: str, n_ctx: int | None) -> None:
         def progress(fraction: float, label: str) -> None:
             self.post_message(ModelLoadProgress(name, fraction, label))
 
         try:
-            info = self.engine.load(name, progress=progress)
+            info = self.engine.load(name, progress=progress, n_ctx=n_ctx)
         except Exception as err:  # any failure: show why, stay usable
             self.post_message(ModelLoadFailed(name, str(err) or type(err).__name__))
         else:
@@ -178,9 +185,11 @@ class ChordApp(App):
         chat.side_panel.show_model(info)
         chat.status.reset_reply()
         chat.status.set_model(info.name, info.n_ctx)
+        chat.status.set_backend(self.engine.backend, self.engine.threads)
         chat.status.set_state("ready")
-        self.config.last_model = message.name
-        self.schedule_config_save()
+        if info.has_chat_template:  # the next start opens the last *chat* model, never a base model tried once
+            self.config.last_model = message.name
+            self.schedule_config_save()
         self.update_memory()
         self._show_load(f"loaded {info.name}", 1.0, done=True)
         self.notify(f"Loaded {info.name}", timeout=3)
@@ -200,16 +209,69 @@ class ChordApp(App):
             self.schedule_config_save()
             self.find_default_model(exclude=message.name)
 
-    def update_memory(self) -> None:
-        if not self.chat.is_attached:
-            return
+    @work(group="memory", exclusive=True, exit_on_error=False)
+    async def update_memory(self) -> None:
         try:
-            mb = self.engine.memory_mb()
+            mb = await asyncio.to_thread(self.engine.memory_mb)
         except Exception:  # memory is informative only
             mb = None
-        self.chat.status.set_memory(mb)
+        if self.chat.is_attached:
+            self.chat.status.set_memory(mb)
+
+    # -- downloads (downloads.py): they outlive the models screen ---------------------------
+    def on_pull_progress(self, message: PullProgress) -> None:
+        self.downloads.progress(message)
+        self._show_downloads()
+
+    def on_pull_finished(self, message: PullFinished) -> None:
+        self.downloads.finished(message)
+        self.notify(f"Downloaded {message.entry.name}: it is in the library (F4).", title="Download finished")
+        self._show_downloads(added=message.entry.name)
+
+    def on_pull_failed(self, message: PullFailed) -> None:
+        if self.downloads.failed(message):
+            self.notify(f"Cancelled the download of {message.source}.", title="Download cancelled")
+        else:
+            self.notify(f"Could not pull {message.source}: {message.reason}", title="Pull failed",
+                        severity="error", timeout=10)
+        self._show_downloads()
+
+    def download(self, source: str) -> None:
+        """Pull ``source`` into the library now, or after the downloads before it."""
+        self.notify(self.downloads.add(source))
+        self._show_downloads()
+
+    def action_cancel_download(self) -> None:
+        note = self.downloads.cancel()
+        self.notify(note or "No download is running.", severity="information" if note else "warning")
+        self._show_downloads()
+
+    def _show_downloads(self, added: str | None = None) -> None:
+        self.chat.status.set_download(self.downloads.status())
+        for screen in self.screen_stack:
+            if isinstance(screen, ModelsScreen):
+                screen.show_download()
+                if added:
+                    screen.refresh_models(added)
 
     # -- settings --------------------------------------------------------------------------
+    def on_context_size_chosen(self, message: ContextSizeChosen) -> None:
+        self.config.context_size = message.n_ctx
+        self.schedule_config_save()
+        if self.engine.info is not None and not self.loading_model:
+            self._set_context(message.n_ctx)
+
+    @work(group="context", exclusive=True, exit_on_error=False)
+    async def _set_context(self, n_ctx: int | None) -> None:
+        # a fresh KV cache; the engine waits for a reply in flight to end first
+        try:
+            info = await asyncio.to_thread(self.engine.set_context, n_ctx)
+        except Exception as err:
+            self.notify(f"Could not change the context: {err}", severity="error")
+            return
+        self.chat.status.set_model(info.name, info.n_ctx)
+        self.chat.side_panel.show_model(info)
+
     def on_setting_changed(self, message: SettingChanged) -> None:
         try:
             settings = self.live_settings.update(**{message.key: message.value})
@@ -246,17 +308,17 @@ class ChordApp(App):
         if not isinstance(self.screen, ModelsScreen):
             self.push_screen(ModelsScreen(cursor_blink=self.cursor_blink))
 
-    def show_prompt(self, messages: list[dict[str, str]], draft: str = "") -> None:
+    def show_prompt(self, messages: list[dict[str, str]], has_draft: bool = False) -> None:
         if self.engine.info is None:
             self.notify("No model loaded: the prompt depends on its template.", severity="warning")
             return
-        note = ""
-        if draft.strip():
-            messages = messages + [{"role": "user", "content": draft}]
-            note = " (including your unsent message)"
+        self._render_prompt(*prompt_request(messages, has_draft))
+
+    @work(group="prompt", exclusive=True, exit_on_error=False)
+    async def _render_prompt(self, messages: list[dict[str, str]], add_header: bool, note: str) -> None:
         try:
-            text, ids = self.engine.render_prompt(messages)
-            pieces = self.engine.token_pieces(ids)
+            text, ids = await asyncio.to_thread(self.engine.render_prompt, messages, add_header)
+            pieces = await asyncio.to_thread(self.engine.token_pieces, ids)
         except Exception as err:
             self.notify(f"Could not render the prompt: {err}", severity="error")
             return
@@ -300,6 +362,8 @@ class ChordApp(App):
             ("Toggle side panel", "Model, system prompt and sampling (Ctrl+B)", chat.action_toggle_side_panel),
             ("Toggle conversation list", "Show or hide the chats (Ctrl+L)", chat.action_toggle_conversations),
             ("Models", "The model library: add, pull, delete, load (F4)", self.action_models),
+            ("Cancel download", "Stop the running download and any queued (c on the models screen)",
+             self.action_cancel_download),
             ("Help", "Every key binding (F1)", self.action_help),
         ]
 

@@ -9,7 +9,8 @@ old file or the new one, never half of each.
 
 The standard library reads TOML but cannot write it, and the file is flat,
 so a small writer lives here. TOML has no null: a ``None`` is left out and
-reads back as the field's default (``None`` for every such field today).
+reads back as the field's default (``None`` for every such field but the
+reply limit, whose "no limit" is written as ``max_tokens = 0``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from chord_core.atomic_file import atomic_write_text
 from chord_core.sampling import SamplerSettings
 
 DEFAULT_THEME = "textual-dark"
+# A reply stops here unless the model ends its turn first: a base model may
+# never end one (llama.cpp and Ollama stop only on end-of-turn). Side panel: 0 = no limit.
+DEFAULT_MAX_TOKENS = 1024
+NO_LIMIT = 0  # max_tokens in the file for "no limit" (TOML has no null)
+MIN_CONTEXT = 16  # room for a prompt and a reply, as the CLI's --ctx
 
 # name -> the types a value read from the file may have
 _TOP_LEVEL_TYPES: dict[str, tuple[type, ...]] = {
@@ -34,17 +40,23 @@ _TOP_LEVEL_TYPES: dict[str, tuple[type, ...]] = {
     "inspector": (bool,),
     "last_model": (str,),
     "theme": (str,),
+    "context_size": (int,),
 }
+
+
+def default_sampler() -> SamplerSettings:
+    return SamplerSettings(max_tokens=DEFAULT_MAX_TOKENS)
 
 
 @dataclass
 class AppConfig:
-    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    sampler: SamplerSettings = field(default_factory=default_sampler)
     system_prompt: str = ""  # for new conversations
     side_panel_visible: bool = True
     inspector: bool = False
     last_model: str | None = None
     theme: str = DEFAULT_THEME
+    context_size: int | None = None  # None: the model's default (its training context, at most 4096)
     # Not saved: what went wrong while loading, for the App to show once.
     warning: str | None = field(default=None, compare=False)
     # Not saved: the file this was loaded from, where save() writes by default.
@@ -75,17 +87,22 @@ class AppConfig:
             if name not in data:
                 continue
             value = data[name]
-            if isinstance(value, types):
+            if name == "context_size" and (isinstance(value, bool) or not isinstance(value, int)
+                                           or value < MIN_CONTEXT):
+                problems.append(f"{name} = {value!r} (a whole number of tokens, at least {MIN_CONTEXT})")
+            elif isinstance(value, types):
                 values[name] = value
             else:
                 problems.append(f"{name} = {value!r}")
-        sampler = SamplerSettings()
+        sampler = default_sampler()
         raw_sampler = data.get("sampler", {})
         if not isinstance(raw_sampler, dict):
             problems.append(f"sampler = {raw_sampler!r}")
             raw_sampler = {}
         # One key at a time, so a single bad value keeps the others.
         for key, value in raw_sampler.items():
+            if key == "max_tokens" and value == NO_LIMIT and not isinstance(value, bool):
+                value = None
             try:
                 sampler = sampler.replace(**{key: value})
             except Exception as e:  # noqa: BLE001 - any bad value means "use the default"
@@ -96,6 +113,8 @@ class AppConfig:
         """What save() writes: the settings without load-time state."""
         data = {name: getattr(self, name) for name in _TOP_LEVEL_TYPES}
         data["sampler"] = self.sampler.to_dict()
+        if data["sampler"]["max_tokens"] is None:
+            data["sampler"]["max_tokens"] = NO_LIMIT
         return data
 
     def save(self, path: str | Path | None = None) -> Path:

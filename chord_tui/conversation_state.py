@@ -98,22 +98,23 @@ class ConversationState:
                 return index, message
         return -1, None
 
-    def engine_messages(self, upto: int | None = None) -> list[dict[str, str]]:
-        """The conversation as the engine takes it, messages[:upto], system first.
+    def engine_messages(self, upto: int | None = None, draft: str = "") -> list[dict[str, str]]:
+        """The conversation as the engine takes it, messages[:upto], system first;
+        with ``draft``, the request that sending it would make (F3 shows that).
 
         A reply that came out empty (stopped before its first token, or an
         engine error) is not shown to the model; the user turns on either
         side of it are joined, since chat templates expect the roles to
         alternate."""
         out = [{"role": "system", "content": self.system_prompt}] if self.system_prompt.strip() else []
-        kept = self.messages[:upto]
-        for i, m in enumerate(kept):
-            if m.role == "assistant" and not m.content.strip() and i < len(kept) - 1:
+        kept = [(m.role, m.content) for m in self.messages[:upto]] + ([("user", draft)] if draft else [])
+        for i, (role, content) in enumerate(kept):
+            if role == "assistant" and not content.strip() and i < len(kept) - 1:
                 continue
-            if out and m.role == "user" and out[-1]["role"] == "user":
-                out[-1] = {"role": "user", "content": out[-1]["content"] + "\n\n" + m.content}
+            if out and role == "user" and out[-1]["role"] == "user":
+                out[-1] = {"role": "user", "content": out[-1]["content"] + "\n\n" + content}
                 continue
-            out.append({"role": m.role, "content": m.content})
+            out.append({"role": role, "content": content})
         return out
 
     # -- starting replies --------------------------------------------------------------

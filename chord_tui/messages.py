@@ -121,6 +121,13 @@ class SettingChanged(Message):
 
 
 @dataclass
+class ContextSizeChosen(Message):
+    """The side panel's context size changed (None: the model's default)."""
+
+    n_ctx: int | None
+
+
+@dataclass
 class SystemPromptChanged(Message):
     text: str
 

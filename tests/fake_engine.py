@@ -8,10 +8,17 @@ a slider moved mid-reply reached the very next token.
 Pacing: ``token_delay`` waits on the cancel event between tokens (so Esc
 cuts the wait short); ``gated=True`` makes every token wait for
 ``release(n)`` so a test can stop the stream at an exact point.
+
+Threads: ``make_app`` tells the engine which thread the App runs on; every
+protocol method then refuses to run there (raises, and records the call in
+``ui_thread_calls``), so a test fails when the UI calls the engine
+directly instead of from a worker. Test code reads the fake's state
+(``models``, ``calls``, ``fake_render``), not its protocol methods.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass, field, replace
@@ -41,6 +48,32 @@ def prob_of(index: int) -> float:
     return round(0.97 - (index * 37 % 90) / 100, 3) if index % 7 else 0.08
 
 
+KV_BYTES_PER_TOKEN = 46_080  # SmolLM2-135M: 30 layers x 3 KV heads x (64 + 64) x 4 bytes
+
+
+def fake_render(messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+    """The fake's chat template (chatml)."""
+    text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return text + ("<|im_start|>assistant\n" if add_generation_prompt else "")
+
+
+def fake_pieces(text: str) -> list[str]:
+    """The fake's tokens of a rendered prompt: specials, words, newlines."""
+    parts = re.split(r"(<\|im_start\|>|<\|im_end\|>)", text)
+    return [p for part in parts if part for p in ([part] if part in SPECIALS else split_tokens(part))]
+
+
+def off_ui_thread(method):
+    """Marks a protocol method that must not run on the App's thread."""
+    @functools.wraps(method)
+    def checked(self, *args, **kw):
+        if self.app_thread is not None and threading.get_ident() == self.app_thread:
+            self.ui_thread_calls.append(method.__name__)
+            raise AssertionError(f"engine.{method.__name__} called on the UI thread")
+        return method(self, *args, **kw)
+    return checked
+
+
 def entry(name: str, **kw) -> ModelEntry:
     base = dict(name=name, path=f"/models/{name}.gguf", size_bytes=90_000_000, architecture="llama",
                 n_params=135_000_000, quant="Q4_1", context_length=2048, template_source="gguf",
@@ -60,10 +93,12 @@ class FakeEngine:
     fail_stream: str | None = None
     pull_gated: bool = False
     load_gated: bool = False  # load() waits for release_load() halfway through
+    reused_tokens: int = 0  # what Started reports as already in the KV cache
+    app_thread: int | None = None  # set by make_app: protocol methods refuse to run on it
     models: list[ModelEntry] = field(default_factory=lambda: [
         entry("smollm2-135m", is_default=True),
         entry("gemma-3-270m", architecture="gemma3", n_params=270_000_000, quant="Q4_K_M", context_length=32768,
-              template_source="fallback: gemma", source="package"),
+              template_source="fallback: gemma", source="package", has_chat_template=False),
     ])
 
     def __post_init__(self) -> None:
@@ -77,6 +112,8 @@ class FakeEngine:
         self._load_gate = threading.Semaphore(0)
         self.streaming = threading.Event()  # set while stream_reply runs
         self.stream_count = 0
+        self.ui_thread_calls: list[str] = []  # protocol methods that were called on the App's thread
+        self.contexts: list[int | None] = []  # n_ctx asked for, per load and set_context
 
     # -- test controls -------------------------------------------------------------------
     def release(self, n: int = 1) -> None:
@@ -91,12 +128,15 @@ class FakeEngine:
             self._pull_gate.release()
 
     # -- library -----------------------------------------------------------------------------
+    @off_ui_thread
     def list_models(self) -> list[ModelEntry]:
         return list(self.models)
 
+    @off_ui_thread
     def default_model(self) -> str | None:
         return next((m.name for m in self.models if m.is_default), None)
 
+    @off_ui_thread
     def set_default(self, name: str) -> None:
         self._find(name)
         self.models = [replace(m, is_default=m.name == name) for m in self.models]
@@ -107,6 +147,7 @@ class FakeEngine:
                 return m
         raise ChordError(f"no model called {name!r}")
 
+    @off_ui_thread
     def add_model(self, path: str, name: str | None = None) -> ModelEntry:
         p = Path(path).expanduser()
         if not p.is_file():
@@ -117,6 +158,7 @@ class FakeEngine:
         self.models.append(new)
         return new
 
+    @off_ui_thread
     def pull_model(self, source: str, progress: Callable[[int, int | None], None],
                    cancel: threading.Event) -> ModelEntry:
         self.pulls.append(source)
@@ -132,13 +174,16 @@ class FakeEngine:
         self.models.append(new)
         return new
 
+    @off_ui_thread
     def remove_model(self, name: str) -> None:
         self._find(name)
         self.models = [m for m in self.models if m.name != name]
 
     # -- the loaded model ---------------------------------------------------------------------
-    def load(self, name_or_path: str, progress=None) -> LoadedModelInfo:
+    @off_ui_thread
+    def load(self, name_or_path: str, progress=None, n_ctx: int | None = None) -> LoadedModelInfo:
         self.loads.append(name_or_path)
+        self.contexts.append(n_ctx)
         if progress:
             progress(0.5, "weights")
         if self.load_gated:
@@ -148,34 +193,59 @@ class FakeEngine:
         m = self._find(name_or_path)
         if progress:
             progress(1.0, "ready")
+        if n_ctx:
+            self.n_ctx = min(n_ctx, m.context_length)
         self._info = LoadedModelInfo(name=m.name, path=m.path, architecture=m.architecture, n_params=m.n_params,
                                      quant=m.quant, n_ctx=self.n_ctx, template_source=f"GGUF chat template ({m.name})",
-                                     fingerprint="f" * 16)
+                                     fingerprint="f" * 16, has_chat_template=m.has_chat_template,
+                                     n_ctx_train=m.context_length, kv_bytes_per_token=KV_BYTES_PER_TOKEN)
         return self._info
+
+    @off_ui_thread
+    def set_context(self, n_ctx: int | None) -> LoadedModelInfo:
+        self.contexts.append(n_ctx)
+        if self._info is None:
+            raise ChordError("no model loaded")
+        self.n_ctx = min(n_ctx, self._info.n_ctx_train) if n_ctx else 2048
+        self._info = replace(self._info, n_ctx=self.n_ctx)
+        return self._info
+
+    @property
+    def backend(self) -> str:
+        return "cpu"
+
+    @property
+    def threads(self) -> int:
+        return 2
 
     @property
     def info(self) -> LoadedModelInfo | None:
         return self._info
 
-    def render_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
-        text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
-        text += "<|im_start|>assistant\n"
-        pieces = re.split(r"(<\|im_start\|>|<\|im_end\|>)", text)
-        self._pieces = [p for part in pieces if part for p in ([part] if part in SPECIALS else split_tokens(part))]
+    @off_ui_thread
+    def render_prompt(self, messages: list[dict[str, str]],
+                      add_generation_prompt: bool = True) -> tuple[str, list[int]]:
+        text = fake_render(messages, add_generation_prompt)
+        self._pieces = fake_pieces(text)
         return text, list(range(len(self._pieces)))
 
+    @off_ui_thread
     def token_pieces(self, ids: list[int]) -> list[tuple[str, bool]]:
         return [(self._pieces[i], self._pieces[i] in SPECIALS) for i in ids]
 
     def stream_reply(self, messages: list[dict[str, str]], settings: LiveSettings,
                      cancel: threading.Event, continue_reply: bool = False) -> Iterator:
+        if self.app_thread is not None and threading.get_ident() == self.app_thread:
+            self.ui_thread_calls.append("stream_reply")
+            raise AssertionError("engine.stream_reply iterated on the UI thread")
         self.calls.append({"messages": [dict(m) for m in messages], "continue_reply": continue_reply})
         reply = self.replies[min(self.stream_count, len(self.replies) - 1)]
         self.stream_count += 1
         prompt_tokens = sum(len(split_tokens(m["content"])) + 4 for m in messages)
         self.streaming.set()
         try:
-            yield Started(prompt_tokens=prompt_tokens, reused_tokens=0, n_ctx=self.n_ctx)
+            yield Started(prompt_tokens=prompt_tokens, reused_tokens=min(self.reused_tokens, prompt_tokens),
+                          n_ctx=self.n_ctx)
             if self.fail_stream:
                 yield ErrorEvent(self.fail_stream)
                 return
@@ -209,6 +279,7 @@ class FakeEngine:
         finally:
             self.streaming.clear()
 
+    @off_ui_thread
     def memory_mb(self) -> float:
         return self.memory
 
@@ -235,6 +306,8 @@ def make_app(tmp_path: Path, engine: FakeEngine | None = None, **kw):
     from chord_tui.storage import ConversationStore
 
     engine = engine if engine is not None else FakeEngine()
+    if isinstance(engine, FakeEngine):
+        engine.app_thread = threading.get_ident()  # the App runs its event loop on this thread
     config = kw.pop("config", None) or AppConfig(path=tmp_path / "config.toml")
     store = kw.pop("store", None) or ConversationStore(tmp_path / "conversations.db")
     return ChordApp(engine=engine, store=store, config=config, clock=kw.pop("clock", StepClock()),
@@ -244,7 +317,8 @@ def make_app(tmp_path: Path, engine: FakeEngine | None = None, **kw):
 
 async def settle(app, pilot, rounds: int = 50) -> None:
     """Let workers finish and the UI drain their messages (no wall-clock waits)."""
-    background = ("reply", "load", "pull", "add", "find-default")  # not the dialog workers, which wait for input
+    # not the dialog workers, which wait for input
+    background = ("reply", "load", "pull", "add", "find-default", "models", "library", "memory", "prompt", "context")
     for _ in range(rounds):
         await app.workers.wait_for_complete([w for w in app.workers if w.group in background])
         await pilot.pause()

@@ -151,7 +151,7 @@ def test_sampler_that_is_not_a_table(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text('sampler = "fast"\ntheme = "nord"\n', encoding="utf-8")
     cfg = AppConfig.load(path)
-    assert cfg.sampler == SamplerSettings() and cfg.theme == "nord"
+    assert cfg.sampler == AppConfig().sampler and cfg.theme == "nord"
     assert "sampler" in cfg.warning
 
 
@@ -160,3 +160,24 @@ def test_warning_and_path_are_not_saved(tmp_path):
     AppConfig(warning="something", path=tmp_path / "x").save(path)
     text = path.read_text(encoding="utf-8")
     assert "something" not in text and "path" not in tomllib.loads(text)
+
+
+def test_replies_have_a_finite_default_limit_and_no_limit_survives_a_save(tmp_path):
+    from chord_tui.config import DEFAULT_MAX_TOKENS
+
+    assert AppConfig().sampler.max_tokens == DEFAULT_MAX_TOKENS
+    path = tmp_path / "config.toml"
+    AppConfig(sampler=SamplerSettings(max_tokens=None)).save(path)
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["sampler"]["max_tokens"] == 0
+    assert AppConfig.load(path).sampler.max_tokens is None  # "no limit", not the default limit
+
+
+def test_context_size_round_trips_and_a_bad_one_is_named(tmp_path):
+    path = tmp_path / "config.toml"
+    AppConfig(context_size=8192).save(path)
+    assert AppConfig.load(path).context_size == 8192
+    assert AppConfig.load(tmp_path / "missing.toml").context_size is None  # the model's default
+    for bad in ("8", "true", '"big"'):
+        path.write_text(f"context_size = {bad}\n", encoding="utf-8")
+        cfg = AppConfig.load(path)
+        assert cfg.context_size is None and f"context_size = " in cfg.warning

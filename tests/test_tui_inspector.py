@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fake_engine import DEFAULT_REPLY, FakeEngine, make_app, prob_of, settle, split_tokens
+from fake_engine import (DEFAULT_REPLY, FakeEngine, fake_pieces, fake_render, make_app, prob_of, settle, split_tokens,
+                         wait_until)
 from textual.widgets import Static
 
 from chord_tui.screens.prompt_view import PromptScreen
@@ -97,17 +98,16 @@ async def test_prompt_view_shows_rendered_prompt_specials_and_count(tmp_path):
         await chat_once(app, pilot, "first question")
         app.chat.chat_input.text = "draft"
         await pilot.press("f3")
-        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen))
         screen = app.screen
-        assert isinstance(screen, PromptScreen)
-        expected, ids = engine.render_prompt([
+        expected = fake_render([
             {"role": "user", "content": "first question"},
             {"role": "assistant", "content": DEFAULT_REPLY},
             {"role": "user", "content": "draft"},
         ])
         assert screen.prompt == expected
         title = str(screen.query_one("#prompt-title").render())
-        assert f"{len(ids)} tokens" in title and "unsent" in title
+        assert f"{len(fake_pieces(expected))} tokens" in title and "unsent" in title
         shown = screen.query_one("#prompt-text", Static).render()
         assert str(shown) == expected
         special = [expected[s.start:s.end] for s in shown.spans if "reverse" in str(s.style)]

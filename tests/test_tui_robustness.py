@@ -159,10 +159,12 @@ async def test_a_second_pull_waits_instead_of_cancelling_the_first(tmp_path):
         source.value = "hf:someone/repo/second.gguf"
         source.focus()
         await pilot.press("enter")
-        await wait_until(pilot, lambda: any("already running" in n.message for n in app._notifications))
-        engine.release_pull(5)
+        await wait_until(pilot, lambda: any("Queued" in n.message for n in app._notifications))
+        assert engine.pulls == ["hf:someone/repo/first.gguf"]  # queued, not started beside the first
+        engine.release_pull(10)  # five progress steps each: the first, then the second
         await settle(app, pilot)
-        assert engine.pulls == ["hf:someone/repo/first.gguf"]
+        assert engine.pulls == ["hf:someone/repo/first.gguf", "hf:someone/repo/second.gguf"]
+        assert {"first", "second"} <= {m.name for m in engine.models}
         assert not any("Could not pull" in n.message for n in app._notifications)
 
 

@@ -151,15 +151,15 @@ def test_meter_and_status_text():
     bar = StatusBar(lambda: now[0])
     bar.refresh_text = lambda: None  # not mounted
     bar.model, bar.memory_mb = "m", 12.4
-    bar.reply_started(prompt_tokens=10, n_ctx=100)
+    bar.reply_started(prompt_tokens=40, n_ctx=100)
     bar.tokens_arrived(1)  # first token: no decode rate yet
     assert "…" in bar.text()
     now[0] = 11.0
     bar.tokens_arrived(4)  # 4 more tokens in 1 s of the injected clock
     assert "generating 4.0 tok/s" in bar.text()
-    assert "15/100" in bar.text() and "12 MB" in bar.text() and bar.text().endswith("m")
-    bar.reply_finished("stop", Stats(10, 250.0, 30.0, 0.5, 5, 15, 100))
-    assert "30.0 tok/s · prefill 250 tok/s · ttft 0.50s" in bar.text()
+    assert "45/100" in bar.text() and "12 MB" in bar.text() and bar.text().endswith("m")
+    bar.reply_finished("stop", Stats(40, 250.0, 30.0, 0.5, 5, 45, 100))
+    assert "30.0 tok/s · prompt 40 · prefill 250 tok/s · ttft 0.50s" in bar.text()
 
 
 def test_token_helpers():

@@ -1,10 +1,12 @@
 """The model library: list, details, add, pull, delete, default, load.
 
-Pulling runs ``engine.pull_model`` in a thread worker; its progress comes
-back as ``PullProgress`` messages (coalesced, only the newest matters) and
-the worker's own ``cancelled_event`` is the engine's cancel flag, so leaving
-the screen stops a download. Loading is the App's job (the chat screen needs
-it too); this screen asks for it and shows the progress the App forwards.
+Every engine call runs off the UI thread (``asyncio.to_thread`` inside a
+worker): listing the library may discover packaged models, and deleting
+removes files. Downloads belong to the App (chord_tui/downloads.py), so
+leaving this screen never stops one: this screen queues pulls, cancels them
+with ``c``, and shows the progress the App forwards. Loading is the App's
+job too (the chat screen needs it); this screen asks for it and shows the
+progress the App forwards.
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Header, Input, Label, ProgressBar, Static
-from textual.worker import get_current_worker
 
 from chord_core.errors import ChordError
-from chord_core.model_facts import format_params, format_size
+from chord_core.model_facts import BASE_MODEL_LABEL, format_params, format_size
 from chord_tui.engine import ModelEntry
-from chord_tui.messages import PullFailed, PullFinished, PullProgress
 from chord_tui.screens.dialogs import ConfirmDialog
 from chord_tui.widgets.footer import FittingFooter
 from chord_tui.widgets.path_suggester import PathSuggester
 
 # Most needed first: a narrow terminal cuts the table at the right, so at
 # 80x24 name, quant and size stay in view. The rest is in the details pane.
-COLUMNS = ("", "Name", "Quant", "Size", "Params", "Arch", "Ctx")
+COLUMNS = ("", "Name", "Quant", "Size", "Kind", "Params", "Arch", "Ctx")
+
+
+def kind(entry: ModelEntry) -> str:
+    """"chat", or "base" for a model without a chat template (completion only)."""
+    return "chat" if entry.has_chat_template else "base"
 
 
 def details(entry: ModelEntry | None, loaded: bool) -> str:
@@ -45,6 +50,7 @@ def details(entry: ModelEntry | None, loaded: bool) -> str:
         f"quantisation  {entry.quant}",
         f"context       {entry.context_length}",
         f"template      {entry.template_source}",
+        f"kind          {'chat' if entry.has_chat_template else BASE_MODEL_LABEL}",
         f"source        {entry.source}",
     ]
     if entry.metadata:
@@ -72,6 +78,7 @@ class ModelsScreen(Screen):
         Binding("enter", "load", "Load", show=False),
         Binding("d", "set_default", "Set default"),
         Binding("delete,x", "delete", "Delete"),
+        Binding("c", "cancel_download", "Cancel download", tooltip="Stop the running download and any queued"),
     ]
 
     def __init__(self, cursor_blink: bool = True) -> None:
@@ -116,25 +123,31 @@ class ModelsScreen(Screen):
         self.title = "chord-chat"
         self.sub_title = "Models"
         self.table.add_columns(*COLUMNS)
-        self.query_one("#pull-row").display = False
+        self.show_download()  # one may be running: downloads outlive this screen
         self.query_one("#load-row").display = bool(self.app.loading_model)
         self.refresh_models()
         self.table.focus()
 
-    def refresh_models(self, select: str | None = None) -> None:
-        info = self.app.engine.info
+    @work(group="models", exclusive=True, exit_on_error=False)
+    async def refresh_models(self, select: str | None = None) -> None:
+        # discovery reads package metadata and may unpack the demo model: never on the UI thread
         try:
-            self.entries = list(self.app.engine.list_models())
+            entries = list(await asyncio.to_thread(self.app.engine.list_models))
         except (ChordError, OSError) as err:  # a damaged library index must not take the app down
-            self.entries = []
+            entries = []
             self.notify(f"Model library: {err}", severity="error", timeout=10)
-        table = self.table
+        self.show_entries(entries, select)
+
+    def show_entries(self, entries: list[ModelEntry], select: str | None = None) -> None:
+        info = self.app.engine.info
         current = select or (self.selected.name if self.selected else None)
+        self.entries = entries
+        table = self.table
         table.clear()
         for entry in self.entries:
             mark = ("●" if info and info.path == entry.path else " ") + ("★" if entry.is_default else " ")
-            table.add_row(mark, entry.name, entry.quant, format_size(entry.size_bytes), format_params(entry.n_params),
-                          entry.architecture, str(entry.context_length), key=entry.name)
+            table.add_row(mark, entry.name, entry.quant, format_size(entry.size_bytes), kind(entry),
+                          format_params(entry.n_params), entry.architecture, str(entry.context_length), key=entry.name)
         names = [e.name for e in self.entries]
         if current in names:
             table.move_cursor(row=names.index(current))
@@ -162,10 +175,13 @@ class ModelsScreen(Screen):
             self.app.load_model(entry.name)
 
     def action_set_default(self) -> None:
-        if (entry := self.selected) is None:
-            return
+        if (entry := self.selected) is not None:
+            self.set_default(entry)
+
+    @work(group="library", exit_on_error=False)
+    async def set_default(self, entry: ModelEntry) -> None:
         try:
-            self.app.engine.set_default(entry.name)
+            await asyncio.to_thread(self.app.engine.set_default, entry.name)
         except Exception as err:
             self.notify(f"Could not set the default: {err}", severity="error")
             return
@@ -183,7 +199,7 @@ class ModelsScreen(Screen):
         if not await self.app.push_screen_wait(dialog):
             return
         try:
-            self.app.engine.remove_model(entry.name)
+            await asyncio.to_thread(self.app.engine.remove_model, entry.name)
         except Exception as err:
             self.notify(f"Could not delete {entry.name}: {err}", severity="error")
             return
@@ -225,51 +241,30 @@ class ModelsScreen(Screen):
         self.notify(f"Added {entry.name}")
         self.refresh_models(entry.name)
 
-    # -- pull ------------------------------------------------------------------------------
+    # -- pull: the App's downloads ------------------------------------------------------
     def action_pull(self) -> None:
         source = self.query_one("#pull-source", Input).value.strip()
         if not source:
             return
-        if any(w.group == "pull" and not w.is_finished for w in self.workers):
-            # one download at a time: a second would cancel the first (exclusive worker)
-            self.notify("A download is already running; wait for it or leave this screen to cancel it.",
-                        severity="warning")
+        self.query_one("#pull-source", Input).value = ""  # ready for the next one: pulls queue
+        self.app.download(source)
+
+    def action_cancel_download(self) -> None:
+        self.app.action_cancel_download()
+
+    def show_download(self) -> None:
+        """Draw the App's running download (the App calls this on every change)."""
+        download = self.app.downloads.current
+        self.query_one("#pull-row").display = download is not None
+        if download is None:
             return
-        self.query_one("#pull-row").display = True
-        self.query_one("#pull-label", Label).update(f"pulling {source}")
-        self.query_one("#pull-progress", ProgressBar).update(total=None, progress=0)
-        self.pull(source)
-
-    @work(thread=True, group="pull", exclusive=True, exit_on_error=False)
-    def pull(self, source: str) -> None:
-        worker = get_current_worker()
-
-        def progress(done: int, total: int | None) -> None:
-            self.post_message(PullProgress(source, done, total))
-
-        try:
-            entry = self.app.engine.pull_model(source, progress, worker.cancelled_event)
-        except Exception as err:
-            self.post_message(PullFailed(source, str(err) or type(err).__name__))
-        else:
-            self.post_message(PullFinished(source, entry))
-
-    def on_pull_progress(self, message: PullProgress) -> None:
-        bar = self.query_one("#pull-progress", ProgressBar)
-        bar.update(total=message.total_bytes, progress=message.done_bytes)
-        total = f" / {format_size(message.total_bytes)}" if message.total_bytes else ""
-        self.query_one("#pull-label", Label).update(f"{format_size(message.done_bytes)}{total}")
-
-    def on_pull_finished(self, message: PullFinished) -> None:
-        self.query_one("#pull-row").display = False
-        self.query_one("#pull-source", Input).value = ""
-        self.notify(f"Pulled {message.entry.name}")
-        self.refresh_models(message.entry.name)
-
-    def on_pull_failed(self, message: PullFailed) -> None:
-        self.query_one("#pull-row").display = False
-        self.notify(f"Could not pull {message.source}: {message.reason}", title="Pull failed", severity="error",
-                    timeout=10)
+        self.query_one("#pull-progress", ProgressBar).update(total=download.total_bytes,
+                                                             progress=download.done_bytes)
+        total = f" / {format_size(download.total_bytes)}" if download.total_bytes else ""
+        waiting = len(self.app.downloads.waiting)
+        queued = f" (+{waiting} queued)" if waiting else ""
+        self.query_one("#pull-label", Label).update(
+            f"{download.label}: {format_size(download.done_bytes)}{total}{queued}")
 
     # -- load progress (forwarded by the App) ---------------------------------------------
     def show_load(self, label: str, fraction: float | None, done: bool = False, failed: bool = False) -> None:

@@ -1,4 +1,10 @@
-"""The exact prompt the model sees, special tokens highlighted, with its length."""
+"""The exact prompt the model sees, special tokens highlighted, with its length.
+
+What it shows is what the next request would send: with a message typed
+in the input, the whole prompt that sending it makes (up to the header
+that opens the reply); without one, the conversation so far and nothing
+more, since the next request starts with a message not yet written.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,16 @@ def highlight(pieces: list[tuple[str, bool]]) -> Content:
         text.append(piece)
         offset += len(piece)
     return Content("".join(text), spans)
+
+
+def prompt_request(messages: list[dict[str, str]], has_draft: bool) -> tuple[list[dict[str, str]], bool, str]:
+    """(messages, whether the reply header is added, a note for the title) for
+    F3, given the engine's messages (with the draft last when ``has_draft``)."""
+    if has_draft:
+        return messages, True, " (the request your unsent message makes)"
+    if messages and messages[-1]["role"] == "assistant" and not messages[-1]["content"].strip():
+        messages = messages[:-1]  # an empty reply is never sent back to the model
+    return messages, False, " (the conversation so far: your next message and the reply header follow it)"
 
 
 class PromptScreen(ModalScreen[None]):

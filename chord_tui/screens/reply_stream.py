@@ -85,7 +85,7 @@ class ReplyStreaming:
                 await self._add_tokens(gen, tokens)
                 tokens = []
             if isinstance(event, Started):
-                self.status.reply_started(event.prompt_tokens, event.n_ctx)
+                self.status.reply_started(event.prompt_tokens, event.n_ctx, event.reused_tokens)
             elif isinstance(event, Stats):
                 self.status.set_stats(event)
             elif isinstance(event, Notice):

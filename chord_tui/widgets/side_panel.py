@@ -1,18 +1,21 @@
-"""The right-hand panel: model facts, system prompt, sampler controls.
+"""The right-hand panel: model facts, context size, system prompt, sampler controls.
 
-Every control posts ``SettingChanged``; the App turns that into
+Every sampler control posts ``SettingChanged``; the App turns that into
 ``LiveSettings.update`` so the very next token of a reply in flight uses it.
+The context size posts ``ContextSizeChosen`` (a new KV cache, set by the
+App in a worker); the memory that cache takes is shown beside it.
 """
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Input, Label, Static, TextArea
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Select, Static, TextArea
 
+from chord_core.model_facts import BASE_MODEL_LABEL, format_size
 from chord_core.sampling import SamplerSettings
-from chord_tui.engine import LoadedModelInfo
-from chord_tui.messages import SettingChanged, SystemPromptChanged
+from chord_tui.engine import LoadedModelInfo, kv_cache_bytes
+from chord_tui.messages import ContextSizeChosen, SettingChanged, SystemPromptChanged
 from chord_tui.widgets.setting_slider import SettingSlider
 
 # key, label, low, high, step, none_at, none_label, off_value (what the engine takes for it), integer
@@ -26,16 +29,38 @@ SLIDERS: tuple[tuple, ...] = (
 )
 
 
+SMALLEST_CONTEXT_CHOICE = 512
+
+
+def context_choices(n_ctx_train: int, current: int) -> list[int]:
+    """Powers of two from 512 up to the training context, the training context
+    itself, and the context in use."""
+    sizes = {n for n in (current, n_ctx_train) if n > 0}
+    n = SMALLEST_CONTEXT_CHOICE
+    while n < n_ctx_train:
+        sizes.add(n)
+        n *= 2
+    return sorted(sizes)
+
+
 class SidePanel(VerticalScroll):
     def __init__(self, settings: SamplerSettings, *, id: str | None = None, cursor_blink: bool = True) -> None:
         super().__init__(id=id)
         self._settings = settings
         self._cursor_blink = cursor_blink
+        self._info: LoadedModelInfo | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("Model", classes="panel-heading")
         yield Static("no model loaded", id="model-name")
         yield Static("", id="template-source")
+        kind = Static("", id="model-kind")
+        kind.display = False  # shown for a base model only
+        yield kind
+        with Horizontal(classes="setting-row"):
+            yield Label("Context", classes="setting-name")
+            yield Label("", id="kv-memory", classes="setting-value")
+        yield Select([], id="context-size", compact=True, prompt="no model", disabled=True)
         yield Label("System prompt", classes="panel-heading")
         prompt = TextArea(id="system-prompt", soft_wrap=True, compact=True, placeholder="(none)")
         prompt.cursor_blink = self._cursor_blink
@@ -56,6 +81,7 @@ class SidePanel(VerticalScroll):
     def show_model(self, info: LoadedModelInfo | None, loading: str = "") -> None:
         name = self.query_one("#model-name", Static)
         source = self.query_one("#template-source", Static)
+        kind = self.query_one("#model-kind", Static)
         if loading:
             name.update(loading)
             source.update("")
@@ -65,6 +91,37 @@ class SidePanel(VerticalScroll):
         else:
             name.update(f"{info.name}\n{info.architecture} · {info.quant} · ctx {info.n_ctx}")
             source.update(f"template: {info.template_source}")
+        base = info is not None and not loading and not info.has_chat_template
+        kind.update(BASE_MODEL_LABEL if base else "")
+        kind.display = base
+        self._info = None if loading else info
+        self._show_context(self._info)
+
+    def _show_context(self, info: LoadedModelInfo | None) -> None:
+        select = self.query_one("#context-size", Select)
+        with select.prevent(Select.Changed):
+            if info is None:
+                select.set_options([])
+                select.disabled = True
+            else:
+                train = info.n_ctx_train or info.n_ctx
+                select.set_options([(f"{n} (trained)" if n == train else str(n), n)
+                                    for n in context_choices(train, info.n_ctx)])
+                select.value = info.n_ctx
+                select.disabled = False
+        self._show_kv_memory(info.n_ctx if info is not None else None)
+
+    def _show_kv_memory(self, n_ctx: int | None) -> None:
+        info = self._info
+        text = f"KV {format_size(kv_cache_bytes(info, n_ctx))}" if info is not None and info.kv_bytes_per_token else ""
+        self.query_one("#kv-memory", Label).update(text)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id != "context-size" or not isinstance(event.value, int):
+            return
+        event.stop()
+        self._show_kv_memory(event.value)
+        self.post_message(ContextSizeChosen(event.value))
 
     def set_system_prompt(self, text: str) -> None:
         area = self.query_one("#system-prompt", TextArea)

@@ -1,8 +1,12 @@
-"""One line of live numbers: speed, context meter, model, memory.
+"""One line of live numbers: speed, downloads, context meter, memory,
+backend, model.
 
 While a reply streams, decode speed is measured with the App's injectable
 clock until the engine reports its own ``Stats``; after the reply the
-engine's numbers (prefill tok/s, time to first token) are shown.
+engine's numbers are shown: the prompt's tokens and how many of them the KV
+cache already held (``prompt 221 (214 cached)``), and rates only over work
+actually done: prefill tok/s over the tokens evaluated, only when there
+were enough of them to measure (a regenerate may evaluate one).
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from textual.widgets import Static
 from chord_core.events import Stats
 
 METER_WIDTH = 10
+# Below this many evaluated prompt tokens a prefill rate measures the one-off
+# cost of a forward pass (the output layer over the whole vocabulary), not
+# prompt processing: "prefill 1 tok/s" after a regenerate. No rate is shown.
+PREFILL_RATE_MIN_TOKENS = 16
 
 
 def meter(used: int, size: int, width: int = METER_WIDTH) -> str:
@@ -35,6 +43,9 @@ class StatusBar(Static):
         self.n_past = 0
         self.n_ctx = 0
         self.stats: Stats | None = None
+        self.reused_tokens = 0  # of the last prompt, already in the KV cache
+        self.backend = ""  # e.g. "cpu·2t"
+        self.download = ""  # the App's running download, e.g. "↓ model.gguf 42%"
         self._streaming = False
         self._first_token_at: float | None = None
         self._tokens = 0
@@ -67,9 +78,18 @@ class StatusBar(Static):
         self.memory_mb = mb
         self.refresh_text()
 
-    def reply_started(self, prompt_tokens: int, n_ctx: int) -> None:
+    def set_backend(self, backend: str, threads: int) -> None:
+        self.backend = f"{backend}·{threads}t" if backend and threads else backend
+        self.refresh_text()
+
+    def set_download(self, text: str) -> None:
+        self.download = text
+        self.refresh_text()
+
+    def reply_started(self, prompt_tokens: int, n_ctx: int, reused_tokens: int = 0) -> None:
         self._streaming = True
         self.stats = None
+        self.reused_tokens = reused_tokens
         self._first_token_at = None
         self._tokens = 0
         self.n_past = prompt_tokens
@@ -121,19 +141,31 @@ class StatusBar(Static):
             rate = self.stats.decode_tok_s if self.stats else self.live_decode_rate()
             parts[0] += f" {rate:.1f} tok/s" if rate else " …"
         elif self.stats is not None and self.stats.generated > 0:  # a reply stopped before its first token has no rates
-            s = self.stats
-            if compact:
-                parts.append(f"{s.decode_tok_s:.1f} tok/s · ttft {s.ttft_s:.2f}s")
-            else:
-                parts.append(f"{s.decode_tok_s:.1f} tok/s · prefill {s.prefill_tok_s:.0f} tok/s · ttft {s.ttft_s:.2f}s")
+            parts.append(self._reply_numbers(self.stats, compact))
+        if self.download:
+            parts.append(self.download)
         if self.n_ctx:
             bar = meter(self.n_past, self.n_ctx, METER_WIDTH // 2 if compact else METER_WIDTH)
             parts.append(f"ctx {bar} {self.n_past}/{self.n_ctx}")
         if self.memory_mb is not None:
             parts.append(f"{self.memory_mb:.0f} MB")
+        if self.backend:
+            parts.append(self.backend)
         if self.model:
             parts.append(self.model)
         return parts
+
+    def _reply_numbers(self, s: Stats, compact: bool) -> str:
+        """The finished reply's numbers, each over the work it names."""
+        decode = f"{s.decode_tok_s:.1f} tok/s" if s.decode_tok_s > 0 else ""  # one token: no decode step to time
+        ttft = f"ttft {s.ttft_s:.2f}s"
+        if compact:
+            return " · ".join(p for p in (decode, ttft) if p)
+        cached = min(self.reused_tokens, s.prompt_tokens)
+        prompt = f"prompt {s.prompt_tokens}" + (f" ({cached} cached)" if cached else "")
+        evaluated = s.prompt_tokens - cached
+        prefill = f"prefill {s.prefill_tok_s:.0f} tok/s" if evaluated >= PREFILL_RATE_MIN_TOKENS else ""
+        return " · ".join(p for p in (decode, prompt, prefill, ttft) if p)
 
     def refresh_text(self) -> None:
         width = self.content_size.width if self.is_mounted and self.content_size.width else None
