@@ -24,90 +24,100 @@ static inline __m256i bcast32(const void *p) {
 /* Groups whose int16 pair sums cannot overflow: 2 * umax * 127 per group. */
 static inline int flush_groups(const tile_fmt *f) { return 32767 / (2 * 127 * f->umax); }
 
+/* Token loops spelled out with one named register per token (EACH_T),
+ * as in tile_avx512.c: arrays made gcc spill. */
+#define EACH_T4(X) X(0) X(1) X(2) X(3)
+#define EACH_T1(X) X(0)
+
 #define TILE_K(NT, NSUB)                                                                       \
     static void tk_##NSUB##_##NT(const tile_fmt *f, const uint8_t *pk0, int nb, const act_t *a, \
                                  int t0, float *res) {                                         \
         const int gsub = 64 / NSUB, npair = NSUB / 2;                                          \
         const int fl = flush_groups(f) < gsub ? flush_groups(f) : gsub;                        \
+        const size_t xs = (size_t)a->cols, bss = NSUB == 8 ? a->cols / 32 : a->cols / 16;      \
         for (int h = 0; h < 2; h++) {                                                          \
             const uint8_t *pk = pk0 + 32 * h;                                                  \
-            __m256 acc[NT];                                                                    \
-            for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();                         \
-            for (int i = 0; i < nb; i++, pk += f->blk_bytes) {                                 \
+            const int8_t *x = a->q + (size_t)t0 * xs;                                          \
+            const float *xd = a->d + (size_t)t0 * nb;                                          \
+            const int16_t *bs = (NSUB == 8 ? a->sum32 : a->sum) + (size_t)t0 * bss;            \
+            EACH_T##NT(DECL_ACC)                                                               \
+            for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += QK_K, bs += NSUB) {          \
                 __m256 d = _mm256_loadu_ps((const float *)(pk + f->off_d)),                    \
                        dm = _mm256_loadu_ps((const float *)(pk + f->off_m));                   \
-                for (int t = 0; t < NT; t++) {                                                 \
-                    const int16_t *bs = NSUB == 8 ? a->sum32 + (size_t)(t0 + t) * (a->cols / 32) \
-                                                  : a->sum + (size_t)(t0 + t) * (a->cols / 16); \
-                    __m256i ms = _mm256_setzero_si256();                                       \
-                    for (int p = 0; p < npair; p++) {                                          \
-                        __m256i mn = _mm256_loadu_si256((const __m256i *)(pk + f->off_mn + 64 * p)); \
-                        ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mn, bcast32(bs + NSUB * i + 2 * p))); \
-                    }                                                                          \
-                    __m256 dx = _mm256_set1_ps(a->d[(size_t)(t0 + t) * nb + i]);              \
-                    acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dm, dx), acc[t]); \
-                }                                                                              \
-                __m256i is[NT];                                                                \
-                for (int t = 0; t < NT; t++) is[t] = _mm256_setzero_si256();                   \
+                EACH_T##NT(MINS_K)                                                             \
+                EACH_T##NT(DECL_IS)                                                            \
                 for (int s = 0; s < NSUB; s++) {                                               \
                     __m256i sc = _mm256_loadu_si256((const __m256i *)(pk + f->off_sc16 + 64 * s)); \
                     for (int g0 = s * gsub; g0 < (s + 1) * gsub; g0 += fl) {                   \
-                        __m256i p16[NT];                                                       \
-                        for (int t = 0; t < NT; t++) p16[t] = _mm256_setzero_si256();          \
+                        EACH_T##NT(DECL_P16)                                                   \
                         for (int g = g0; g < g0 + fl; g++) {                                   \
                             __m256i q = _mm256_loadu_si256((const __m256i *)(pk + 64 * g));    \
-                            for (int t = 0; t < NT; t++) {                                     \
-                                const int8_t *x = a->q + (size_t)(t0 + t) * a->cols + QK_K * i + 4 * g; \
-                                p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(q, bcast32(x))); \
-                            }                                                                  \
+                            EACH_T##NT(DOT_G)                                                  \
                         }                                                                      \
-                        for (int t = 0; t < NT; t++)                                           \
-                            is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(p16[t], sc));    \
+                        EACH_T##NT(SCALE_P16)                                                  \
                     }                                                                          \
                 }                                                                              \
-                for (int t = 0; t < NT; t++) {                                                 \
-                    __m256 dx = _mm256_set1_ps(a->d[(size_t)(t0 + t) * nb + i]);              \
-                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[t]), _mm256_mul_ps(d, dx), acc[t]); \
-                }                                                                              \
+                EACH_T##NT(FINISH_K)                                                           \
             }                                                                                  \
-            for (int t = 0; t < NT; t++) _mm256_storeu_ps(res + 16 * t + 8 * h, acc[t]);       \
+            EACH_T##NT(STORE_ACC)                                                              \
         }                                                                                      \
     }
+
+#define DECL_ACC(t) __m256 acc##t = _mm256_setzero_ps();
+#define DECL_IS(t) __m256i is##t = _mm256_setzero_si256();
+#define DECL_P16(t) __m256i p##t = _mm256_setzero_si256();
+#define DOT_G(t) p##t = _mm256_add_epi16(p##t, _mm256_maddubs_epi16(q, bcast32(x + (t) * xs + 4 * g)));
+#define SCALE_P16(t) is##t = _mm256_add_epi32(is##t, _mm256_madd_epi16(p##t, sc));
+#define MINS_K(t)                                                                              \
+    {                                                                                          \
+        __m256i ms = _mm256_setzero_si256();                                                   \
+        for (int p = 0; p < npair; p++) {                                                      \
+            __m256i mn = _mm256_loadu_si256((const __m256i *)(pk + f->off_mn + 64 * p));       \
+            ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mn, bcast32(bs + (t) * bss + 2 * p))); \
+        }                                                                                      \
+        __m256 dx = _mm256_set1_ps(xd[(size_t)(t) * nb + i]);                                  \
+        acc##t = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dm, dx), acc##t);      \
+    }
+#define FINISH_K(t)                                                                            \
+    acc##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is##t),                                        \
+                             _mm256_mul_ps(d, _mm256_set1_ps(xd[(size_t)(t) * nb + i])), acc##t);
+#define STORE_ACC(t) _mm256_storeu_ps(res + 16 * (t) + 8 * h, acc##t);
 
 #define TILE_32(NT)                                                                            \
     static void t32_##NT(const tile_fmt *f, const uint8_t *pk0, int nb, const act_t *a, int t0, \
                          float *res) {                                                         \
         const int fl = flush_groups(f) < 8 ? flush_groups(f) : 8;                              \
         const __m256i ones = _mm256_set1_epi16(1);                                             \
+        const size_t xs = (size_t)a->cols;                                                     \
         for (int h = 0; h < 2; h++) {                                                          \
             const uint8_t *pk = pk0 + 32 * h;                                                  \
-            __m256 acc[NT];                                                                    \
-            for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();                         \
-            for (int i = 0; i < nb; i++, pk += f->blk_bytes) {                                 \
-                __m256i r[NT];                                                                 \
-                for (int t = 0; t < NT; t++) r[t] = _mm256_setzero_si256();                    \
+            const int8_t *x = a->q + (size_t)t0 * xs;                                          \
+            const float *xd = a->d + (size_t)t0 * nb, *xsum = a->ds + (size_t)t0 * nb;         \
+            EACH_T##NT(DECL_ACC)                                                               \
+            for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += 32) {                        \
+                EACH_T##NT(DECL_IS)                                                            \
                 for (int g0 = 0; g0 < 8; g0 += fl) {                                           \
-                    __m256i p16[NT];                                                           \
-                    for (int t = 0; t < NT; t++) p16[t] = _mm256_setzero_si256();              \
-                    for (int g = g0; g < g0 + fl && g < 8; g++) {                              \
+                    EACH_T##NT(DECL_P16)                                                       \
+                    for (int g = g0; g < g0 + fl; g++) {                                       \
                         __m256i q = _mm256_loadu_si256((const __m256i *)(pk + 64 * g));        \
-                        for (int t = 0; t < NT; t++) {                                         \
-                            const int8_t *x = a->q + (size_t)(t0 + t) * a->cols + 32 * i + 4 * g; \
-                            p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(q, bcast32(x))); \
-                        }                                                                      \
+                        EACH_T##NT(DOT_G)                                                      \
                     }                                                                          \
-                    for (int t = 0; t < NT; t++) r[t] = _mm256_add_epi32(r[t], _mm256_madd_epi16(p16[t], ones)); \
+                    EACH_T##NT(SUM_P16)                                                        \
                 }                                                                              \
                 __m256 d = _mm256_loadu_ps((const float *)(pk + f->off_d)),                    \
                        m = _mm256_loadu_ps((const float *)(pk + f->off_m));                    \
-                for (int t = 0; t < NT; t++) {                                                 \
-                    size_t xb = (size_t)(t0 + t) * nb + i;                                     \
-                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(r[t]), _mm256_mul_ps(d, _mm256_set1_ps(a->d[xb])), acc[t]); \
-                    acc[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(a->ds[xb]), acc[t]);            \
-                }                                                                              \
+                EACH_T##NT(FINISH_32)                                                          \
             }                                                                                  \
-            for (int t = 0; t < NT; t++) _mm256_storeu_ps(res + 16 * t + 8 * h, acc[t]);       \
+            EACH_T##NT(STORE_ACC)                                                              \
         }                                                                                      \
+    }
+
+#define SUM_P16(t) is##t = _mm256_add_epi32(is##t, _mm256_madd_epi16(p##t, ones));
+#define FINISH_32(t)                                                                           \
+    {                                                                                          \
+        size_t xb = (size_t)(t) * nb + i;                                                      \
+        acc##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is##t), _mm256_mul_ps(d, _mm256_set1_ps(xd[xb])), acc##t); \
+        acc##t = _mm256_fmadd_ps(m, _mm256_set1_ps(xsum[xb]), acc##t);                         \
     }
 
 TILE_K(4, 8)

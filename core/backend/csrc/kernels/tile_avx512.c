@@ -23,79 +23,86 @@ static inline __m512i bcast32(const void *p) {
     return _mm512_set1_epi32(v);
 }
 
+/* The token loops are spelled out (EACH_T) with one named register per
+ * token: written as arrays, gcc kept part of them on the stack and every
+ * group paid a store-to-load round trip. */
+#define EACH_T6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define EACH_T1(X) X(0)
+
 /* k-quants: NSUB scale sub-blocks of 256 / NSUB elements per super-block. */
 #define TILE_K(NT, NSUB)                                                                       \
     static void tk_##NSUB##_##NT(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, \
                                  int t0, float *res) {                                         \
-        const int gsub = 64 / NSUB, npair = NSUB / 2;                                          \
-        const int8_t *x[NT];                                                                   \
-        const float *xd[NT];                                                                   \
-        const int16_t *bs[NT];                                                                 \
-        __m512 acc[NT];                                                                        \
-        for (int t = 0; t < NT; t++) {                                                         \
-            x[t] = a->q + (size_t)(t0 + t) * a->cols;                                          \
-            xd[t] = a->d + (size_t)(t0 + t) * nb;                                              \
-            bs[t] = NSUB == 8 ? a->sum32 + (size_t)(t0 + t) * (a->cols / 32)                   \
-                              : a->sum + (size_t)(t0 + t) * (a->cols / 16);                    \
-            acc[t] = _mm512_setzero_ps();                                                      \
-        }                                                                                      \
-        for (int i = 0; i < nb; i++, pk += f->blk_bytes) {                                     \
-            __m512i is[NT], ms[NT];                                                            \
-            for (int t = 0; t < NT; t++) is[t] = ms[t] = _mm512_setzero_si512();               \
+        const size_t xs = (size_t)a->cols, bss = NSUB == 8 ? a->cols / 32 : a->cols / 16;      \
+        const int8_t *x = a->q + (size_t)t0 * xs;                                              \
+        const float *xd = a->d + (size_t)t0 * nb;                                              \
+        const int16_t *bs = (NSUB == 8 ? a->sum32 : a->sum) + (size_t)t0 * bss;                \
+        EACH_T##NT(DECL_ACC)                                                                   \
+        for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += QK_K, bs += NSUB) {              \
+            EACH_T##NT(DECL_IS)                                                                \
             for (int s = 0; s < NSUB; s++) {                                                   \
-                __m512i r[NT];                                                                 \
-                for (int t = 0; t < NT; t++) r[t] = _mm512_setzero_si512();                    \
-                for (int g = s * gsub; g < (s + 1) * gsub; g++) {                              \
+                EACH_T##NT(DECL_R)                                                             \
+                _Pragma("GCC unroll 8")                                                        \
+                for (int g = s * (64 / NSUB); g < (s + 1) * (64 / NSUB); g++) {                \
                     __m512i q = _mm512_load_si512(pk + 64 * g);                                \
-                    for (int t = 0; t < NT; t++)                                               \
-                        r[t] = _mm512_dpbusd_epi32(r[t], q, bcast32(x[t] + QK_K * i + 4 * g)); \
+                    EACH_T##NT(DOT_G)                                                          \
                 }                                                                              \
                 __m512i sc = _mm512_load_si512(pk + f->off_sc + 64 * s);                       \
-                for (int t = 0; t < NT; t++) is[t] = _mm512_add_epi32(is[t], _mm512_mullo_epi32(r[t], sc)); \
+                EACH_T##NT(SCALE_R)                                                            \
             }                                                                                  \
-            for (int p = 0; p < npair; p++) {                                                  \
+            EACH_T##NT(DECL_MS)                                                                \
+            for (int p = 0; p < NSUB / 2; p++) {                                               \
                 __m512i mn = _mm512_load_si512(pk + f->off_mn + 64 * p);                       \
-                for (int t = 0; t < NT; t++)                                                   \
-                    ms[t] = _mm512_dpwssd_epi32(ms[t], mn, bcast32(bs[t] + NSUB * i + 2 * p)); \
+                EACH_T##NT(MIN_P)                                                              \
             }                                                                                  \
             __m512 d = _mm512_load_ps(pk + f->off_d), dm = _mm512_load_ps(pk + f->off_m);     \
-            for (int t = 0; t < NT; t++) {                                                     \
-                __m512 dx = _mm512_set1_ps(xd[t][i]);                                          \
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), _mm512_mul_ps(d, dx), acc[t]); \
-                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms[t]), _mm512_mul_ps(dm, dx), acc[t]); \
-            }                                                                                  \
+            EACH_T##NT(FINISH_K)                                                               \
         }                                                                                      \
-        for (int t = 0; t < NT; t++) _mm512_storeu_ps(res + 16 * t, acc[t]);                   \
+        EACH_T##NT(STORE_ACC)                                                                  \
     }
 
+#define DECL_ACC(t) __m512 acc##t = _mm512_setzero_ps();
+#define DECL_IS(t) __m512i is##t = _mm512_setzero_si512();
+#define DECL_R(t) __m512i r##t = _mm512_setzero_si512();
+#define DECL_MS(t) __m512i ms##t = _mm512_setzero_si512();
+#define DOT_G(t) r##t = _mm512_dpbusd_epi32(r##t, q, bcast32(x + (t) * xs + 4 * g));
+#define SCALE_R(t) is##t = _mm512_add_epi32(is##t, _mm512_mullo_epi32(r##t, sc));
+#define MIN_P(t) ms##t = _mm512_dpwssd_epi32(ms##t, mn, bcast32(bs + (t) * bss + 2 * p));
+#define FINISH_K(t)                                                                            \
+    {                                                                                          \
+        __m512 dx = _mm512_set1_ps(xd[(size_t)(t) * nb + i]);                                  \
+        acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is##t), _mm512_mul_ps(d, dx), acc##t);     \
+        acc##t = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms##t), _mm512_mul_ps(dm, dx), acc##t);   \
+    }
+#define STORE_ACC(t) _mm512_storeu_ps(res + 16 * (t), acc##t);
+
 /* 32-element blocks: value = D * u + M. */
+#define EACH_T8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 #define TILE_32(NT)                                                                            \
     static void t32_##NT(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,  \
                          float *res) {                                                         \
-        const int8_t *x[NT];                                                                   \
-        const float *xd[NT], *xs[NT];                                                          \
-        __m512 acc[NT];                                                                        \
-        for (int t = 0; t < NT; t++) {                                                         \
-            x[t] = a->q + (size_t)(t0 + t) * a->cols;                                          \
-            xd[t] = a->d + (size_t)(t0 + t) * nb;                                              \
-            xs[t] = a->ds + (size_t)(t0 + t) * nb;                                             \
-            acc[t] = _mm512_setzero_ps();                                                      \
-        }                                                                                      \
-        for (int i = 0; i < nb; i++, pk += f->blk_bytes) {                                     \
-            __m512i r[NT];                                                                     \
-            for (int t = 0; t < NT; t++) r[t] = _mm512_setzero_si512();                        \
+        const size_t xs = (size_t)a->cols;                                                     \
+        const int8_t *x = a->q + (size_t)t0 * xs;                                              \
+        const float *xd = a->d + (size_t)t0 * nb, *xsum = a->ds + (size_t)t0 * nb;             \
+        EACH_T##NT(DECL_ACC)                                                                   \
+        for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += 32) {                            \
+            EACH_T##NT(DECL_R)                                                                 \
+            _Pragma("GCC unroll 8")                                                            \
             for (int g = 0; g < 8; g++) {                                                      \
                 __m512i q = _mm512_load_si512(pk + 64 * g);                                    \
-                for (int t = 0; t < NT; t++)                                                   \
-                    r[t] = _mm512_dpbusd_epi32(r[t], q, bcast32(x[t] + 32 * i + 4 * g));       \
+                EACH_T##NT(DOT_G)                                                              \
             }                                                                                  \
             __m512 d = _mm512_load_ps(pk + f->off_d), m = _mm512_load_ps(pk + f->off_m);      \
-            for (int t = 0; t < NT; t++) {                                                     \
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r[t]), _mm512_mul_ps(d, _mm512_set1_ps(xd[t][i])), acc[t]); \
-                acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(xs[t][i]), acc[t]);                 \
-            }                                                                                  \
+            EACH_T##NT(FINISH_32)                                                              \
         }                                                                                      \
-        for (int t = 0; t < NT; t++) _mm512_storeu_ps(res + 16 * t, acc[t]);                   \
+        EACH_T##NT(STORE_ACC)                                                                  \
+    }
+
+#define FINISH_32(t)                                                                           \
+    {                                                                                          \
+        size_t xb = (size_t)(t) * nb + i;                                                      \
+        acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r##t), _mm512_mul_ps(d, _mm512_set1_ps(xd[xb])), acc##t); \
+        acc##t = _mm512_fmadd_ps(m, _mm512_set1_ps(xsum[xb]), acc##t);                         \
     }
 
 TILE_K(6, 8)
