@@ -1,8 +1,10 @@
 """Turning a conversation into the prompt text a model was trained on.
 
 The template is the GGUF's own ``tokenizer.chat_template`` when it has one,
-a file the user names, or one of the fallbacks shipped in
-``chord_core.templates``. It is rendered the way HF transformers'
+or, chosen explicitly, a file the user names or one of the fallbacks shipped
+in ``chord_core.templates``. A model without a template is a base model:
+its "conversation" is the plain text of the messages, to be completed, as
+llama.cpp does for base models (``ChatTemplate.plain``). It is rendered the way HF transformers'
 ``apply_chat_template`` does (trim_blocks, lstrip_blocks, loopcontrols,
 ``raise_exception``, ``strftime_now``, a non-escaping ``tojson``), because
 that is what template authors test against. A template is untrusted input
@@ -25,11 +27,22 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import ChordError
+from .model_facts import BASE_MODEL_LABEL, CHAT_TEMPLATE_KEY
 
-GGUF_TEMPLATE_KEY = "tokenizer.chat_template"
+GGUF_TEMPLATE_KEY = CHAT_TEMPLATE_KEY
 TEMPLATE_SUFFIX = ".jinja"
 # Text the system-support probe looks for; unlikely in any template.
 _SYSTEM_PROBE = "chord-system-probe-7f3a"
+_REPLY_PROBE = "chord-reply-probe-4c1e"
+_EOS_PROBE = "chord-eos-probe-9b2d"
+# A base model's prompt: the messages' text, one blank line apart, nothing added.
+_PLAIN_TEXT = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %}{{ '\n\n' }}{% endif %}{% endfor %}"
+# What a template file must turn into a prompt before it is accepted.
+_TEST_CONVERSATION = [
+    {"role": "user", "content": "chord-test-question"},
+    {"role": "assistant", "content": "chord-test-answer"},
+    {"role": "user", "content": "chord-test-follow-up"},
+]
 
 
 class ChatTemplateError(ChordError):
@@ -42,7 +55,7 @@ class _TemplateRaised(jinja2.TemplateError):
 
 @dataclass(frozen=True)
 class TemplateSource:
-    kind: Literal["gguf", "fallback", "file"]
+    kind: Literal["gguf", "fallback", "file", "none"]
     name: str = ""  # the fallback's name, e.g. "gemma"
     path: str = ""  # the file, for kind "file"
 
@@ -51,6 +64,8 @@ class TemplateSource:
             return f"GGUF {GGUF_TEMPLATE_KEY}"
         if self.kind == "fallback":
             return f"fallback: {self.name}"
+        if self.kind == "none":
+            return f"none ({BASE_MODEL_LABEL})"
         return f"file: {self.path}"
 
 
@@ -167,6 +182,11 @@ class ChatTemplate:
         return cls(_read_fallback(name), TemplateSource("fallback", name=name))
 
     @classmethod
+    def plain(cls) -> ChatTemplate:
+        """For a base model: the messages as plain text, completed as they stand."""
+        return cls(_PLAIN_TEXT, TemplateSource("none"))
+
+    @classmethod
     def from_file(cls, path: str | Path) -> ChatTemplate:
         path = Path(path).expanduser()
         try:
@@ -175,11 +195,14 @@ class ChatTemplate:
             raise ChatTemplateError(f"chat template file not found: {path}") from None
         except (OSError, UnicodeDecodeError) as err:
             raise ChatTemplateError(f"cannot read chat template file {path}: {err}") from None
-        return cls(text, TemplateSource("file", path=str(path)))
+        template = cls(text, TemplateSource("file", path=str(path)))
+        template.check_renders_a_conversation()
+        return template
 
     @classmethod
     def for_model(cls, metadata: dict, override: str | None = None) -> ChatTemplate:
-        """The template to use for a model: the override, else the GGUF's, else a fallback."""
+        """The template to use for a model: the override, else the GGUF's, else
+        none (``plain``): a fallback only when one is chosen."""
         if override:
             if override in available_fallbacks():
                 return cls.fallback(override)
@@ -191,7 +214,7 @@ class ChatTemplate:
             text = text.decode("utf-8", errors="replace")
         if isinstance(text, str) and text.strip():
             return cls(text, TemplateSource("gguf"))
-        return cls.fallback(fallback_name_for(metadata))
+        return cls.plain()
 
     # --- rendering -------------------------------------------------------
 
@@ -219,6 +242,32 @@ class ChatTemplate:
             raise ChatTemplateError(
                 f"chat template ({self.source}) failed: {type(err).__name__}: {err}"
             ) from None
+
+    def check_renders_a_conversation(self) -> None:
+        """Refuse a template that fails on, or leaves out, a plain user/assistant/user
+        conversation: a file that is no chat template, or a broken one."""
+        rendered = self.render(_TEST_CONVERSATION, bos_token="<s>", eos_token="</s>")
+        missing = [m["content"] for m in _TEST_CONVERSATION if m["content"] not in rendered]
+        if missing:
+            raise ChatTemplateError(f"chat template ({self.source}) is not a chat template: a test "
+                                    f"conversation rendered without its message {missing[0]!r}")
+
+    @cached_property
+    def end_of_turn(self) -> str:
+        """The text the template writes after an assistant turn, up to the line's end
+        (``<|im_end|>`` for chatml), minus the model's EOS: a model that does not know
+        a fallback's marker as a token writes it as text, so it must be a stop string.
+        "" if there is none or it cannot be told."""
+        marked = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _REPLY_PROBE}]
+        try:
+            rendered = self.render(marked, add_generation_prompt=False, bos_token="", eos_token=_EOS_PROBE)
+        except ChatTemplateError:
+            return ""
+        at = rendered.find(_REPLY_PROBE)
+        if at < 0:
+            return ""
+        after = rendered[at + len(_REPLY_PROBE):].split(_EOS_PROBE)[0].strip()
+        return after.splitlines()[0].strip() if after else ""
 
     @cached_property
     def supports_system(self) -> bool:

@@ -26,6 +26,9 @@ from .errors import ChordError
 from .rng import Mt19937Uniform
 
 N_ALTERNATIVES = 5
+# the reply limit `run` and the chat UI apply unless told otherwise: a chat
+# model stops at its end-of-turn token long before; a base model may never emit one
+DEFAULT_MAX_TOKENS = 512
 # below this a temperature only overflows float32 (logits / 1e-45 = inf): it is greedy
 MIN_TEMPERATURE = 1e-4
 

@@ -50,6 +50,14 @@ class ChatSession:
         self.bos_token = tok.id_to_token[tok.bos_id] if tok.bos_id is not None else ""
         self.eos_token = tok.id_to_token[tok.eos_id] if tok.eos_id is not None else ""
         self._template_adds_bos = self.template.writes_bos(self.bos_token)
+        # a chosen template's end-of-turn marker: the model may not have it as a token
+        chosen = self.template.source.kind in ("fallback", "file")
+        self.turn_stops: tuple[str, ...] = (self.template.end_of_turn,) if chosen and self.template.end_of_turn else ()
+
+    @property
+    def is_completion_only(self) -> bool:
+        """A base model with no template chosen: messages are completed as plain text."""
+        return self.template.source.kind == "none"
 
     @property
     def n_ctx(self) -> int:
@@ -139,7 +147,8 @@ class ChatSession:
         if dropped:
             yield Notice(f"context full: the {dropped} oldest messages were left out of the prompt")
         yield from self.generate_ids(ids, settings, cancel,
-                                     refit=lambda text: self._refit(msgs, continue_reply, text))
+                                     refit=lambda text: self._refit(msgs, continue_reply, text),
+                                     extra_stops=self.turn_stops)
 
     def complete(self, prompt: str, settings: SettingsSource | SamplerSettings | None = None,
                  cancel: threading.Event | None = None) -> Iterator[Event]:
@@ -152,12 +161,14 @@ class ChatSession:
 
     def generate_ids(self, prompt: list[int], settings: SettingsSource | SamplerSettings | None = None,
                      cancel: threading.Event | None = None,
-                     refit: Callable[[str], list[int] | None] | None = None) -> Iterator[Event]:
+                     refit: Callable[[str], list[int] | None] | None = None,
+                     extra_stops: tuple[str, ...] = ()) -> Iterator[Event]:
+        """Generate after ``prompt``; ``extra_stops`` end the reply like the settings' stop strings."""
         if not self._busy.acquire(blocking=False):
             yield ErrorEvent("this session is already generating a reply")
             return
         try:
-            yield from self._generate(prompt, _as_source(settings), cancel or threading.Event(), refit)
+            yield from self._generate(prompt, _as_source(settings), cancel or threading.Event(), refit, extra_stops)
         except ChordError as e:
             yield ErrorEvent(str(e))
         except Exception as e:  # the engine must never take the conversation down with it
@@ -185,7 +196,7 @@ class ChatSession:
         return self.model.eval(rest, cache), reuse
 
     def _generate(self, prompt: list[int], source: SettingsSource, cancel: threading.Event,
-                  refit) -> Iterator[Event]:
+                  refit, extra_stops: tuple[str, ...]) -> Iterator[Event]:
         model, tok = self.model, self.model.tokenizer
         first = source.snapshot()
         sampler = Sampler(source, seed=first.seed)
@@ -199,7 +210,7 @@ class ChatSession:
         n_prefilled = len(self.cache.tokens) - reused
         yield Started(prompt_tokens=len(prompt), reused_tokens=reused, n_ctx=self.n_ctx)
         decoder = StreamDecoder(tok)
-        stops = StopStringFilter(first.stop)
+        stops = StopStringFilter(first.stop + extra_stops)
         generated: list[int] = []
         text_parts: list[str] = []
         reason = "stop"
@@ -233,7 +244,7 @@ class ChatSession:
             if settings.max_tokens is not None and len(generated) >= settings.max_tokens:
                 reason = "length"
                 break
-            stops.stops = tuple(s for s in settings.stop if s)
+            stops.stops = tuple(s for s in settings.stop + extra_stops if s)
             st = sampler.sample(logits, self.cache.tokens)
             if t_first is None:
                 t_first = time.perf_counter()

@@ -48,3 +48,10 @@ def rewrite_f32_gguf(src_path: Path, writer: gguf.GGUFWriter, arch: str = "llama
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def write_base_model(src_path: Path, path: Path, name: str = "tiny-base") -> Path:
+    """A copy of an all-F32 llama GGUF without a chat template: a base model."""
+    rewrite_f32_gguf(src_path, gguf.GGUFWriter(str(path), "llama"),
+                     metadata={"tokenizer.chat_template": None, "general.name": name})
+    return path

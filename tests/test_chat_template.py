@@ -96,11 +96,18 @@ def test_smollm_supports_system_so_prepare_leaves_messages_alone(smollm_metadata
 # --- fallback selection -----------------------------------------------------------
 
 
-def test_gemma_gguf_without_template_uses_gemma_fallback(gemma_path):
+def test_a_gguf_without_template_is_a_base_model_completed_as_plain_text(gemma_path):
     metadata = GGUFFile(gemma_path).metadata
     assert "tokenizer.chat_template" not in metadata
-    template = ChatTemplate.for_model(metadata)
-    assert template.source == TemplateSource("fallback", name="gemma")
+    template = ChatTemplate.for_model(metadata)  # no fallback unless one is chosen
+    assert template.source == TemplateSource("none")
+    assert str(template.source) == "none (base model: completion only)"
+    assert template.render([{"role": "user", "content": "Once upon a time"}]) == "Once upon a time"
+    assert template.render(TURNS) == "Hello, how are you?\n\nFine, and you?\n\nI'm doing great!"
+
+
+def test_a_fallback_is_used_on_a_base_model_when_chosen(gemma_path):
+    template = ChatTemplate.for_model(GGUFFile(gemma_path).metadata, override="gemma")
     assert str(template.source) == "fallback: gemma"
 
 
@@ -132,9 +139,17 @@ def test_fallback_also_reads_basename():
     assert fallback_name_for(metadata) == "llama3"
 
 
-def test_empty_gguf_template_falls_back():
+def test_an_empty_gguf_template_is_no_template():
     template = ChatTemplate.for_model({"general.architecture": "qwen2", "tokenizer.chat_template": "  "})
-    assert template.source.kind == "fallback" and template.source.name == "chatml"
+    assert template.source.kind == "none"
+
+
+@pytest.mark.parametrize(("name", "marker"), [
+    ("chatml", "<|im_end|>"), ("gemma", "<end_of_turn>"), ("llama3", "<|eot_id|>"), ("phi3", "<|end|>"),
+    ("llama2", ""), ("mistral", ""), ("zephyr", ""),  # these end a turn with EOS, already a stop
+])
+def test_a_templates_end_of_turn_marker_is_read_from_the_template(name, marker):
+    assert ChatTemplate.fallback(name).end_of_turn == marker
 
 
 def test_available_fallbacks_lists_every_family():
@@ -166,6 +181,21 @@ def test_unknown_override_name_lists_the_available_ones(smollm_metadata):
     for name in available_fallbacks():
         assert name in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("{% for m in messages %}{{ m['content'] }", "syntax error at line 1"),
+    ("{{ messages[0]['content'] + 1 }}", "failed: TypeError"),
+    ("Just a note, not a template.", "is not a chat template"),
+    ("{{ messages[0]['content'] }}", "without its message 'chord-test-answer'"),
+])
+def test_a_template_file_that_does_not_render_a_conversation_is_refused_with_why(tmp_path, text, says):
+    path = tmp_path / "mine.jinja"
+    path.write_text(text)
+    with pytest.raises(ChatTemplateError) as info:
+        ChatTemplate.from_file(path)
+    message = str(info.value)
+    assert says in message and str(path) in message and "\n" not in message
 
 
 def test_missing_template_file_is_a_one_line_error(tmp_path):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gguf_rewrite import write_base_model
 
 from chord_tui.cli import main
 
@@ -75,8 +76,9 @@ def test_run_takes_the_prompt_after_the_options_as_the_readme_shows(capsys, smol
     assert "unrecognized arguments: surplus" in capsys.readouterr().err
 
 
-def test_run_fallback_template_on_gemma(capsys, gemma_path):
-    code, out, _ = cli(capsys, "run", gemma_path, "Hi", "--temperature", "0", "-n", "3", "--json")
+def test_run_fallback_template_on_gemma_when_chosen(capsys, gemma_path):
+    code, out, _ = cli(capsys, "run", gemma_path, "Hi", "--template", "gemma", "--temperature", "0", "-n", "3",
+                       "--json")
     res = json.loads(out)
     assert code == 0 and res["template"] == "fallback: gemma"
     assert res["prompt"].startswith("<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n")
@@ -87,6 +89,30 @@ def test_run_prompt_from_stdin(smollm_path):
                         "--json"], input="Hello", capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "Hello" in json.loads(r.stdout)["prompt"]
+
+
+def test_run_on_a_base_model_says_so_and_completes_the_prompt_as_raw_does(capsys, tmp_path):
+    base = write_base_model(TINY, tmp_path / "base.gguf")
+    code, out, err = cli(capsys, "run", base, "Once upon", "--temperature", "0", "-n", "6", "--json")
+    res = json.loads(out)
+    assert code == 0 and "tiny-base is a base model: completion only" in err and "--template" in err
+    assert res["prompt"] == "Once upon" and res["template"] == "none (base model: completion only)"
+    _, raw, raw_err = cli(capsys, "run", base, "--raw", "Once upon", "--temperature", "0", "-n", "6", "--json")
+    assert json.loads(raw)["token_ids"] == res["token_ids"] and "base model" not in raw_err
+    _, _, chat_err = cli(capsys, "run", base, "Hi", "--template", "chatml", "--temperature", "0", "-n", "2")
+    assert "base model" not in chat_err  # a template chosen: it is chatted with
+
+
+def test_run_stops_at_a_default_reply_limit_shown_in_help(capsys, tmp_path):
+    # a random-weight base model never ends its turn: the reply stops at the default limit, not the context
+    base = write_base_model(TINY, tmp_path / "base.gguf")
+    code, out, err = cli(capsys, "run", base, "Once upon", "--temperature", "0", "--ctx", "1024", "--json")
+    res = json.loads(out)
+    assert code == 0 and res["finish_reason"] == "length" and len(res["token_ids"]) == 512
+    assert "[reply cut at the default 512 tokens" in err and "context full" not in err
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "default 512" in " ".join(capsys.readouterr().out.split())
 
 
 def test_errors_are_one_line_exit_1(tmp_path):
@@ -107,15 +133,19 @@ def _bad_inputs(tmp_path):
     (tmp_path / "wizard.json").write_text('[{"role": "wizard", "content": "x"}]')
     (tmp_path / "null.json").write_text('[{"role": "user", "content": null}]')
     (tmp_path / "model_dir").mkdir()
+    (tmp_path / "note.jinja").write_text("Just a note.")
+    (tmp_path / "broken.jinja").write_text("{% for m in messages %}{{ m }")
     t = str(TINY)
     return [
         (["tokenize", t, "bad \udcff utf8"], "not valid UTF-8"),
         (["perplexity", t, str(tmp_path / "bin.txt")], "not UTF-8 text"),
-        (["perplexity", t, str(tmp_path / "bin.txt"), "--ctx", "0"], "--ctx must be at least 4"),
+        (["perplexity", t, str(tmp_path / "bin.txt"), "--ctx", "8"], "--ctx must be at least 16 tokens, got 8"),
         (["run", t, "hi", "--ctx", "-5"], "--ctx must be at least 16"),
         (["run", t, "hi", "--seed", "4294967297"], "seed must be at most 4294967295"),
         (["run", t, "hi", "--temperature", "inf"], "temperature must be a finite number"),
         (["run", t, "--raw", ""], "--raw needs a non-empty PROMPT"),
+        (["run", t, "hi", "--template", str(tmp_path / "note.jinja")], "is not a chat template"),
+        (["run", t, "hi", "--template", str(tmp_path / "broken.jinja")], "has a syntax error at line 1"),
         (["run", t, "--messages", str(tmp_path / "wizard.json")], "role 'wizard' is not one of"),
         (["run", t, "--messages", str(tmp_path / "null.json")], "content must be a string"),
         (["bench", t, "-p", "0"], "at least 1"),
@@ -191,6 +221,35 @@ def test_perplexity_too_short_is_one_line_error(capsys, tmp_path):
     text.write_text("short")
     code, _, err = cli(capsys, "perplexity", TINY, text)
     assert code == 1 and "need at least 512 tokens" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctx_above_the_training_context_warns_naming_both_numbers(capsys, tmp_path):
+    code, _, err = cli(capsys, "run", TINY, "hi", "--ctx", "1024", "-n", "1")
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert code == 0 and len(warning) == 1 and "1024" in warning[0] and "training context of 512" in warning[0]
+    text = tmp_path / "t.txt"
+    text.write_text("one two three four five six seven eight nine ten " * 60)
+    code, _, err = cli(capsys, "perplexity", TINY, text, "--ctx", "600")
+    assert code == 0 and "--ctx 600 is above" in err
+    _, _, err = cli(capsys, "run", TINY, "hi", "--ctx", "512", "-n", "1")
+    assert "warning" not in err
+
+
+def test_chat_with_an_unknown_model_exits_1_before_the_ui_opens(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHORD_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("chord_core.library.discovery.installed_distributions", lambda: [])
+    opened = []
+    monkeypatch.setattr("chord_tui.launch.launch", lambda *a, **kw: opened.append(a) or 0)
+    code, _, err = cli(capsys, "chat", "nosuchmodel")
+    assert code == 1 and opened == [] and "'nosuchmodel'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"chord-chat {version('chord-chat')}"
 
 
 def test_bench_json_keys(capsys):

@@ -254,19 +254,23 @@ def test_resolve_model_reports_a_vanished_file(tmp_path):
         resolve_model("gone")
 
 
-def test_default_is_explicit_then_last_used_then_a_chat_model(tmp_path):
+def test_default_is_explicit_then_the_last_chat_model_used_never_a_base_model_tried_once(tmp_path):
     plain = add_model(write_gguf(tmp_path / "plain.gguf"))
     chat = add_model(write_gguf(tmp_path / "chat.gguf", chat_template="{{ x }}"))
+    newer_chat = add_model(write_gguf(tmp_path / "newer-chat.gguf", chat_template="{{ x }}"))
     add_model(write_gguf(tmp_path / "zzz-plain.gguf"))  # newest, but cannot chat
+    assert default_model_name() == newer_chat.name
+    mark_used(chat.name)
     assert default_model_name() == chat.name
-    mark_used(plain.name)
-    assert default_model_name() == plain.name
-    set_default("zzz-plain")
+    mark_used(plain.name)  # a base model chosen once, for a test
+    assert default_model_name() == chat.name and get_entry(plain.name).last_used
+    with Registry().transaction() as state:  # an index written before base models were passed over
+        state.last_used = plain.name
+    assert default_model_name() == newer_chat.name
+    set_default("zzz-plain")  # chosen explicitly: that one is honoured
     assert default_model_name() == "zzz-plain"
     remove_model("zzz-plain")
-    assert default_model_name() == plain.name  # the explicit default went with the model
-    remove_model(plain.name)
-    assert default_model_name() == chat.name
+    assert default_model_name() == newer_chat.name  # the explicit default went with the model
 
 
 def test_mark_used_records_when():

@@ -13,6 +13,7 @@ from chord_core import locations
 from chord_core.library import get_entry, list_entries
 from chord_core.library.progress import StderrProgress, render_progress
 from chord_tui.cli import main
+from gguf_rewrite import write_base_model
 
 TINY = Path(__file__).parent / "fixtures" / "reference" / "tiny"
 TINY_LLAMA = TINY / "tiny-llama-F32.gguf"
@@ -43,11 +44,24 @@ def test_add_then_list_shows_a_table_with_the_default_marked(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0
     header, *rows = [line for line in out.splitlines() if line.strip()][:3]
-    assert header.split() == ["NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE", "SOURCE"]
+    assert header.split() == ["NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "KIND", "SOURCE"]
     by_name = {row.split()[1] if row.startswith("*") else row.split()[0]: row for row in rows}
     assert by_name["qwen"].startswith("*") and "qwen2" in by_name["qwen"]
     assert not by_name["tiny-llama-F32"].startswith("*") and "llama" in by_name["tiny-llama-F32"]
     assert run(capsys, "default")[1].strip() == "qwen"
+
+
+def test_list_and_show_mark_a_base_model_completion_only(capsys, tmp_path):
+    run(capsys, "add", str(write_base_model(TINY_LLAMA, tmp_path / "base.gguf")))
+    run(capsys, "add", str(TINY_LLAMA), "--name", "chat")
+    code, out, _ = run(capsys, "list")
+    rows = {line.split()[0].lstrip("*") or line.split()[1]: line.split() for line in out.splitlines()[1:3]}
+    assert code == 0 and "base" in rows["base"] and "chat" in rows["chat"]
+    assert "base = base model: completion only" in out
+    code, out, _ = run(capsys, "show", "base")
+    assert code == 0 and "chat template:  none" in out and "base model: completion only" in out
+    _, out, _ = run(capsys, "show", "chat")
+    assert "completion only" not in out
 
 
 def test_models_without_a_verb_lists(capsys):

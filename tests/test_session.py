@@ -56,6 +56,26 @@ def test_a_reply_is_recorded_under_the_library_name_with_general_name_beside_it(
     assert model["quant"] == "Q4_1"
 
 
+def test_a_chosen_fallbacks_end_of_turn_text_stops_the_reply(gemma_path):
+    # Gemma has no <|im_end|> token: with chatml chosen it writes the marker as text
+    m = ScriptedModel(gemma_path, [])
+    m.script = ids_of(m, "Hello<|im_end|>\n<|im_start|>user\nmore")
+    s = ChatSession(m, template_override="chatml")
+    _, done = run(s.stream([{"role": "user", "content": "Hi"}], GREEDY))
+    assert done.text == "Hello" and done.reason == "stop_string"
+
+
+def test_a_base_model_without_a_chosen_template_completes_the_text_as_it_stands(gemma_path):
+    m = ScriptedModel(gemma_path, [])
+    m.script = ids_of(m, " there was")
+    s = ChatSession(m)
+    assert s.is_completion_only and s.turn_stops == ()
+    evs, done = run(s.stream([{"role": "user", "content": "Once upon a time"}], GREEDY))
+    assert s.render([{"role": "user", "content": "Once upon a time"}]) == "Once upon a time"
+    assert evs[0].prompt_tokens == len(m.tokenize("Once upon a time", add_special=True, parse_special=True))
+    assert done.record["template"] == "none (base model: completion only)"
+
+
 def test_utf8_split_across_byte_tokens_never_leaks_invalid_text(gemma_path):
     m = ScriptedModel(gemma_path, [])
     text = "troll 🧌 ok"
@@ -280,7 +300,7 @@ def test_refit_never_drops_the_question_being_answered(smollm_path, monkeypatch)
 
 def test_continuing_a_short_reply_cuts_at_the_reply_not_inside_the_end_marker(smollm_path, gemma_path):
     for path, tail in ((smollm_path, "<|im_start|>assistant\nend"), (gemma_path, "<start_of_turn>model\nend")):
-        s = ChatSession(ScriptedModel(path, []))
+        s = ChatSession(ScriptedModel(path, []), template_override=None if path == smollm_path else "gemma")
         prompt = s.render([{"role": "user", "content": "say end"}, {"role": "assistant", "content": "end"}],
                           continue_reply=True)
         assert prompt.endswith(tail), prompt[-40:]

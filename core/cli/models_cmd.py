@@ -60,7 +60,7 @@ def _table(rows: list[list[str]]) -> str:
 def _list(args) -> int:
     from ..library import discover, list_entries, registry
     from ..library.manage import choose_default
-    from ..model_facts import format_params, format_size
+    from ..model_facts import BASE_MODEL_LABEL, format_params, format_size
 
     discover(notify=lambda message: print(f"chord-chat: {message}", file=sys.stderr))
     entries = list_entries()
@@ -70,15 +70,17 @@ def _list(args) -> int:
         return 0
     state = registry().load()
     default = choose_default(state)
-    rows = [["", "NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE", "SOURCE"]]
+    rows = [["", "NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "KIND", "SOURCE"]]
     for e in entries:
         marker = "*" if e.name == default else ""
         name = e.name if e.files_present() else f"{e.name} (missing)"
         rows.append([marker, name, e.architecture, format_params(e.parameter_count), e.quant_type,
-                     format_size(e.size), str(e.context_length or "?"), e.chat_template_source,
+                     format_size(e.size), str(e.context_length or "?"), "chat" if e.has_chat_template else "base",
                      _short_source(e.source)])
     print(_table(rows))
-    why = "set with `models default`" if state.default == default else "last used or first chat model"
+    if not all(e.has_chat_template for e in entries):
+        print(f"\nbase = {BASE_MODEL_LABEL} (no chat template; chat needs --template NAME|FILE)")
+    why = "set with `models default`" if state.default == default else "the last or newest chat model"
     print(f"\n* default model ({why})")
     return 0
 
@@ -89,7 +91,7 @@ def _short_source(source: str) -> str:
 
 def _show(args) -> int:
     from ..library import get_entry, validate_gguf
-    from ..model_facts import format_params, format_size
+    from ..model_facts import BASE_MODEL_LABEL, format_params, format_size
 
     path = Path(args.name).expanduser()
     entry = None
@@ -114,14 +116,15 @@ def _show(args) -> int:
     for key in sorted(summary.metadata):
         if key.startswith("general.") or key.startswith(f"{summary.architecture}."):
             out.append(f"  {key} = {summary.metadata[key]}")
-    out += ["", f"chat template:  {summary.chat_template_source}"]
+    out += ["", f"chat template:  {summary.chat_template_source if summary.chat_template else 'none'}"]
     if summary.chat_template:
         lines = summary.chat_template.splitlines()
         out += [f"  | {line[:120]}" for line in lines[:TEMPLATE_HEAD_LINES]]
         if len(lines) > TEMPLATE_HEAD_LINES:
             out.append(f"  | ... ({len(lines) - TEMPLATE_HEAD_LINES} more lines)")
     else:
-        out.append("  (none in the file: chord-chat uses its built-in template for the architecture)")
+        out.append(f"  {BASE_MODEL_LABEL} (none in the file: `run` completes the prompt as text; "
+                   "chat needs --template NAME|FILE)")
     out += ["", f"tensors:        {summary.n_tensors}, {format_params(summary.parameter_count)} parameters"]
     out += [f"  {t:<8} {n}" for t, n in summary.tensor_types.items()]
     print("\n".join(out))

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from ..errors import ChordError
+from ..sampling import DEFAULT_MAX_TOKENS
 from .common import add_engine_args, add_model_arg, load_model
+from .context_option import check_ctx, warn_above_training_context
 
 ROLES = ("system", "user", "assistant")
 
@@ -25,10 +27,13 @@ def register(sub) -> None:
     p.add_argument("--min-p", type=float)
     p.add_argument("--repeat-penalty", type=float)
     p.add_argument("--seed", type=int)
-    p.add_argument("-n", "--max-tokens", type=int, default=None, help="at most this many tokens")
+    p.add_argument("-n", "--max-tokens", type=int, default=None,
+                   help=f"at most this many tokens (default {DEFAULT_MAX_TOKENS}; -1: until the model ends its "
+                        "turn or the context is full)")
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     p.add_argument("--ctx", type=int, default=None, help="context size (default: min(model, 4096))")
-    p.add_argument("--template", help="fallback template name or a .jinja file, instead of the GGUF's")
+    p.add_argument("--template", help="fallback template name or a .jinja file, instead of the GGUF's "
+                                      "(a base model has none: without this its prompt is completed as text)")
     p.add_argument("--raw", action="store_true", help="plain completion of PROMPT, no chat template")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end instead of streaming")
     p.add_argument("--verbose", action="store_true", help="print the rendered prompt and timings to stderr")
@@ -59,16 +64,32 @@ def _messages(args) -> list[dict]:
     return msgs
 
 
+def _max_tokens(args) -> int | None:
+    if args.max_tokens is None:
+        return DEFAULT_MAX_TOKENS
+    return None if args.max_tokens == -1 else args.max_tokens
+
+
 def _settings(args):
     from ..sampling import SamplerSettings
 
     changes = {k: v for k, v in {
         "temperature": args.temperature, "top_p": args.top_p, "top_k": args.top_k, "min_p": args.min_p,
-        "repeat_penalty": args.repeat_penalty, "seed": args.seed, "max_tokens": args.max_tokens,
+        "repeat_penalty": args.repeat_penalty, "seed": args.seed,
     }.items() if v is not None}
+    changes["max_tokens"] = _max_tokens(args)
     if args.stop:
         changes["stop"] = tuple(args.stop)
     return SamplerSettings(**changes)
+
+
+def _base_model_warning(model) -> str:
+    from ..chat_template import fallback_name_for
+    from ..model_facts import BASE_MODEL_LABEL
+
+    return (f"chord-chat: {model.info.name} is a {BASE_MODEL_LABEL} (it has no chat template), so the prompt "
+            f"is completed as plain text; to chat, pick a template with --template NAME|FILE "
+            f"(e.g. --template {fallback_name_for(model.metadata)})")
 
 
 def run(args) -> int:
@@ -77,12 +98,12 @@ def run(args) -> int:
 
     if args.prompt is None and not args.messages:
         args.prompt = sys.stdin.read()
-    if args.ctx is not None and args.ctx < 16:
-        raise ChordError(f"--ctx must be at least 16 tokens, got {args.ctx}")
+    check_ctx(args.ctx)
     if args.raw and not (args.prompt or "").strip("\n"):
         raise ChordError("--raw needs a non-empty PROMPT (or text on stdin)")
     settings = _settings(args)
     model = load_model(args.model, args)
+    warn_above_training_context(model, args.ctx)
     session = ChatSession(model, n_ctx=args.ctx, template_override=args.template)
     if args.raw:
         prompt_text = args.prompt or ""
@@ -91,6 +112,8 @@ def run(args) -> int:
         msgs = _messages(args)
         if not msgs or msgs[-1]["role"] != "user":
             raise ChordError("nothing to answer: give a PROMPT, stdin, or --messages ending with a user message")
+        if session.is_completion_only:
+            print(_base_model_warning(model), file=sys.stderr)
         prompt_text = session.render(msgs)
         events = session.stream(msgs, settings)
     if args.verbose:
@@ -134,6 +157,9 @@ def run(args) -> int:
         }, ensure_ascii=False))
     else:
         print()
+    if done.reason == "length" and args.max_tokens is None and len(done.token_ids) >= DEFAULT_MAX_TOKENS:
+        print(f"[reply cut at the default {DEFAULT_MAX_TOKENS} tokens: -n N for more, -n -1 for no limit]",
+              file=sys.stderr)
     if args.verbose:
         print(f"load time      = {model.info.load_s * 1000:10.2f} ms", file=sys.stderr)
         print(f"prompt eval    = {s.prompt_tokens:6d} tokens ({s.prefill_tok_s:8.2f} tokens per second)", file=sys.stderr)

@@ -211,22 +211,25 @@ def set_default(name: str) -> LibraryEntry:
 
 
 def mark_used(name: str) -> None:
-    """Remember ``name`` as the last model chatted with (the TUI's next default)."""
+    """Record that ``name`` was used; a chat model also becomes the last model
+    chatted with (the TUI's next default). A base model tried once does not."""
     with registry().transaction() as state:
         entry = find_entry(state, name)
         if entry is None:
             raise ChordError(f"no model named {name!r} in the library ({_known(state)})")
         entry.last_used = now_iso()
-        state.last_used = entry.name
+        if entry.has_chat_template:
+            state.last_used = entry.name
 
 
 def choose_default(state: LibraryState) -> str | None:
-    """The explicit default, else the last used, else a chat model, else any;
-    models whose files are gone are passed over."""
+    """The explicit default, else the last chat model used, else the newest chat
+    model, else any; models whose files are gone are passed over."""
     usable = {n: e for n, e in state.models.items() if e.files_present()}
-    for name in (state.default, state.last_used):
-        if name in usable:
-            return name
+    if state.default in usable:
+        return state.default
+    if state.last_used in usable and usable[state.last_used].has_chat_template:
+        return state.last_used
     # newest first, so a freshly added model beats the bundled demo
     ranked = sorted(usable.values(), key=lambda e: (e.added, e.name), reverse=True)
     for entry in ranked:
