@@ -15,12 +15,22 @@ from chord_core.errors import ChordError
 ENGINE_COMMANDS = ("tokenize", "perplexity", "bench", "run", "models")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chord-chat")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     from chord_core.cli.common import add_engine_args
 
     parser = argparse.ArgumentParser(prog="chord-chat", description="Chat with local GGUF models in the terminal.")
+    parser.add_argument("--version", action="version", version=f"chord-chat {_version()}")
     sub = parser.add_subparsers(dest="command")
     chat = sub.add_parser("chat", help="open the chat UI (the default)")
     chat.add_argument("model", nargs="?", help="library name or .gguf path")
@@ -42,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in (None, "chat"):
             from chord_core.cli.common import engine_options
+            from chord_core.library import resolve_model
             from chord_tui.launch import launch
 
+            if getattr(args, "model", None):
+                resolve_model(args.model)  # a name or path that is no model: say so here, not in the UI
             return launch(getattr(args, "model", None), engine_options(args) if args.command == "chat" else None)
         return int(args.func(args) or 0)
     except ChordError as err:

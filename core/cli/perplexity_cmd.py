@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..errors import ChordError
 from .common import add_engine_args, add_model_arg, load_model
+from .context_option import check_ctx, warn_above_training_context
 
 
 def register(sub) -> None:
@@ -20,8 +21,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..perplexity import perplexity
 
-    if args.ctx < 4:  # half the chunk is context, the rest is scored: a few tokens at least
-        raise ChordError(f"--ctx must be at least 4, got {args.ctx}")
+    check_ctx(args.ctx)  # the same floor as run: half a chunk is context, the rest is scored
     try:
         text = args.file.read_text(encoding="utf-8")
     except OSError as e:
@@ -29,6 +29,7 @@ def run(args) -> int:
     except UnicodeDecodeError as e:
         raise ChordError(f"{args.file}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
     model = load_model(args.model, args)
+    warn_above_training_context(model, args.ctx)
     try:
         res = perplexity(model, text, n_ctx=args.ctx)
     except ValueError as e:
