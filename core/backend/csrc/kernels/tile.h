@@ -43,12 +43,13 @@ typedef void (*tile_kernel)(const tile_fmt *f, const uint8_t *packed, int nblock
 typedef struct {
     tile_kernel blk32, sub32, sub16; /* 32-element types; per-32 and per-16 k-quants */
     int max_umax;                    /* largest weight the kernels take (255 with VNNI) */
+    int min_tokens;                  /* tile from this many tokens on; 0: per type */
 } tile_kernels;
 
 /* From how many tokens the tile path beats streaming each row once per
- * token: packing a tile costs about what 4-16 row-by-row passes do,
- * depending on how fast the type's one-token kernel is (measured). */
-int tile_min_tokens(int wt);
+ * token with the hand-written one-token kernels: packing the tiles costs
+ * about what 8-16 of those passes do (measured per type). */
+int tile_min_tokens(const tile_kernels *k, int wt);
 
 /* The tile path for rows r0..r1 of every token; 0 when the kernels cannot
  * take this type (then the caller uses another kernel). */

@@ -140,7 +140,7 @@ TILE_ENTRY(tile_sub16, tk_16_4, tk_16_1, 4)
 TILE_ENTRY(tile_blk32, t32_4, t32_1, 4)
 
 /* maddubs needs u * 127 * 2 within int16: not Q8_0's u up to 255. */
-const tile_kernels TILE_AVX2 = {tile_blk32, tile_sub32, tile_sub16, 63};
+const tile_kernels TILE_AVX2 = {tile_blk32, tile_sub32, tile_sub16, 63, 0};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -125,7 +125,7 @@ TILE_ENTRY(tile_sub32, tk_8_6, tk_8_1, 6)
 TILE_ENTRY(tile_sub16, tk_16_6, tk_16_1, 6)
 TILE_ENTRY(tile_blk32, t32_8, t32_1, 8)
 
-const tile_kernels TILE_AVX512_VNNI = {tile_blk32, tile_sub32, tile_sub16, 255};
+const tile_kernels TILE_AVX512_VNNI = {tile_blk32, tile_sub32, tile_sub16, 255, 0};
 
 #if defined(__clang__)
 #pragma clang attribute pop

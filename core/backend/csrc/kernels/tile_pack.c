@@ -84,12 +84,12 @@ static void pack_kquant(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst
     ((float *)(dst + f->off_m))[r] = f->offset ? u.d : u.dmin;
 }
 
-int tile_min_tokens(int wt) {
+int tile_min_tokens(const tile_kernels *k, int wt) {
+    if (k->min_tokens) return k->min_tokens;
     switch (wt) {
-    case W_Q4_K: case W_Q8_0: return 16;
-    case W_Q6_K: return 12;
-    case W_Q4_0: case W_Q5_0: return 8;
-    default: return 4; /* no hand-written one-token kernel, or a slow one */
+    case W_Q4_K: case W_Q6_K: return 16;
+    case W_Q2_K: case W_Q3_K: case W_Q5_K: case W_Q8_0: return 12;
+    default: return 8;
     }
 }
 

@@ -77,4 +77,5 @@ static void t_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a
 TILE_ENTRY(tile_blk32, t_blk32)
 TILE_ENTRY(tile_kq, t_kquant)
 
-const tile_kernels TILE_PORTABLE = {tile_blk32, tile_kq, tile_kq, 255};
+/* The portable one-token kernels are slow enough that tiles pay from 2 tokens. */
+const tile_kernels TILE_PORTABLE = {tile_blk32, tile_kq, tile_kq, 255, 2};

@@ -10,7 +10,7 @@ static const tile_kernels *tiles;
 #define MM_TILED(WT)                                                                           \
     static void mm_tiled_##WT(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,     \
                               float *out, ptrdiff_t os) {                                      \
-        if (a->T >= tile_min_tokens(WT) && tile_mm(tiles, WT, w, rb, r0, r1, a, out, os)) return; \
+        if (a->T >= tile_min_tokens(tiles, WT) && tile_mm(tiles, WT, w, rb, r0, r1, a, out, os)) return; \
         small[WT](w, rb, r0, r1, a, out, os);                                                  \
     }
 
