@@ -81,14 +81,18 @@ static void dq_32(int wt, const uint8_t *b, float *y) {
     }
 }
 
+/* The k-quants go sub-block by sub-block with the scale products hoisted,
+ * so the inner loops over 16-32 elements vectorize. */
 static void dq_q2k(const uint8_t *b, float *y) {
     float d = f16_to_f32(rd16(b + 80)), dmin = f16_to_f32(rd16(b + 82));
-    for (int e = 0; e < QK_K; e++) {
-        int h = e / 128, j = (e % 128) / 32, l = e % 32, s = b[e / 16];
-        int q = (b[16 + h * 32 + l] >> (2 * j)) & 3;
+    for (int e0 = 0; e0 < QK_K; e0 += 16) {
+        int h = e0 / 128, j = (e0 % 128) / 32, l0 = e0 % 32, s = b[e0 / 16];
         float dl = d * (float)(s & 0xF), ml = dmin * (float)(s >> 4);
-        float p = (float)q * dl;
-        y[e] = p - ml;
+        const uint8_t *q = b + 16 + h * 32 + l0;
+        for (int l = 0; l < 16; l++) {
+            float p = (float)((q[l] >> (2 * j)) & 3) * dl;
+            y[e0 + l] = p - ml;
+        }
     }
 }
 
@@ -96,12 +100,14 @@ static void dq_q3k(const uint8_t *b, float *y) {
     int8_t sc[16];
     q3k_scales(b + 96, sc);
     float d = f16_to_f32(rd16(b + 108));
-    for (int e = 0; e < QK_K; e++) {
-        int h = e / 128, j = (e % 128) / 32, l = e % 32;
-        int q = (b[32 + h * 32 + l] >> (2 * j)) & 3;
-        if (!((b[l] >> (e / 32)) & 1)) q -= 4;
-        float dl = d * (float)sc[e / 16];
-        y[e] = (float)q * dl;
+    for (int e0 = 0; e0 < QK_K; e0 += 16) {
+        int h = e0 / 128, j = (e0 % 128) / 32, l0 = e0 % 32, hbit = e0 / 32;
+        float dl = d * (float)sc[e0 / 16];
+        const uint8_t *q = b + 32 + h * 32 + l0, *hm = b + l0;
+        for (int l = 0; l < 16; l++) {
+            int v = ((q[l] >> (2 * j)) & 3) - (((hm[l] >> hbit) & 1) ? 0 : 4);
+            y[e0 + l] = (float)v * dl;
+        }
     }
 }
 
@@ -109,27 +115,30 @@ static void dq_q3k(const uint8_t *b, float *y) {
 static void dq_q45k(const uint8_t *b, float *y, int five) {
     float d = f16_to_f32(rd16(b)), dmin = f16_to_f32(rd16(b + 2));
     const uint8_t *qs = b + (five ? 48 : 16), *qh = b + 16;
-    for (int e = 0; e < QK_K; e++) {
-        int g = e / 64, hi = (e % 64) / 32, l = e % 32, sc, m;
-        int q = hi ? qs[g * 32 + l] >> 4 : qs[g * 32 + l] & 0xF;
-        if (five) q |= ((qh[l] >> (e / 32)) & 1) << 4;
-        k4_scale_min(e / 32, b + 4, &sc, &m);
+    for (int sub = 0; sub < 8; sub++) {
+        int sc, m, g = sub / 2, shift = (sub % 2) * 4;
+        k4_scale_min(sub, b + 4, &sc, &m);
         float dl = d * (float)sc, ml = dmin * (float)m;
-        float p = (float)q * dl;
-        y[e] = p - ml;
+        for (int l = 0; l < 32; l++) {
+            int q = (qs[g * 32 + l] >> shift) & 0xF;
+            if (five) q |= ((qh[l] >> sub) & 1) << 4;
+            float p = (float)q * dl;
+            y[32 * sub + l] = p - ml;
+        }
     }
 }
 
 static void dq_q6k(const uint8_t *b, float *y) {
     float d = f16_to_f32(rd16(b + 208));
-    for (int e = 0; e < QK_K; e++) {
-        int h = e / 128, k = (e % 128) / 32, l = e % 32;
-        const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
-        int lo = (k & 1) ? ql[l + 32] : ql[l];
-        lo = (k & 2) ? lo >> 4 : lo & 0xF;
-        int q = (lo | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
-        float dl = d * (float)(int8_t)b[192 + e / 16];
-        y[e] = (float)q * dl;
+    for (int e0 = 0; e0 < QK_K; e0 += 16) {
+        int h = e0 / 128, k = (e0 % 128) / 32, l0 = e0 % 32;
+        const uint8_t *ql = b + 64 * h + ((k & 1) ? 32 : 0) + l0, *qh = b + 128 + 32 * h + l0;
+        int shift = (k & 2) ? 4 : 0;
+        float dl = d * (float)(int8_t)b[192 + e0 / 16];
+        for (int l = 0; l < 16; l++) {
+            int q = (((ql[l] >> shift) & 0xF) | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
+            y[e0 + l] = (float)q * dl;
+        }
     }
 }
 
