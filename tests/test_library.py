@@ -192,13 +192,14 @@ def test_copy_puts_the_file_in_the_library_and_rm_deletes_only_that(tmp_path):
     src = tmp_path / "mine.gguf"
     shutil.copy(TINY_LLAMA, src)
     copied = add_model(src, mode="copy")
-    linked = add_model(TINY_LLAMA, name="linked")
+    other = TINY / "tiny-qwen2-F32.gguf"
+    linked = add_model(other, name="linked")
     assert Path(copied.path).parent == locations.models_dir()
     assert src.exists()
     _, deleted, kept = remove_model(copied.name)
     assert deleted == [Path(copied.path)] and not Path(copied.path).exists() and not kept
     _, deleted, kept = remove_model(linked.name)
-    assert deleted == [] and kept == [TINY_LLAMA.absolute()] and TINY_LLAMA.exists()
+    assert deleted == [] and kept == [other.absolute()] and other.exists()
     assert list_entries() == []
 
 
@@ -211,13 +212,16 @@ def test_move_takes_the_file_away_from_where_it_was(tmp_path):
     assert entry.sha256 == hashlib.sha256(TINY_LLAMA.read_bytes()).hexdigest()
 
 
-def test_names_are_unique():
+def test_names_are_unique(tmp_path):
     add_model(TINY_LLAMA, name="same", mode="copy")
     with pytest.raises(ChordError, match="already exists"):
-        add_model(TINY_LLAMA, name="same", mode="copy")
-    first = add_model(TINY_LLAMA, mode="copy")
-    second = add_model(TINY_LLAMA, mode="copy")  # derived name taken: suffixed, not refused
-    assert (first.name, second.name) == ("tiny-llama-F32", "tiny-llama-F32-2")
+        add_model(TINY / "tiny-qwen2-F32.gguf", name="same", mode="copy")
+    for folder, fixture in (("a", "tiny-qwen2-F32.gguf"), ("b", "tiny-qwen3-F32.gguf")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(TINY / fixture, tmp_path / folder / "m.gguf")
+    first = add_model(tmp_path / "a" / "m.gguf", mode="copy")
+    second = add_model(tmp_path / "b" / "m.gguf", mode="copy")  # derived name taken: suffixed, not refused
+    assert (first.name, second.name) == ("m", "m-2")
     assert first.path != second.path
 
 
@@ -257,8 +261,8 @@ def test_resolve_model_reports_a_vanished_file(tmp_path):
 def test_default_is_explicit_then_the_last_chat_model_used_never_a_base_model_tried_once(tmp_path):
     plain = add_model(write_gguf(tmp_path / "plain.gguf"))
     chat = add_model(write_gguf(tmp_path / "chat.gguf", chat_template="{{ x }}"))
-    newer_chat = add_model(write_gguf(tmp_path / "newer-chat.gguf", chat_template="{{ x }}"))
-    add_model(write_gguf(tmp_path / "zzz-plain.gguf"))  # newest, but cannot chat
+    newer_chat = add_model(write_gguf(tmp_path / "newer-chat.gguf", chat_template="{{ y }}"))
+    add_model(write_gguf(tmp_path / "zzz-plain.gguf", arch="qwen2"))  # newest, but cannot chat
     assert default_model_name() == newer_chat.name
     mark_used(chat.name)
     assert default_model_name() == chat.name
@@ -271,6 +275,22 @@ def test_default_is_explicit_then_the_last_chat_model_used_never_a_base_model_tr
     assert default_model_name() == "zzz-plain"
     remove_model("zzz-plain")
     assert default_model_name() == newer_chat.name  # the explicit default went with the model
+
+
+@pytest.mark.parametrize("mode", ["link", "copy"])
+def test_adding_a_file_the_library_has_names_that_entry_and_adds_nothing(tmp_path, mode):
+    from chord_core.library import DuplicateModelError
+
+    add_model(TINY_LLAMA)
+    same = tmp_path / "renamed.gguf"
+    shutil.copy(TINY_LLAMA, same)
+    before = library_snapshot()
+    with pytest.raises(DuplicateModelError) as info:
+        add_model(same, mode=mode)
+    assert info.value.existing.name == "tiny-llama-F32" and str(same) in str(info.value)
+    assert "already in the library as 'tiny-llama-F32'" in str(info.value)
+    index, files = library_snapshot()
+    assert index == before[0] and [f for f in files if f != "downloads"] == before[1]
 
 
 def test_mark_used_records_when():

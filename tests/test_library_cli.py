@@ -101,6 +101,8 @@ def test_add_copy_and_move(capsys, tmp_path):
     shutil.copy(TINY_LLAMA, src)
     code, out, _ = run(capsys, "add", str(src), "--copy", "--name", "copied")
     assert code == 0 and "copied to" in out and src.exists()
+    src = tmp_path / "other.gguf"
+    shutil.copy(TINY_QWEN, src)
     code, out, _ = run(capsys, "add", str(src), "--move", "--name", "moved")
     assert code == 0 and "moved to" in out and not src.exists()
     assert Path(get_entry("moved").path).parent == locations.models_dir()
@@ -155,6 +157,15 @@ def test_rm_without_a_terminal_and_without_yes_refuses_and_keeps_everything(caps
     code, out, err = run(capsys, "rm", "tiny-llama-F32")
     assert code == 1 and "--yes" in err and "not a terminal" in err and len(err.strip().splitlines()) == 1
     assert out == "" and path.exists() and [e.name for e in list_entries()] == ["tiny-llama-F32"]
+
+
+def test_adding_a_file_the_library_has_offers_the_existing_entry(capsys, tmp_path):
+    run(capsys, "add", str(TINY_LLAMA))
+    same = tmp_path / "renamed.gguf"
+    shutil.copy(TINY_LLAMA, same)
+    code, _, err = run(capsys, "add", str(same))
+    assert code == 1 and "already in the library as 'tiny-llama-F32'; use that one" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_unknown_names_are_errors(capsys):

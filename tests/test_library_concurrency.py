@@ -35,6 +35,8 @@ def test_two_processes_adding_at_once_keep_both_sets(tmp_path):
         folder.mkdir()
         for i in range(PER_PROCESS):
             shutil.copy(TINY, folder / f"{who}-{i}.gguf")
+            with open(folder / f"{who}-{i}.gguf", "ab") as fh:  # contents of its own: no two are one file
+                fh.write(bytes(1 + i + PER_PROCESS * (who == "b")))
         folders.append(folder)
     go = tmp_path / "go"
     children = [subprocess.Popen([sys.executable, "-c", CHILD, str(f), str(go)], env=env,

@@ -151,15 +151,54 @@ def test_a_dropped_connection_keeps_the_partial_and_the_rerun_resumes(server):
     assert not part.exists()
 
 
-def test_a_server_that_ignores_range_means_starting_over(server):
+def test_a_server_that_ignores_range_means_starting_over_and_says_so(server):
     url = f"{server.base}/models/tiny.gguf"
     server.drop_after = 500_000
     with pytest.raises(ChordError):
         pull(url)
     server.honour_range = False
-    entry = pull(url)
+    said = []
+    entry = pull(url, notify=said.append)
     assert "Range" in server.requests[-1][1]
     assert Path(entry.path).read_bytes() == BODY  # not the first half twice
+    assert len(said) == 1 and "does not resume" in said[0] and "starting over" in said[0]
+    assert "500.0 KB" in said[0]
+
+
+def test_a_file_changed_on_the_server_means_starting_over_and_says_why(server):
+    url = f"{server.base}/models/tiny.gguf"
+    server.headers["ETag"] = '"v1"'
+    server.drop_after = 500_000
+    with pytest.raises(ChordError):
+        pull(url)
+    server.headers["ETag"] = '"v2"'
+    server.honour_range = False  # If-Range no longer matches: the whole file comes
+    said = []
+    pull(url, notify=said.append)
+    assert len(said) == 1 and "changed on the server" in said[0]
+
+
+def test_pulling_a_file_the_library_has_names_that_entry_before_downloading(server):
+    from chord_core.library import DuplicateModelError, add_model
+
+    add_model(TINY, name="mine")
+    before = library_state()
+    server.headers["ETag"] = f'"{SHA}"'  # announced: known before the body is read
+    with pytest.raises(DuplicateModelError) as info:
+        pull(f"{server.base}/models/tiny.gguf", name="again")
+    assert info.value.existing.name == "mine"
+    assert "already in the library as 'mine'" in str(info.value) and "nothing was downloaded" in str(info.value)
+    assert library_state() == before and list(downloads_dir().iterdir()) == []
+
+
+def test_pulling_a_file_the_library_has_without_an_announced_hash_discards_the_copy(server):
+    from chord_core.library import DuplicateModelError, add_model
+
+    add_model(TINY, name="mine")
+    before = library_state()
+    with pytest.raises(DuplicateModelError, match="already in the library as 'mine'"):
+        pull(f"{server.base}/models/tiny.gguf", name="again")
+    assert library_state() == before and list(downloads_dir().iterdir()) == []
 
 
 def test_a_complete_partial_is_finished_without_refetching(server):

@@ -161,8 +161,14 @@ def _pull(args) -> int:
 
     # a redrawn bar only on a terminal: in a log or a pipe it would be noise glued to the error line
     bar = StderrProgress() if sys.stderr.isatty() else None
+
+    def notify(message: str) -> None:
+        if bar:
+            bar.finish()  # the message gets a line of its own, the bar continues below it
+        print(f"chord-chat: {message}", file=sys.stderr)
+
     try:
-        entry = pull(args.source, name=args.name, progress=bar)
+        entry = pull(args.source, name=args.name, progress=bar, notify=notify)
     except KeyboardInterrupt:
         if bar:
             bar.finish()

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import ChordError
 from .discovery import discover
 from .manage import (
+    DuplicateModelError,
     add_model,
     default_model_name,
     find_entry,
@@ -29,7 +30,8 @@ from ..gguf_shards import shard_paths
 from .validate import ModelSummary, validate_gguf
 
 __all__ = [
-    "LibraryEntry", "ModelSummary", "PullCancelled", "add_model", "default_model_name", "discover",
+    "DuplicateModelError", "LibraryEntry", "ModelSummary", "PullCancelled", "add_model", "default_model_name",
+    "discover",
     "get_entry", "list_entries", "mark_used", "name_for_path", "pull", "remove_model", "resolve_model",
     "resolve_source", "set_default", "shard_paths", "validate_gguf",
 ]

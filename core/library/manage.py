@@ -20,6 +20,22 @@ from .validate import ModelSummary, validate_gguf
 ADD_MODES = ("link", "copy", "move")
 
 
+class DuplicateModelError(ChordError):
+    """The file is already in the library under another name; ``existing`` is
+    that entry, for a caller that offers it instead."""
+
+    def __init__(self, origin: str, sha256: str, existing: LibraryEntry, done: str = "nothing was added"):
+        super().__init__(f"{origin}: the same file (sha256 {sha256[:12]}…) is already in the library as "
+                         f"{existing.name!r}; use that one ({done})")
+        self.existing = existing
+
+
+def refuse_duplicate(state: LibraryState, origin: str, sha256: str, done: str = "nothing was added") -> None:
+    existing = state.entry_with_sha256(sha256)
+    if existing is not None:
+        raise DuplicateModelError(origin, sha256, existing, done)
+
+
 def registry() -> Registry:
     # built per call: the data dir follows CHORD_HOME, which tests change
     return Registry()
@@ -97,6 +113,7 @@ def record_entry(entry: LibraryEntry, explicit_name: bool) -> LibraryEntry:
         existing = state.entry_for_path(entry.path)
         if existing is not None:
             raise ChordError(f"{entry.path} is already in the library as {existing.name!r}")
+        refuse_duplicate(state, entry.source, entry.sha256)
         if entry.name in state.models:
             if explicit_name:
                 raise ChordError(f"a model named {entry.name!r} already exists; pick another with --name")

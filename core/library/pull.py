@@ -25,7 +25,7 @@ from .. import locations
 from ..errors import ChordError
 from ..model_facts import format_size
 from .files import disk_full_error, downloads_dir, free_path
-from .manage import check_name, entry_from_summary, record_entry, registry
+from .manage import check_name, entry_from_summary, record_entry, refuse_duplicate, registry
 from .registry import LibraryEntry
 from ..gguf_shards import model_name_for
 from .validate import validate_gguf
@@ -36,6 +36,7 @@ CHUNK = 1 << 20
 TIMEOUT = 30.0
 USER_AGENT = "chord-chat/0.1"
 Progress = Callable[[int, "int | None"], None]
+Notify = Callable[[str], None]
 
 
 class PullCancelled(ChordError):
@@ -105,12 +106,16 @@ class _RecordingRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def pull(source: str, name: str | None = None, progress: Progress | None = None,
-         cancel: threading.Event | None = None) -> LibraryEntry:
+         cancel: threading.Event | None = None, notify: Notify | None = None) -> LibraryEntry:
     """Download ``source`` into the library and register it.
 
     ``progress(downloaded, total)`` is called as bytes arrive (total is None
     if the server does not say); setting ``cancel`` stops the download,
-    keeps the partial file and raises PullCancelled.
+    keeps the partial file and raises PullCancelled. ``notify(message)``
+    hears what the user should know mid-way (a resume that starts over).
+    A file already in the library (same sha256) raises DuplicateModelError
+    naming that entry: before the download when the server announces the
+    hash, else after it, discarding the copy.
     """
     url, filename = resolve_source(source)
     explicit = name is not None
@@ -126,7 +131,10 @@ def pull(source: str, name: str | None = None, progress: Progress | None = None,
 
     part = downloads_dir() / f"{name}.gguf.part"
     note = part.with_name(part.name + ".json")
-    digest = _Download(source, url, part, note, progress, cancel).run()
+    def refuse_known(sha256: str) -> None:
+        refuse_duplicate(registry().load(), source, sha256, done="nothing was downloaded")
+
+    digest = _Download(source, url, part, note, progress, cancel, notify, refuse_known).run()
     try:
         summary = validate_gguf(part)
     except ChordError as err:
@@ -150,10 +158,14 @@ def _discard(*paths: Path) -> None:
 
 class _Download:
     def __init__(self, source: str, url: str, part: Path, note: Path,
-                 progress: Progress | None, cancel: threading.Event | None):
+                 progress: Progress | None, cancel: threading.Event | None, notify: Notify | None = None,
+                 refuse_known: Callable[[str], None] | None = None):
         self.source, self.url, self.part, self.note = source, url, part, note
         self.progress = progress or (lambda done, total: None)
         self.cancel = cancel
+        self.notify = notify or (lambda message: None)
+        # raises when the announced sha256 is a file the library already has
+        self.refuse_known = refuse_known or (lambda sha256: None)
 
     def _load_note(self) -> dict:
         try:
@@ -172,6 +184,9 @@ class _Download:
             result = self._fetch(have, note)
             if result is not None:
                 return result
+            if have:
+                self.notify(f"{self.source}: the server cannot continue the partial download "
+                            f"({format_size(have)}); starting over")
             _discard(self.part, self.note)  # the server cannot continue this partial
             have, note = 0, {}
         raise ChordError(f"{self.source}: the server keeps refusing the download")
@@ -219,9 +234,16 @@ class _Download:
                 start, total = _content_range(resp.headers.get("Content-Range", ""))
                 if start != have:
                     return None
-            else:
-                have = 0  # the server ignored the Range: start over
+            elif have:
+                self._starting_over(have, note, resp.headers.get("ETag"))
+                have = 0
             expected = announced_sha256(redirects + [resp.headers]) or note.get("sha256")
+            if expected:
+                try:
+                    self.refuse_known(expected)
+                except ChordError:
+                    _discard(self.part, self.note)
+                    raise
             self.note.write_text(json.dumps({"url": self.url, "etag": resp.headers.get("ETag"),
                                              "total": total, "sha256": expected}))
             digest = _hash_prefix(self.part, have)
@@ -229,6 +251,14 @@ class _Download:
         if total is not None and done < total:
             raise self._dropped(done, total)
         return self._check(digest.hexdigest(), expected)
+
+    def _starting_over(self, have: int, note: dict, etag: str | None) -> None:
+        """A Range request answered with the whole file: say why the bytes already here are dropped."""
+        if note.get("etag") and etag and etag != note["etag"]:
+            why = "the file changed on the server since the partial download"
+        else:
+            why = "the server does not resume downloads (it ignored the Range request)"
+        self.notify(f"{self.source}: {why}; starting over, the {format_size(have)} downloaded before are discarded")
 
     def _check(self, actual: str, expected: str | None) -> str:
         if expected and actual != expected:

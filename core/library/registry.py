@@ -132,6 +132,13 @@ class LibraryState:
             n += 1
         return f"{wanted}-{n}"
 
+    def entry_with_sha256(self, sha256: str) -> LibraryEntry | None:
+        """The entry whose file has these contents (and is still there), if any."""
+        for entry in self.models.values():
+            if entry.sha256 == sha256 and entry.files_present():
+                return entry
+        return None
+
     def entry_for_path(self, path: str | os.PathLike) -> LibraryEntry | None:
         target = os.path.abspath(path)
         for entry in self.models.values():
