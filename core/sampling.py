@@ -135,6 +135,13 @@ class LiveSettings:
             self._settings = settings
 
 
+def as_settings_source(settings: SamplerSettings | SettingsSource | None) -> SettingsSource:
+    """Fixed settings (or the defaults, for None) as a source; a source as it is."""
+    if settings is None or isinstance(settings, SamplerSettings):
+        return LiveSettings(settings)
+    return settings
+
+
 @dataclass(frozen=True)
 class SampledToken:
     id: int
@@ -288,9 +295,7 @@ class Sampler:
     """Draws tokens with a seeded generator; same seed, settings and logits give the same tokens."""
 
     def __init__(self, settings: SamplerSettings | SettingsSource | None = None, seed: int | None = None):
-        if settings is None:
-            settings = SamplerSettings()
-        self._source = _StaticSettings(settings) if isinstance(settings, SamplerSettings) else settings
+        self._source = as_settings_source(settings)
         if seed is None:
             seed = self._source.snapshot().seed
         self.seed: int = secrets.randbits(32) if seed is None else int(seed)
@@ -298,15 +303,6 @@ class Sampler:
 
     def settings(self) -> SamplerSettings:
         return self._source.snapshot()
-
-    def distribution(self, logits: np.ndarray, history: list[int]) -> Candidates:
-        """What ``sample`` would draw from now, as (ids, logits after temperature)."""
-        settings = self._source.snapshot()
-        penalized = apply_penalties(logits, history, settings)
-        if settings.temperature < MIN_TEMPERATURE:
-            best = int(np.argmax(penalized))
-            return Candidates(np.array([best], dtype=np.int64), penalized[[best]])
-        return truncate(penalized, settings)
 
     def sample(self, logits: np.ndarray, history: list[int]) -> SampledToken:
         settings = self._source.snapshot()  # once per token: a change applies from the next one
@@ -335,14 +331,6 @@ class Sampler:
         running = np.cumsum(weights)  # sequential in double, like the C++ loop
         position = int(np.searchsorted(running, running[-1] * target, side="left"))
         return int(cands.ids[min(position, len(cands) - 1)])
-
-
-class _StaticSettings:
-    def __init__(self, settings: SamplerSettings):
-        self._settings = settings
-
-    def snapshot(self) -> SamplerSettings:
-        return self._settings
 
 
 def _report(penalized: np.ndarray, token: int, temperature: float, top_ids: np.ndarray) -> SampledToken:

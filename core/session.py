@@ -20,7 +20,7 @@ from .chat_template import ChatTemplate
 from .errors import ChordError
 from .events import Done, ErrorEvent, Event, Notice, Started, Stats, TokenAlternative, TokenEvent
 from .model import Model
-from .sampling import LiveSettings, Sampler, SamplerSettings, SettingsSource
+from .sampling import Sampler, SamplerSettings, SettingsSource, as_settings_source
 from .stop_strings import StopStringFilter
 from .tokenizer import StreamDecoder
 
@@ -168,7 +168,8 @@ class ChatSession:
             yield ErrorEvent("this session is already generating a reply")
             return
         try:
-            yield from self._generate(prompt, _as_source(settings), cancel or threading.Event(), refit, extra_stops)
+            yield from self._generate(prompt, as_settings_source(settings), cancel or threading.Event(), refit,
+                                      extra_stops)
         except ChordError as e:
             yield ErrorEvent(str(e))
         except Exception as e:  # the engine must never take the conversation down with it
@@ -248,7 +249,7 @@ class ChatSession:
             st = sampler.sample(logits, self.cache.tokens)
             if t_first is None:
                 t_first = time.perf_counter()
-            if st.id in tok.eot_ids:
+            if tok.is_eog(st.id):
                 break
             generated.append(st.id)
             shown = stops.push(decoder.push(st.id))
@@ -294,11 +295,3 @@ class ChatSession:
         }
         yield final
         yield Done(reason=reason, text="".join(text_parts), token_ids=tuple(generated), stats=final, record=record)
-
-
-def _as_source(settings) -> SettingsSource:
-    if settings is None:
-        return LiveSettings(SamplerSettings())
-    if isinstance(settings, SamplerSettings):
-        return LiveSettings(settings)
-    return settings

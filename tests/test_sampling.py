@@ -23,6 +23,7 @@ from chord_core.sampling import (
     min_p,
     top_k,
     top_p,
+    truncate,
     typical_p,
 )
 
@@ -36,7 +37,7 @@ def logits_of(*probs: float) -> np.ndarray:
 
 def final(settings: SamplerSettings, logits: np.ndarray, history: list[int] | None = None) -> dict[int, float]:
     """The distribution the draw would pick from, as {token id: probability}."""
-    cands = Sampler(settings, seed=0).distribution(logits, history or [])
+    cands = truncate(apply_penalties(logits, history or [], settings), settings)
     return dict(zip(cands.ids.tolist(), cands.probs().tolist()))
 
 

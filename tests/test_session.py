@@ -255,23 +255,27 @@ def test_token_events_carry_probabilities(smol):
     assert toks[0].id == toks[0].alternatives[0].id  # greedy picks the top alternative
 
 
-def test_generation_thread_reports_to_a_queue_and_cancels(smollm_path):
+def test_a_reply_iterated_on_another_thread_stops_soon_after_cancel(smollm_path):
     import queue
-
-    from chord_core.worker import GenerationThread
 
     m = ScriptedModel(smollm_path, [])
     m.script = ids_of(m, " b" * 200)
     m.gated = True
     s = ChatSession(m)
     q: queue.Queue = queue.Queue()
-    th = GenerationThread(lambda cancel: s.complete("x", GREEDY, cancel), q)
+    cancel = threading.Event()
+
+    def reply() -> None:
+        for ev in s.complete("x", GREEDY, cancel):
+            q.put(ev)
+
+    th = threading.Thread(target=reply, daemon=True)
     th.start()
     m.step.set()  # release the prefill
     assert isinstance(q.get(timeout=5), Started)
     first = q.get(timeout=5)
     assert isinstance(first, TokenEvent)
-    th.cancel()
+    cancel.set()
     m.step.set()
     th.join(5)
     rest = []

@@ -147,12 +147,12 @@ def test_stream_decoder_byte_tokens(gemma):
 
 # -- vocabulary facts ------------------------------------------------------------------------
 def test_special_ids(gemma, smollm):
-    assert gemma.token_id("<end_of_turn>") in gemma.eot_ids
-    assert gemma.eos_id in gemma.eot_ids
-    assert smollm.token_id("<|im_end|>") in smollm.eot_ids
-    assert smollm.token_id("<|endoftext|>") in smollm.eot_ids
-    assert smollm.token_id("<|im_start|>") not in smollm.eot_ids
-    assert gemma.token_id("<start_of_turn>") not in gemma.eot_ids
+    assert gemma.token_id("<end_of_turn>") in gemma.eog_ids
+    assert gemma.eos_id in gemma.eog_ids
+    assert smollm.token_id("<|im_end|>") in smollm.eog_ids
+    assert smollm.token_id("<|endoftext|>") in smollm.eog_ids
+    assert smollm.token_id("<|im_start|>") not in smollm.eog_ids
+    assert gemma.token_id("<start_of_turn>") not in gemma.eog_ids
     assert gemma.add_bos and not smollm.add_bos  # from tokenizer.ggml.add_bos_token
     assert gemma.is_control(gemma.bos_id) and not gemma.is_control(gemma.token_id("▁Hello"))
     assert gemma.n_vocab == len(gemma.id_to_token) == 262144

@@ -82,8 +82,8 @@ class Tokenizer:
         return self.vocab.eos_id
 
     @property
-    def eot_ids(self) -> frozenset[int]:
-        """Ids that end a turn (llama.cpp's end-of-generation set)."""
+    def eog_ids(self) -> frozenset[int]:
+        """Ids that end generation (llama.cpp's end-of-generation set: EOS, end of turn...)."""
         return self.vocab.eog_ids
 
     @property
