@@ -1,6 +1,6 @@
-/* Hand-written AVX2 + FMA + F16C kernels for the hot weight types; the
- * other types keep the generic.h build of isa_avx2.c. See simd_x86.h for
- * the arithmetic of the 32-element blocks. */
+/* Hand-written AVX2 + FMA + F16C one-token kernels of the 32-element block
+ * types (the arithmetic is in simd_x86.h); the k-quants are in
+ * simd_k_avx2.c, float weights in simd_float.c, many tokens in tile_avx2.c. */
 #include "kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)

@@ -1,13 +1,12 @@
-/* Hand-written AVX-512 (F/BW/VL/DQ) kernels for the hot weight types: the
- * AVX2 arithmetic of simd_x86.h on 64-byte registers (two 32-element blocks,
- * or 64 elements of a k-quant super-block, per register). The other types
- * keep the generic.h build of isa_avx512.c.
+/* Hand-written AVX-512 (F/BW/VL/DQ) one-token kernels of the 32-element
+ * block types: the arithmetic of simd_x86.h on 64-byte registers (two
+ * blocks per register, four per step); the k-quants are in simd_k_avx512.c.
  *
- * No VNNI: every product here is maddubs (u8 x s8 -> int16 pairs) followed
- * by a madd that either sums pairs or applies the k-quants' integer
- * sub-block scales; vpdpbusd would replace only the first kind, and the
- * measured gain at T = 1 was within noise, so one code path serves every
- * AVX-512 CPU. */
+ * No VNNI here: every product is maddubs (u8 x s8 -> int16 pairs) then a
+ * madd that sums pairs (or, for the k-quants, applies the integer sub-block
+ * scales); vpdpbusd would save one instruction of about 20 per 64 weights
+ * in the first case only, so one code path serves every AVX-512 CPU. The
+ * tile path (tile_avx512.c) is where VNNI pays. */
 #include "kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
