@@ -192,4 +192,4 @@ class CoreEngine:
             yield from self._require().stream(messages, settings, cancel, continue_reply=continue_reply)
 
     def memory_mb(self) -> float:
-        return psutil.Process().memory_info().rss / 2**20
+        return psutil.Process().memory_info().rss / 1e6  # decimal MB, as every size is shown

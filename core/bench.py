@@ -40,8 +40,9 @@ class BenchResult:
 
 
 def peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024
+    """Peak resident memory in decimal MB (10^6 bytes), the unit every size is shown in."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, KiB on Linux
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
 
 
 def run_bench(spec: str, n_prompt: int = 512, n_gen: int = 128, seed: int = 0, *, depth: int = 0,
