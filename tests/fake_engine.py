@@ -320,7 +320,9 @@ async def settle(app, pilot, rounds: int = 50) -> None:
     # not the dialog workers, which wait for input
     background = ("reply", "load", "pull", "add", "find-default", "models", "library", "memory", "prompt", "context")
     for _ in range(rounds):
-        await app.workers.wait_for_complete([w for w in app.workers if w.group in background])
+        running = [w for w in app.workers if w.group in background]
+        if running:  # an empty list would mean "every worker", a dialog's too
+            await app.workers.wait_for_complete(running)
         await pilot.pause()
         busy = any(w.group in background and not w.is_finished for w in app.workers)
         if app.chat.state.generation is None and not app.loading_model and not busy:
