@@ -20,7 +20,7 @@ from .forward import forward
 from .gguf_file import GGUFFile, ShardedGGUF, open_gguf
 from .kv_cache import KV_TYPES, KVCache
 from .model_facts import model_facts
-from .weights import ModelWeights, load_weights
+from .weights import ModelWeights, check_weights, load_weights
 
 DEFAULT_N_CTX = 4096  # like llama.cpp's default; the cache grows lazily up to it
 PREFILL_CHUNK = 512  # bounds the (heads, T, n) attention score block
@@ -77,6 +77,7 @@ class Model:
         tok = Tokenizer.from_metadata(f.metadata, path=path)
         cfg = config_from_metadata(f.metadata, path, n_vocab=tok.n_vocab)
         try:
+            check_weights(f, cfg)
             est = estimate_memory(f, cfg, n_ctx or min(cfg.context_length, DEFAULT_N_CTX), kv_type, be.name)
             check_memory(est, path, memory_available)
             weights = load_weights(f, cfg, be, progress)

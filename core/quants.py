@@ -95,6 +95,18 @@ def tensor_nbytes(type_id: int, shape: tuple[int, ...], *, name: str = "?", path
     return n // be * bb
 
 
+def check_supported(type_id: int, name: str = "?") -> QuantType:
+    """The type's registry entry, or a one-line error naming the tensor. Both
+    backends run exactly the types registered here."""
+    q = REGISTRY.get(type_id)
+    if q is None:
+        supported = ", ".join(sorted(v.name for v in REGISTRY.values()))
+        raise UnsupportedModelError(
+            f"tensor {name!r} has quant type {type_name(type_id)}, which chord-chat cannot run "
+            f"(supported: {supported})")
+    return q
+
+
 def dequantize(raw: np.ndarray, type_id: int, shape: tuple[int, ...], *, name: str = "?",
                out: np.ndarray | None = None) -> np.ndarray:
     """Raw tensor bytes -> float32 array of ``shape``.
@@ -102,12 +114,7 @@ def dequantize(raw: np.ndarray, type_id: int, shape: tuple[int, ...], *, name: s
     With ``out`` (a C-contiguous float32 array of as many elements) the
     result is written there, so a caller can fill one preallocated buffer.
     """
-    q = REGISTRY.get(type_id)
-    if q is None:
-        supported = ", ".join(sorted(v.name for v in REGISTRY.values()))
-        raise UnsupportedModelError(
-            f"tensor {name!r} has quant type {type_name(type_id)}, which chord-chat cannot run "
-            f"(supported: {supported})")
+    q = check_supported(type_id, name)
     n = 1
     for d in shape:
         n *= d

@@ -18,7 +18,7 @@ from .backend.base import Backend, MatrixPart
 from .config import ModelConfig
 from .errors import ModelFormatError
 from .gguf_file import GGUFFile, ShardedGGUF
-from .quants import dequantize
+from .quants import check_supported, dequantize
 from .rope import interleave_halves
 
 
@@ -71,6 +71,7 @@ class _Reader:
             raise ModelFormatError(f"{self.f.path}: missing tensor {name!r}")
         if t.shape != shape:
             raise ModelFormatError(f"{self.f.path}: tensor {name!r} has shape {t.shape}, expected {shape}")
+        check_supported(t.ggml_type, name)
 
     def _tick(self, n: int) -> None:
         self.done += n
@@ -97,6 +98,22 @@ class _Reader:
         m = self.backend.load_matrix(self.f, parts)
         self._tick(len(parts))
         return m
+
+
+class _CheckOnly:
+    """A backend that loads nothing: ``check_weights`` walks the same
+    tensors as ``load_weights`` without allocating any matrix."""
+    name = "check"
+
+    def load_matrix(self, f, parts):
+        return None
+
+
+def check_weights(f: GGUFFile | ShardedGGUF, cfg: ModelConfig) -> None:
+    """Every tensor the model needs is present, of the expected shape and a
+    type we run; raises the one-line error otherwise. Reads only the small
+    vectors, so it runs before the memory check and any large allocation."""
+    load_weights(f, cfg, _CheckOnly())
 
 
 def _head_rows(n_heads: int, head_dim: int, perm: np.ndarray | None) -> np.ndarray | None:
