@@ -9,25 +9,25 @@ rounds them on the way into every product:
   K-quants), Q8_0 (32-blocks, F16 scale, for Q4_0/Q5_0/Q8_0), or Q8_1
   (Q8_0 plus an F16 block sum ``s`` that meets the weight's min, for
   Q4_1/Q5_1: that term is d*sum(q) rounded to F16, so it is corrected here);
-- attention: the KV cache is F16, Q is rounded to F16 for QK^T, the softmax
-  row is rounded to F16 for the product with V;
-- GELU goes through ggml's F16 table (input and output rounded to F16);
-- RMS norm sums the F32 squares in double.
+- attention: the KV cache is F16 (load the model with ``kv_type="f16"``),
+  Q is rounded to F16 for QK^T, the softmax row is rounded to F16 for the
+  product with V.
 
 Products are taken in float64 and rounded once, so each op agrees with
 llama.cpp's own intermediate tensors to about one F32 ulp; the residual
-differences are its summation orders and its SIMD exp (SiLU, softmax).
-``with llama_arithmetic(model):`` patches chord_core.forward for the block.
+differences are its summation orders, its SIMD exp (SiLU, softmax), its
+double-precision RMS-norm sum and its F16 GELU table (forward.py's
+elementwise ops, which a backend does not own, so no longer emulated).
+``LlamaArithmeticBackend(model)`` is a backend: pass it to ``forward``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 
-import chord_core.forward as F
+from chord_core.backend.numpy_backend import NumpyBackend
 from chord_core.quants import type_name
 
 VEC_DOT_TYPE = {"Q2_K": "Q8_K", "Q3_K": "Q8_K", "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K",
@@ -75,36 +75,33 @@ def _block_mins(gguf, name: str, n_in: int) -> np.ndarray:
     return raw[:, 2:4].copy().view(np.float16).astype(np.float32).reshape(-1, n_in // 32)
 
 
-class _Projections:
-    """Replaces forward._proj: knows each weight matrix's vec_dot_type."""
+class LlamaArithmeticBackend(NumpyBackend):
+    """The numpy backend with llama.cpp's rounding: knows each weight
+    matrix's vec_dot_type. The model must be loaded with backend="numpy"."""
 
     def __init__(self, model):
+        super().__init__(model.threads)
         g, cfg, w = model.gguf, model.cfg, model.weights
         ty = {n: type_name(t.ggml_type) for n, t in g.tensors.items()}
         self.kind: dict[int, str] = {}
         self.mins: dict[int, np.ndarray] = {}
 
-        def register(mat, names, n_in, row_scales=None):
+        def register(mat, names, n_in):
             kinds = {VEC_DOT_TYPE[ty[n]] for n in names}
             assert len(kinds) == 1, f"fused weights with mixed input types: {names}"
             self.kind[id(mat)] = kinds.pop()
             if self.kind[id(mat)] == "Q8_1":
-                scales = row_scales or [1.0] * len(names)
-                self.mins[id(mat)] = np.concatenate(
-                    [_block_mins(g, n, n_in) * np.float32(s) for n, s in zip(names, scales)])
+                self.mins[id(mat)] = np.concatenate([_block_mins(g, n, n_in) for n in names])
 
         for il, lw in enumerate(w.layers):
             p = f"blk.{il}."
-            # the Q rows carry the folded attention scale (weights.py), so their mins do too
-            q_scale = 1.0 if lw.attn_q_norm is not None else cfg.attn_scale
-            register(lw.attn_qkv, [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"], cfg.n_embd,
-                     [q_scale, 1.0, 1.0])
+            register(lw.attn_qkv, [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"], cfg.n_embd)
             register(lw.attn_output, [p + "attn_output.weight"], cfg.n_head * cfg.head_dim_v)
             register(lw.ffn_gate_up, [p + "ffn_gate.weight", p + "ffn_up.weight"], cfg.n_embd)
             register(lw.ffn_down, [p + "ffn_down.weight"], cfg.n_ff)
         register(w.output, ["output.weight" if "output.weight" in ty else "token_embd.weight"], cfg.n_embd)
 
-    def __call__(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    def linear(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         kind = self.kind.get(id(w), "F32")
         corr = None
         if kind == "Q8_K":
@@ -124,63 +121,29 @@ class _Projections:
             y += corr
         return y.astype(np.float32)
 
-
-def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
-    s = (x * x).astype(np.float32).astype(np.float64).sum(-1, keepdims=True)
-    mean = (s / x.shape[-1]).astype(np.float32)
-    scale = (np.float32(1) / np.sqrt((mean + np.float32(eps)).astype(np.float32))).astype(np.float32)
-    return ((x * scale).astype(np.float32) * w).astype(np.float32)
+    def attend(self, q, k, v, start, lo, window, softcap):
+        return attention(q, k, v, start, lo, window, softcap)
 
 
-def gelu_f16_table(x: np.ndarray) -> np.ndarray:
-    xr = f16(x).astype(np.float64)
-    y = f16((0.5 * xr * (1 + np.tanh(_GELU_C * xr * (1 + 0.044715 * xr * xr)))).astype(np.float32))
-    return np.where(x <= -10, 0, np.where(x >= 10, x, y)).astype(np.float32)
-
-
-def attention(cfg, lw, il, h, cache, start, rope, masks):
-    T = h.shape[0]
-    nh, nkv, dk, dv = cfg.n_head, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v
-    qkv = F._proj(h, lw.attn_qkv)
-    if lw.attn_qkv_bias is not None:
-        qkv += lw.attn_qkv_bias
-    q = qkv[:, :nh * dk].reshape(T, nh, dk).copy()
-    k = qkv[:, nh * dk:(nh + nkv) * dk].reshape(T, nkv, dk).copy()
-    v = qkv[:, (nh + nkv) * dk:].reshape(T, nkv, dv)
-    if lw.attn_q_norm is not None:
-        q = F.rms_norm(q, lw.attn_q_norm, cfg.rms_eps)
-        k = F.rms_norm(k, lw.attn_k_norm, cfg.rms_eps)
-    F.apply_rope(q, rope)
-    F.apply_rope(k, rope)
-    q, k, v = f16(q), f16(k), f16(v)  # F16 KV cache; Q meets F16 K as F16
+def attention(q, k, v, start, lo, window, softcap):
+    """One layer over an F16 cache: Q meets F16 K as F16, softmax rows rounded to F16."""
+    T, nh, dk = q.shape
+    nkv, dv = k.shape[0], v.shape[2]
     end = start + T
-    cache.k[il][:, start:end] = k.transpose(1, 0, 2)
-    cache.v[il][:, start:end] = v.transpose(1, 0, 2)
-    window = cfg.sliding_window if cfg.swa_layers[il] else 0
-    lo = max(0, start - window + 1) if window else 0
-    K = cache.k[il][:, lo:end].astype(np.float64)
-    V = cache.v[il][:, lo:end].astype(np.float64)
+    q = f16(q)
+    K = k[:, lo:end].astype(np.float64)
+    V = v[:, lo:end].astype(np.float64)
     g = nh // nkv
     qg = q.reshape(T, nkv, g, dk).transpose(1, 2, 0, 3).reshape(nkv, g * T, dk).astype(np.float64)
     s = np.matmul(qg, K.transpose(0, 2, 1)).astype(np.float32).reshape(nkv, g, T, end - lo)
-    if cfg.attn_softcap:
-        c = np.float32(cfg.attn_softcap)
+    if softcap:
+        c = np.float32(softcap)
         s = np.tanh(s / c) * c
-    mask = F._additive_mask(start, T, lo, window)
-    if mask is not None:
-        s = s + mask
+    qpos = np.arange(start, end)[:, None]
+    kpos = np.arange(lo, end)[None, :]
+    masked = (kpos > qpos) | (((qpos - kpos) >= window) if window else False)
+    s = np.where(masked, np.float32(-np.inf), s)
     e = np.exp(s - s.max(-1, keepdims=True))
     p = f16(e * (1.0 / e.astype(np.float64).sum(-1, keepdims=True)).astype(np.float32))
     out = np.matmul(p.reshape(nkv, g * T, end - lo).astype(np.float64), V).astype(np.float32)
-    out = out.reshape(nkv, g, T, dv).transpose(2, 0, 1, 3).reshape(T, nh * dv)
-    return F._proj(out, lw.attn_output)
-
-
-@contextlib.contextmanager
-def llama_arithmetic(model):
-    saved = (F._proj, F._attention, F._gelu_tanh, F.rms_norm)
-    F._proj, F._attention, F._gelu_tanh, F.rms_norm = _Projections(model), attention, gelu_f16_table, rms_norm
-    try:
-        yield
-    finally:
-        F._proj, F._attention, F._gelu_tanh, F.rms_norm = saved
+    return out.reshape(nkv, g, T, dv).transpose(2, 0, 1, 3).reshape(T, nh * dv)

@@ -82,7 +82,8 @@ def main() -> None:
     from chord_core.library import resolve_model
 
     path = str(resolve_model(args.model))
-    model = Model.load(path)
+    # llama.cpp's arithmetic emulates products on F32 weights over an F16 cache
+    model = Model.load(path, backend="numpy", kv_type="f16") if args.llama_arithmetic else Model.load(path)
     ids = model.tokenize(args.text)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "llama.npz"
@@ -92,16 +93,16 @@ def main() -> None:
 
     ours: dict[str, np.ndarray] = {}
 
+    be = model.backend
+    if args.llama_arithmetic:
+        from llama_arithmetic import LlamaArithmeticBackend
+        be = LlamaArithmeticBackend(model)
+
     def run() -> np.ndarray:
-        return forward(model.backend, model.cfg, model.weights, model.new_cache(len(ids)), ids, all_logits=True,
+        return forward(be, model.cfg, model.weights, model.new_cache(len(ids)), ids, all_logits=True,
                        trace=lambda il, x: ours.__setitem__(f"l_out-{il}", x.copy()))
 
-    if args.llama_arithmetic:
-        from llama_arithmetic import llama_arithmetic
-        with llama_arithmetic(model):
-            logits = run()
-    else:
-        logits = run()
+    logits = run()
     print(f"{len(ids)} tokens; max |ours - llama.cpp| / max |llama.cpp| per position")
     for il in range(model.cfg.n_layer):
         r = rel(ours[f"l_out-{il}"], theirs[f"l_out-{il}"])
