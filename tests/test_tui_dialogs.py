@@ -108,17 +108,18 @@ def test_a_model_added_from_elsewhere_keeps_its_file():
         "Its 3 files (/models/big.gguf and the rest) will be deleted from disk")
 
 
-def test_the_engine_says_which_files_removing_deletes(tmp_path):
+def test_the_engine_says_which_files_removing_deletes(tmp_path, monkeypatch):
     """What the dialog promises is what the library does: a file added from
     elsewhere stays, a file in the library's folder is deleted."""
+    monkeypatch.setenv("CHORD_HOME", str(tmp_path / "home"))  # a library of its own
     engine = CoreEngine()
     outside = tmp_path / "outside.gguf"
     shutil.copy(TINY, outside)
-    inside = models_dir() / "dialog-test-inside.gguf"
-    shutil.copy(TINY, inside)
-    added_outside = engine.add_model(str(outside), name="dialog-test-outside")
-    added_inside = engine.add_model(str(inside), name="dialog-test-inside")
+    inside = models_dir() / "inside.gguf"
+    shutil.copy(TINY.with_name("tiny-llama-F16.gguf"), inside)  # another file: one sha256 is one entry
+    added_outside = engine.add_model(str(outside), name="outside")
+    added_inside = engine.add_model(str(inside), name="inside")
     assert (added_outside.file_in_library, added_inside.file_in_library) == (False, True)
-    engine.remove_model("dialog-test-outside")
-    engine.remove_model("dialog-test-inside")
+    engine.remove_model("outside")
+    engine.remove_model("inside")
     assert outside.exists() and not inside.exists()
