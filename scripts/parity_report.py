@@ -1,11 +1,12 @@
 """Print the engine's agreement with llama.cpp on every tiny fixture, as the
 Markdown table in docs/compatibility.md.
 
-    python scripts/parity_report.py
+    python scripts/parity_report.py [--backend cpu|numpy]
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,13 @@ TINY = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "referenc
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="auto", help="auto, cpu or numpy")
+    args = ap.parse_args()
     print("| fixture | architecture | weight types | max abs dlogit / max abs logit | argmax agreement |")
     print("|---|---|---|---|---|")
     for path in sorted(TINY.glob("*.gguf")):
-        model = Model.load(path)
+        model = Model.load(path, backend=args.backend)
         ref = np.load(path.with_suffix(".npz"))
         got = model.logits(ref["ids"])
         rel = np.abs(got - ref["logits"]).max() / np.abs(ref["logits"]).max()
