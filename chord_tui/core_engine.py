@@ -24,15 +24,13 @@ import psutil
 
 from chord_core import library
 from chord_core.events import Event
+from chord_core.kv_cache import KVCache
 from chord_core.library.files import is_inside_library
 from chord_core.model import Model
 from chord_core.sampling import LiveSettings
 from chord_core.session import ChatSession
 
 from .engine import LoadedModelInfo, ModelEntry, Progress
-
-KV_BYTES = {"f32": 4, "f16": 2}  # bytes per cached key/value element, by KV cache type
-
 
 def _entry(e: library.LibraryEntry, default: str | None) -> ModelEntry:
     return ModelEntry(
@@ -46,9 +44,7 @@ def _entry(e: library.LibraryEntry, default: str | None) -> ModelEntry:
 
 def kv_bytes_per_token(model: Model) -> int:
     """KV cache memory per position: every layer keeps a key and a value per KV head."""
-    cfg = model.cfg
-    per_element = KV_BYTES.get(getattr(model, "kv_type", "f32"), 4)
-    return cfg.n_layer * cfg.n_head_kv * (cfg.head_dim_k + cfg.head_dim_v) * per_element
+    return KVCache.bytes_for(model.cfg, 1, model.kv_type)
 
 
 def return_freed_memory() -> None:

@@ -149,7 +149,7 @@ class StatusBar(Static):
             parts.append(f"ctx {bar} {self.n_past}/{self.n_ctx}")
         if self.memory_mb is not None:
             parts.append(f"{self.memory_mb:.0f} MB")
-        if self.backend:
+        if self.backend and not compact:  # narrow: the model's name matters more
             parts.append(self.backend)
         if self.model:
             parts.append(self.model)
