@@ -185,17 +185,23 @@ def test_launch_builds_the_app_on_the_core_engine(monkeypatch, tmp_path):
     from chord_tui.app import ChordApp
     from fake_engine import FakeEngine
 
-    fake_module = types.ModuleType("chord_tui.core_engine")
-    fake_module.CoreEngine = FakeEngine
-    monkeypatch.setitem(sys.modules, "chord_tui.core_engine", fake_module)
     seen = {}
+
+    def core_engine(**options):  # CoreEngine's constructor: Model.load's options pass through
+        seen["options"] = options
+        return FakeEngine()
+
+    fake_module = types.ModuleType("chord_tui.core_engine")
+    fake_module.CoreEngine = core_engine
+    monkeypatch.setitem(sys.modules, "chord_tui.core_engine", fake_module)
 
     def fake_run(self):
         seen["engine"], seen["model"], seen["store"] = self.engine, self.initial_model, self.store
         self._return_code = 0
 
     monkeypatch.setattr(ChordApp, "run", fake_run)
-    assert launch_mod.launch("gemma-3-270m") == 0
+    assert launch_mod.launch("gemma-3-270m", {"backend": "numpy"}) == 0
+    assert seen["options"] == {"load_options": {"backend": "numpy"}}
     assert isinstance(seen["engine"], FakeEngine) and seen["model"] == "gemma-3-270m"
     assert seen["store"].path.name == "conversations.db"
 
