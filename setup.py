@@ -18,15 +18,20 @@ _FLAGS = ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-pthread"] if sys.platfo
 _LINK = ["-pthread"] if sys.platform != "win32" else []
 
 
-def _extension(name: str, folder: str) -> Extension:
+def _extension(name: str, folder: str, flags: tuple[str, ...] = ()) -> Extension:
     return Extension(
         f"chord_core.{name}",
         sources=sorted(glob(f"core/backend/csrc/{folder}/*.c")),
         include_dirs=[f"core/backend/csrc/{folder}", "core/backend/csrc"],
-        extra_compile_args=_FLAGS,
+        extra_compile_args=_FLAGS + list(flags),
         extra_link_args=_LINK,
         optional=True,
     )
 
 
-setup(ext_modules=[_extension("_kernels", "kernels"), _extension("_attention", "attention")])
+# The kernels promise each row the same float operations whatever the number
+# of tokens (csrc/kernels/kernels.h): the compiler must not fuse a multiply
+# and an add on its own, differently in different loops.
+_NO_CONTRACT = ("-ffp-contract=off",) if sys.platform != "win32" else ("/fp:precise",)
+
+setup(ext_modules=[_extension("_kernels", "kernels", _NO_CONTRACT), _extension("_attention", "attention")])

@@ -2,12 +2,12 @@
 gives rough numbers only).
 
     python benchmarks/kernel_speed.py                  # decode: G weights/s per thread
-    python benchmarks/kernel_speed.py --prefill        # T=512: int8 kernel vs dequantize + BLAS
+    python benchmarks/kernel_speed.py --prefill        # T=512, ms per product (--blas: vs dequantize + BLAS)
     python benchmarks/kernel_speed.py --types Q4_K Q6_K --isas avx2
 
 Decode: T=1, one thread, a matrix that fits in L2/L3 (default 1024 x 4096),
-best of several repeats. Prefill: a 2048 x 8192 Q4_K matrix at T=512 on 2
-threads, matmul against dequantize_rows (per tile) + np.matmul.
+best of several repeats. Prefill: a 2048 x 8192 matrix (Q4_K unless --types)
+at T=512 on 2 threads; --blas adds dequantize_rows (per tile) + np.matmul.
 """
 
 from __future__ import annotations
@@ -75,11 +75,24 @@ def decode(types, isas, rows, cols, threads, repeats):
         print(f"{name:<7}" + "".join(f"{c:10.1f}" for c in cells))
 
 
-def prefill(isas, threads, repeats, rows=2048, cols=8192, T=512, tile=256):
+def prefill(types, isas, threads, repeats, blas, rows=2048, cols=8192, T=512, tile=256):
     rng = np.random.default_rng(1)
-    w = random_weights(12, rows, cols, rng)
     x = rng.standard_normal((T, cols), dtype=np.float32)
     out = np.empty((T, rows), np.float32)
+    flops = 2 * rows * cols * T
+    print(f"prefill {rows} x {cols}, T={T}, {threads} threads: ms (best of {repeats})")
+    print("type   " + "".join(f"{i:>10}" for i in isas))
+    for name in types:
+        tid = TYPES[name]
+        w = random_weights(tid, rows, cols, rng)
+        cells = []
+        for isa in isas:
+            K.set_isa(isa)
+            cells.append(best_time(lambda: K.matmul(w, tid, rows, cols, x, out, threads), repeats, 1.0))
+        print(f"{name:<7}" + "".join(f"{c * 1e3:10.1f}" for c in cells))
+    if not blas:
+        return
+    w = random_weights(12, rows, cols, rng)
     tilebuf = np.empty((tile, cols), np.float32)
 
     def via_blas():
@@ -87,32 +100,28 @@ def prefill(isas, threads, repeats, rows=2048, cols=8192, T=512, tile=256):
             K.dequantize_rows(w, 12, cols, r, tile, tilebuf, threads)
             np.matmul(x, tilebuf.T, out=out[:, r:r + tile])
 
-    flops = 2 * rows * cols * T
-    print(f"prefill Q4_K {rows} x {cols}, T={T}, {threads} threads (best of {repeats})")
-    for isa in isas:
-        K.set_isa(isa)
-        t = best_time(lambda: K.matmul(w, 12, rows, cols, x, out, threads), repeats, 1.0)
-        print(f"  matmul [{isa}]: {t * 1e3:8.1f} ms  {flops / t / 1e9:6.1f} GFLOP/s")
     K.set_isa(isas[0])
     t = best_time(via_blas, repeats, 1.0)
-    print(f"  dequantize_rows + np.matmul (tiles of {tile} rows): {t * 1e3:8.1f} ms  "
+    print(f"Q4_K by dequantize_rows + np.matmul (tiles of {tile} rows): {t * 1e3:8.1f} ms  "
           f"{flops / t / 1e9:6.1f} GFLOP/s")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--types", nargs="+", default=list(TYPES), choices=list(TYPES))
+    p.add_argument("--types", nargs="+", choices=list(TYPES),
+                   help="default: every type (decode), Q4_K (prefill)")
     p.add_argument("--isas", nargs="+", default=list(K.isas()))
     p.add_argument("--rows", type=int, default=1024)
     p.add_argument("--cols", type=int, default=4096)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--prefill", action="store_true")
+    p.add_argument("--blas", action="store_true", help="prefill: also time dequantize_rows + np.matmul")
     a = p.parse_args()
     if a.prefill:
-        prefill(a.isas, max(a.threads, 2), a.repeats)
+        prefill(a.types or ["Q4_K"], a.isas, max(a.threads, 2), a.repeats, a.blas)
     else:
-        decode(a.types, a.isas, a.rows, a.cols, a.threads, a.repeats)
+        decode(a.types or list(TYPES), a.isas, a.rows, a.cols, a.threads, a.repeats)
 
 
 if __name__ == "__main__":

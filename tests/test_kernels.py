@@ -1,8 +1,9 @@
 """chord_core._kernels against the NumPy reference (chord_core.quants).
 
 Every weight type on every kernel path this CPU can run (set_isa), odd row
-counts, rows split over 1-3 threads, T = 1, 2, 7, 21 and 512 (so both the
-one-token kernels and the tile path of tile.h, with their token tails).
+counts, rows split over 1-3 threads, T = 1, 2, 7, 37 and 512 (so both the
+one-token kernels and the tile path of tile.h, with their token tails), and
+every row of a product equal to its token's one-token product bit for bit.
 
 Numerics: the quantized types quantize the activations x to 8 bits, per 32
 elements for the 32-element types and per 256 for the k-quants, with
@@ -120,7 +121,7 @@ CASES = [
     (33, 1, 1, 96, 512),
     (257, 2, 3, 256, 256),
     (50, 7, 2, 320, 768),
-    (33, 21, 3, 96, 512),  # past every type's switch to the tile path, with token tails
+    (33, 37, 3, 96, 512),  # past every type's switch to the tile path (8-32 tokens), with token tails
     (40, 512, 2, 64, 256),
 ]
 
@@ -146,6 +147,41 @@ def test_matmul_matches_dequantize_then_matmul(isa, type_id, rows, T, threads, c
         bound = (block_amax(x, act_block(type_id)) / 254) @ np.abs(W).T * 1.0001
         bound += 2e-5 * (np.abs(x) @ np.abs(W).T) + 1e-6
         assert np.all(np.abs(got - exact) <= bound)
+
+
+ROW_TOKENS = (1, 2, 7, 8, 15, 16, 17, 64, 512)  # around every path's switch to the tile kernels
+
+
+@pytest.mark.parametrize("type_id", list(TYPES), ids=[v[0] for v in TYPES.values()])
+def test_each_row_of_a_product_equals_that_token_alone_bit_for_bit(isa, type_id):
+    """matmul(W, x)[t] == matmul(W, x[t:t+1])[0] exactly, whatever T and the
+    thread count: a prefill row and a decode row are the same numbers (the
+    next layer's 8-bit rounding would turn a last-bit difference into a
+    visible one). 67 rows: four whole 16-row groups and a tail."""
+    rng = np.random.default_rng(77 + type_id)
+    rows, cols = 67, 1024
+    raw = random_weights(type_id, rows, cols, rng)
+    x = rng.standard_normal((max(ROW_TOKENS), cols), dtype=np.float32)
+    x[:, :32] *= 8
+    alone = np.concatenate([run_matmul(raw, type_id, rows, cols, x[t:t + 1], 1) for t in range(len(x))])
+    for T in ROW_TOKENS:
+        for threads in (1, 2, 3):
+            got = run_matmul(raw, type_id, rows, cols, x[:T], threads)
+            diff = np.argwhere(got != alone[:T])
+            assert len(diff) == 0, f"T={T} threads={threads}: {len(diff)} entries differ, first (t, r) {diff[0]}"
+
+
+@pytest.mark.skipif("avx512" not in CPU_ISAS, reason=f"this CPU cannot run the avx512 kernels ({CPU_ISAS})")
+def test_avx512_kernels_for_cpus_without_vnni_pass_the_same_checks():
+    """CHORD_VNNI=0 gives the avx512 path the kernels of AVX-512 CPUs without
+    VNNI (maddubs one-token kernels, the AVX2 tile kernels): the product and
+    bit-identity checks once more, in a fresh process."""
+    env = dict(os.environ, CHORD_VNNI="0")
+    checks = "avx512 and (bit_for_bit or matches_dequantize)"
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", checks],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert " passed" in r.stdout.splitlines()[-1] and "failed" not in r.stdout.splitlines()[-1]
 
 
 @pytest.mark.parametrize("cols", [1, 37, 100])

@@ -36,21 +36,12 @@ static void quantize_q8_32(act_t *a, int t) {
     int nb = a->cols / 32;
     for (int b = 0; b < nb; b++) {
         int8_t *qb = q + 32 * b;
-        a->d[(size_t)t * nb + b] = quantize_block(x + 32 * b, qb, 32);
-        float d = a->d[(size_t)t * nb + b];
-        size_t lane0 = (size_t)t * (a->cols / 4) + 8 * b;
+        size_t i = (size_t)t * nb + b;
+        a->d[i] = quantize_block(x + 32 * b, qb, 32);
         int s = 0;
-        for (int k = 0; k < 8; k++) {
-            int s4 = qb[4 * k] + qb[4 * k + 1] + qb[4 * k + 2] + qb[4 * k + 3];
-            a->s4[lane0 + k] = s4;
-            s += s4;
-        }
-        a->sum[(size_t)t * nb + b] = (int16_t)s;
-        a->ds[(size_t)t * nb + b] = d * (float)s;
-        for (int k = 0; k < 8; k++) {
-            a->d8[lane0 + k] = d;
-            a->ds8[lane0 + k] = d * (float)s * 0.125f;
-        }
+        for (int k = 0; k < 32; k++) s += qb[k];
+        a->bsum[i] = s;
+        a->ds[i] = a->d[i] * (float)s;
     }
 }
 
@@ -95,10 +86,7 @@ static size_t carve(act_t *a, char *base) {
         PIECE(q, int8_t, n);
         PIECE(d, float, n / 32);
         PIECE(ds, float, n / 32);
-        PIECE(sum, int16_t, n / 32);
-        PIECE(s4, int32_t, n / 4);
-        PIECE(d8, float, n / 4);
-        PIECE(ds8, float, n / 4);
+        PIECE(bsum, int32_t, n / 32);
     } else if (a->kind == ACT_Q8_K) {
         PIECE(q, int8_t, n);
         PIECE(d, float, n / QK_K);

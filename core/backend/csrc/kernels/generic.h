@@ -21,7 +21,9 @@ static inline int KFN(dot_i8)(const int8_t *a, const int8_t *b, int n) {
     return s;
 }
 
-#define MM_Q32(NAME, BB)                                                                       \
+/* The order of kernels.h: an exact integer per block, then one multiply
+ * and one add per term (fp-contract is off), block after block. */
+#define MM_Q32(NAME, BB, HASMIN)                                                               \
     static void KFN(mm_##NAME)(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,    \
                                float *out, ptrdiff_t os) {                                     \
         int nb = a->cols / 32;                                                                 \
@@ -36,8 +38,8 @@ static inline int KFN(dot_i8)(const int8_t *a, const int8_t *b, int n) {
                     for (int t = 0; t < nt; t++) {                                             \
                         size_t xb = (size_t)(t0 + t) * nb + b;                                 \
                         int s = KFN(dot_i8)(u.q, a->q + xb * 32, 32);                          \
-                        float dx = a->d[xb];                                                   \
-                        acc[t] += (float)s * (u.d * dx) + u.m * (dx * (float)a->sum[xb]);      \
+                        acc[t] = acc[t] + (float)s * (u.d * a->d[xb]);                         \
+                        if (HASMIN) acc[t] = acc[t] + u.m * a->ds[xb];                         \
                     }                                                                          \
                 }                                                                              \
                 for (int t = 0; t < nt; t++) out[(t0 + t) * os + r] = acc[t];                  \
@@ -45,13 +47,16 @@ static inline int KFN(dot_i8)(const int8_t *a, const int8_t *b, int n) {
         }                                                                                      \
     }
 
-MM_Q32(q4_0, 18)
-MM_Q32(q4_1, 20)
-MM_Q32(q5_0, 22)
-MM_Q32(q5_1, 24)
-MM_Q32(q8_0, 34)
+MM_Q32(q4_0, 18, 0)
+MM_Q32(q4_1, 20, 1)
+MM_Q32(q5_0, 22, 0)
+MM_Q32(q5_1, 24, 1)
+MM_Q32(q8_0, 34, 0)
 
-static inline float KFN(dot_k)(const KFN(blkk) *u, const int8_t *xq, const int16_t *bsum) {
+/* I (sub-block scales applied) and M (mins times quant sums) of one
+ * super-block: exact integers. */
+static inline void KFN(dot_k)(const KFN(blkk) *u, const int8_t *xq, const int16_t *bsum,
+                              int32_t *I, int32_t *M) {
     int32_t p[16];
     for (int j = 0; j < 16; j++) p[j] = KFN(dot_i8)(u->q + 16 * j, xq + 16 * j, 16);
     int32_t isum = 0, msum = 0;
@@ -59,10 +64,11 @@ static inline float KFN(dot_k)(const KFN(blkk) *u, const int8_t *xq, const int16
         isum += u->sc[j] * p[j];
         msum += u->mn[j] * bsum[j];
     }
-    return u->d * (float)isum - u->dmin * (float)msum;
+    *I = isum;
+    *M = msum;
 }
 
-#define MM_K(NAME, BB)                                                                         \
+#define MM_K(NAME, BB, HASMIN)                                                                 \
     static void KFN(mm_##NAME)(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,    \
                                float *out, ptrdiff_t os) {                                     \
         int nb = a->cols / QK_K;                                                               \
@@ -76,7 +82,10 @@ static inline float KFN(dot_k)(const KFN(blkk) *u, const int8_t *xq, const int16
                     KFN(unpack_##NAME)(row + (size_t)b * BB, &u);                              \
                     for (int t = 0; t < nt; t++) {                                             \
                         size_t xb = (size_t)(t0 + t) * nb + b;                                 \
-                        acc[t] += a->d[xb] * KFN(dot_k)(&u, a->q + xb * QK_K, a->sum + xb * 16); \
+                        int32_t I, M;                                                          \
+                        KFN(dot_k)(&u, a->q + xb * QK_K, a->sum + xb * 16, &I, &M);            \
+                        acc[t] = acc[t] + (float)I * (u.d * a->d[xb]);                         \
+                        if (HASMIN) acc[t] = acc[t] - (float)M * (u.dmin * a->d[xb]);          \
                     }                                                                          \
                 }                                                                              \
                 for (int t = 0; t < nt; t++) out[(t0 + t) * os + r] = acc[t];                  \
@@ -84,11 +93,11 @@ static inline float KFN(dot_k)(const KFN(blkk) *u, const int8_t *xq, const int16
         }                                                                                      \
     }
 
-MM_K(q2_k, 84)
-MM_K(q3_k, 110)
-MM_K(q4_k, 144)
-MM_K(q5_k, 176)
-MM_K(q6_k, 210)
+MM_K(q2_k, 84, 1)
+MM_K(q3_k, 110, 0)
+MM_K(q4_k, 144, 1)
+MM_K(q5_k, 176, 1)
+MM_K(q6_k, 210, 0)
 
 /* ---- float weights: x stays float32 ------------------------------------- */
 

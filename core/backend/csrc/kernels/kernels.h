@@ -31,23 +31,34 @@ extern const wtype_info WTYPES[W_COUNT];
 int wtype_from_ggml(long ggml_id); /* -1 when unsupported */
 
 /* Quantized activations for T tokens of `cols` elements; arrays are
- * token-major. For ACT_Q8_32: d, sum and ds = d * sum per 32 elements, and per 4 elements
- * (what one int32 lane of a SIMD dot product covers): s4, the sum of those
- * 4 quants; d8, the block's d; ds8, d * sum / 8 of the block, so that eight
- * lanes of a block add up to its d * sum. For ACT_Q8_K: d per 256, sum
- * per 16 (the k-quants' finest sub-block) and sum32 per 32. */
+ * token-major. ACT_Q8_32: per 32 elements d, bsum (the sum of the quants)
+ * and ds = d * bsum. ACT_Q8_K: d per 256, sum per 16 (the k-quants' finest
+ * sub-block) and sum32 per 32. */
 typedef struct {
     int T, cols;
     enum act_kind kind;
     const float *xf;  /* (T, cols) float32 input */
     int8_t *q;        /* (T, cols) */
     float *d;         /* (T, cols / block) */
-    int16_t *sum;     /* (T, cols / 32) or (T, cols / 16) */
-    int32_t *s4;      /* (T, cols / 4), ACT_Q8_32 only */
-    float *d8, *ds8;  /* (T, cols / 4), ACT_Q8_32 only */
+    int32_t *bsum;    /* (T, cols / 32), ACT_Q8_32 only */
     float *ds;        /* (T, cols / 32), ACT_Q8_32 only */
+    int16_t *sum;     /* (T, cols / 16), ACT_Q8_K only */
     int16_t *sum32;   /* (T, cols / 32), ACT_Q8_K only */
 } act_t;
+
+/* Every path computes each (row, token) the same way whatever T, so that a
+ * row of a prefill product equals the same token's decode product bit for
+ * bit. Per weight block (32 elements, or a k-quant's 256) the dot product
+ * is an exact integer: T = sum of signed weight x quant (k-quants: I with
+ * the integer sub-block scales, and M = sum of mins x quant sums). Only then
+ * floats, in one order, block after block:
+ *   32-element types: acc = fma(float(T), dw * dx, acc);
+ *                     Q4_1 / Q5_1: then acc = fma(m, ds, acc)
+ *   k-quants:         acc = fma(float(I), dw * dx, acc);
+ *                     Q2_K / Q4_K / Q5_K: then acc = acc - float(M) * (dmin * dx), fused
+ * (portable C: the same with a separate multiply and add; this extension
+ * is compiled with fp-contract off so that C never fuses on its own). How
+ * the integers are summed is free: integer sums are exact. */
 
 /* Computes out[t * ostride + r] for r in [r0, r1), all tokens. */
 typedef void (*mm_fn)(const uint8_t *w, size_t row_bytes, int r0, int r1,
@@ -72,14 +83,14 @@ void simd_fill_avx2(isa_table *t);   /* hand-written kernels over a generic tabl
 void simd_fill_avx512(isa_table *t);
 void simd_fill_float_avx2(isa_table *t);
 void simd_k_avx2(mm_fn *small);       /* the k-quants' one-token kernels */
-void simd_k_avx512(mm_fn *small);
+void simd_small_avx512_vnni(mm_fn *small); /* the quantized types' one-token kernels with VNNI */
 void simd_fill_float_avx512(isa_table *t);
 #endif
 #if defined(__aarch64__)
 void isa_fill_neon(isa_table *t);
 #endif
 
-/* Activation quantization (act.c): fills a->q/d/sum/s4 from a->xf. */
+/* Activation quantization (act.c): fills the quants, scales and sums from a->xf. */
 void act_quantize_rows(act_t *a, int t0, int t1);
 size_t act_scratch_bytes(enum act_kind kind, int T, int cols);
 void act_bind(act_t *a, enum act_kind kind, int T, int cols, const float *xf, void *scratch);

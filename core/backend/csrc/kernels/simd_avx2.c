@@ -1,6 +1,13 @@
 /* Hand-written AVX2 + FMA + F16C one-token kernels of the 32-element block
- * types (the arithmetic is in simd_x86.h); the k-quants are in
- * simd_k_avx2.c, float weights in simd_float.c, many tokens in tile_avx2.c. */
+ * types; the k-quants are in simd_k_avx2.c, float weights in simd_float.c,
+ * many tokens in tile_avx2.c.
+ *
+ * Eight rows at a time, one per float lane: each row's block is multiplied
+ * into 8 int32 lanes, sum_rows8 turns the 8 rows' lanes into one exact
+ * integer per row, and the floats follow kernels.h's order, which is also
+ * the tile kernels' (one row per lane there too), so a row comes out the
+ * same whatever the number of tokens. The blocks' f16 scales of the 8 rows
+ * come in with one gather. */
 #include "kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -13,26 +20,74 @@
 
 #include "simd_x86.h"
 
-DOT32_1(q4_0, 18)
-DOT32_1(q4_1, 20)
-DOT32_1(q5_0, 22)
-DOT32_1(q5_1, 24)
-DOT32_1(q8_0, 34)
+/* One row's block against x: 8 int32 lanes adding up to its integer (Q4_0
+ * and Q5_0 with unsigned weights: their offset comes off afterwards). */
+static inline __m256i lanes_q4_0(const uint8_t *b, __m256i x) { return mul_sum_us8(nibbles32(b + 2), x); }
+static inline __m256i lanes_q4_1(const uint8_t *b, __m256i x) { return mul_sum_us8(nibbles32(b + 4), x); }
 
-/* One token at a time: each row streamed once per token. */
-#define MM_ROWDOT(NAME, DOT, NBLK)                                                             \
+static inline __m256i lanes_q5_0(const uint8_t *b, __m256i x) {
+    return mul_sum_us8(_mm256_or_si256(nibbles32(b + 6), fifth_bits32(rd32(b + 2))), x);
+}
+
+static inline __m256i lanes_q5_1(const uint8_t *b, __m256i x) {
+    return mul_sum_us8(_mm256_or_si256(nibbles32(b + 8), fifth_bits32(rd32(b + 4))), x);
+}
+
+static inline __m256i lanes_q8_0(const uint8_t *b, __m256i x) {
+    __m256i w = _mm256_loadu_si256((const __m256i *)(b + 2));
+    return mul_sum_us8(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+}
+
+/* The first two f16 of each block (d, and Q4_1/Q5_1's m) of 8 rows. */
+static inline void f16_pairs8(const uint8_t *b, __m256i idx, __m256 *d, __m256 *m) {
+    const __m256i shuf = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                          0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    __m256i g = _mm256_i32gather_epi32((const int *)b, idx, 1);
+    g = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(g, shuf), 0xD8); /* d0-7 | m0-7 */
+    *d = _mm256_cvtph_ps(_mm256_castsi256_si128(g));
+    *m = _mm256_cvtph_ps(_mm256_extracti128_si256(g, 1));
+}
+
+#define MM32(NAME, BB, OFF, HASMIN)                                                            \
     static void mm_##NAME(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,         \
                           float *out, ptrdiff_t os) {                                          \
-        int nb = a->cols / NBLK;                                                               \
-        for (int r = r0; r < r1; r++)                                                          \
-            for (int t = 0; t < a->T; t++) out[t * os + r] = DOT(w + (size_t)r * rb, nb, a, t); \
+        const int nb = a->cols / 32;                                                           \
+        for (int g = r0; g < r1; g += 8) {                                                     \
+            const int n = r1 - g < 8 ? r1 - g : 8;                                             \
+            int32_t off[8];                                                                    \
+            group_offsets(off, 8, n, rb);                                                      \
+            const __m256i idx = _mm256_loadu_si256((const __m256i *)off);                      \
+            const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); \
+            const uint8_t *base = w + (size_t)g * rb;                                          \
+            for (int t = 0; t < a->T; t++) {                                                   \
+                const int8_t *x = a->q + (size_t)t * a->cols;                                  \
+                const float *xd = a->d + (size_t)t * nb, *xds = a->ds + (size_t)t * nb;        \
+                const int32_t *xs = a->bsum + (size_t)t * nb;                                  \
+                __m256 acc = _mm256_setzero_ps();                                              \
+                for (int b = 0; b < nb; b++) {                                                 \
+                    const uint8_t *p = base + (size_t)b * BB;                                  \
+                    if (t == 0) prefetch_next_group(base + 8 * rb, 8 * BB, b, 0);            \
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * b));            \
+                    __m256i it = sum_rows8(lanes_##NAME(p + off[0], xv), lanes_##NAME(p + off[1], xv), \
+                                           lanes_##NAME(p + off[2], xv), lanes_##NAME(p + off[3], xv), \
+                                           lanes_##NAME(p + off[4], xv), lanes_##NAME(p + off[5], xv), \
+                                           lanes_##NAME(p + off[6], xv), lanes_##NAME(p + off[7], xv)); \
+                    if (OFF) it = _mm256_sub_epi32(it, _mm256_set1_epi32(OFF * xs[b]));        \
+                    __m256 d, m;                                                               \
+                    f16_pairs8(p, idx, &d, &m);                                                \
+                    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(it), _mm256_mul_ps(d, _mm256_set1_ps(xd[b])), acc); \
+                    if (HASMIN) acc = _mm256_fmadd_ps(m, _mm256_set1_ps(xds[b]), acc);         \
+                }                                                                              \
+                _mm256_maskstore_ps(out + (ptrdiff_t)t * os + g, keep, acc);                   \
+            }                                                                                  \
+        }                                                                                      \
     }
 
-MM_ROWDOT(q4_0, dot1_q4_0, 32)
-MM_ROWDOT(q4_1, dot1_q4_1, 32)
-MM_ROWDOT(q5_0, dot1_q5_0, 32)
-MM_ROWDOT(q5_1, dot1_q5_1, 32)
-MM_ROWDOT(q8_0, dot1_q8_0, 32)
+MM32(q4_0, 18, 8, 0)
+MM32(q4_1, 20, 0, 1)
+MM32(q5_0, 22, 16, 0)
+MM32(q5_1, 24, 0, 1)
+MM32(q8_0, 34, 0, 0)
 
 #include "tiled.h"
 

@@ -1,13 +1,33 @@
-/* AVX-512 building blocks shared by simd_avx512.c and simd_k_avx512.c,
- * compiled under each file's target pragma. */
+/* AVX-512 building blocks of the one-token kernels (simd32_avx512.h,
+ * simdk_avx512.h), compiled by simd_avx512.c and simd_avx512_vnni.c under
+ * their target pragmas; SIMD_VNNI picks the products. */
 #ifndef CHORD_SIMD_AVX512_H
 #define CHORD_SIMD_AVX512_H
 
 #include "simd_x86.h"
 
-static inline __m512i mul_sum_us8_512(__m512i u, __m512i s) {
+#ifndef SIMD_VNNI
+#error "define SIMD_VNNI (0 or 1) before including simd_avx512.h"
+#endif
+
+/* u8 x s8, 4 products summed per int32 lane; and acc + int16 pair products. */
+#if SIMD_VNNI
+static inline __m512i dot_us8_512(__m512i u, __m512i s) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+}
+
+static inline __m512i dot_i16_acc_512(__m512i acc, __m512i a, __m512i b) {
+    return _mm512_dpwssd_epi32(acc, a, b);
+}
+#else
+static inline __m512i dot_us8_512(__m512i u, __m512i s) {
     return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
 }
+
+static inline __m512i dot_i16_acc_512(__m512i acc, __m512i a, __m512i b) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b));
+}
+#endif
 
 static inline __m512i join256(__m256i lo, __m256i hi) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);

@@ -1,14 +1,13 @@
-/* x86 building blocks shared by simd_avx2.c and simd_avx512.c, compiled
- * under each file's target pragma: one 32-element block of each
- * 32-block weight type against 8-bit activations, as 8 float lanes (the
- * AVX2 kernels' unit of work, and the AVX-512 kernels' odd last block).
+/* x86 building blocks shared by the one-token kernels (simd_*.c), compiled
+ * under each file's target pragma.
  *
  * Products are u8 x s8 pairs summed to int16 (maddubs) then to int32 per 4
- * elements (madd with ones). The unsigned side is the weight: nibbles
- * 0..15 (Q4_*), 0..31 (Q5_*) or |w| (Q8_0, with x's sign flipped where w
- * is negative), so no pair can saturate int16. The per-32 offsets of
- * Q4_0 / Q5_0 (8, 16) are subtracted as offset * s4, the activations' sums
- * per 4 elements, lane by lane. */
+ * elements (madd with ones or with integer sub-block scales). The unsigned
+ * side is the weight: nibbles 0..15 (Q4_*), 0..31 (Q5_*) or |w| (Q8_0,
+ * with x's sign flipped where w is negative), so no pair can saturate
+ * int16. Lanes are summed to one exact integer per row and block before
+ * any float arithmetic (kernels.h), by the shuffle trees below, which sum
+ * several rows' lanes at once and leave one row per lane. */
 #ifndef CHORD_SIMD_X86_H
 #define CHORD_SIMD_X86_H
 
@@ -82,96 +81,63 @@ static inline __m256i fifth_bits32(uint32_t bits) {
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
-/* Block kernels: sd is the weight block's d on every lane, sm its second
- * f16 (Q4_1/Q5_1's min); d8/ds8/s4 the activations' per-lane values. The
- * min term goes to its own accumulator: two dependent FMAs per block on
- * one register made these kernels wait on FMA latency. */
-static inline void blk_q4_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
-    (void)ds8;
-    (void)sm;
-    __m256i p = mul_sum_us8(nibbles32(b + 2), _mm256_loadu_si256((const __m256i *)x));
-    p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)s4), 3));
-    (void)accm;
-    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
+/* The lanes of 8 rows (v0..v7, 8 int32 lanes each) summed: lane i = row i. */
+static inline __m256i sum_rows8(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m256i v4,
+                                __m256i v5, __m256i v6, __m256i v7) {
+#define PAIR32(a, b) _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b))
+#define PAIR64(a, b) _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b))
+    __m256i x0 = PAIR64(PAIR32(v0, v1), PAIR32(v2, v3)); /* per 128-bit half: rows 0-3 */
+    __m256i x1 = PAIR64(PAIR32(v4, v5), PAIR32(v6, v7));
+#undef PAIR32
+#undef PAIR64
+    return _mm256_add_epi32(_mm256_permute2x128_si256(x0, x1, 0x20), _mm256_permute2x128_si256(x0, x1, 0x31));
 }
 
-static inline void blk_q4_1(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
-    (void)s4;
-    __m256i p = mul_sum_us8(nibbles32(b + 4), _mm256_loadu_si256((const __m256i *)x));
-    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
-    *accm = _mm256_fmadd_ps(sm, _mm256_loadu_ps(ds8), *accm);
+/* The lanes of 4 rows summed (lane i = row i), in two steps: pair32 of
+ * rows 0 and 1, of rows 2 and 3, then finish4. */
+static inline __m256i pair32_256(__m256i a, __m256i b) {
+    return _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
 }
 
-static inline void blk_q5_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
-    (void)ds8;
-    (void)sm;
-    __m256i w = _mm256_or_si256(nibbles32(b + 6), fifth_bits32(rd32(b + 2)));
-    __m256i p = mul_sum_us8(w, _mm256_loadu_si256((const __m256i *)x));
-    p = _mm256_sub_epi32(p, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)s4), 4));
-    (void)accm;
-    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
+static inline __m128i finish4_256(__m256i w01, __m256i w23) {
+    __m256i x = _mm256_add_epi32(_mm256_unpacklo_epi64(w01, w23), _mm256_unpackhi_epi64(w01, w23));
+    return _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
 }
 
-static inline void blk_q5_1(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
-    (void)s4;
-    __m256i w = _mm256_or_si256(nibbles32(b + 8), fifth_bits32(rd32(b + 4)));
-    __m256i p = mul_sum_us8(w, _mm256_loadu_si256((const __m256i *)x));
-    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
-    *accm = _mm256_fmadd_ps(sm, _mm256_loadu_ps(ds8), *accm);
+/* d (at off) of the blocks of 4 rows, and with dmin at off + 2 for the
+ * types that have one, as floats. */
+static inline __m128 f16x4(const uint8_t *const p[4], size_t off) {
+    __m128i h = _mm_setr_epi16((short)rd16(p[0] + off), (short)rd16(p[1] + off), (short)rd16(p[2] + off),
+                               (short)rd16(p[3] + off), 0, 0, 0, 0);
+    return _mm_cvtph_ps(h);
 }
 
-static inline void blk_q8_0(const uint8_t *b, const int8_t *x, const int32_t *s4, const float *d8,
-                              const float *ds8, __m256 sd, __m256 sm, __m256 *acc, __m256 *accm) {
-    (void)s4;
-    (void)ds8;
-    (void)sm;
-    __m256i w = _mm256_loadu_si256((const __m256i *)(b + 2));
-    __m256i sx = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)x), w);
-    __m256i p = mul_sum_us8(_mm256_abs_epi8(w), sx);
-    (void)accm;
-    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(sd, _mm256_loadu_ps(d8)), *acc);
+static inline void f16x4_pairs(const uint8_t *const p[4], size_t off, __m128 *d, __m128 *dmin) {
+    __m128i h = _mm_setr_epi32((int)rd32(p[0] + off), (int)rd32(p[1] + off), (int)rd32(p[2] + off),
+                               (int)rd32(p[3] + off));
+    __m256 f = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(h), _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    *d = _mm256_castps256_ps128(f);
+    *dmin = _mm256_extractf128_ps(f, 1);
 }
 
-/* The first two f16 of each of 4 blocks (d, then the min or whatever
- * follows d): d0 m0 d1 m1 d2 m2 d3 m3 as floats, one conversion for all. */
-static inline __m256 first_f16s_of_4(const uint8_t *b, int bb) {
-    return _mm256_cvtph_ps(_mm_setr_epi32((int)rd32(b), (int)rd32(b + bb), (int)rd32(b + 2 * bb),
-                                          (int)rd32(b + 3 * bb)));
-}
-
-/* One token of a 32-block type over a row: 4 blocks per step sharing one
- * scale conversion, each into its own accumulators (independent FMA
- * chains), then the last nb % 4 blocks one by one. */
-#define DOT32_1(NAME, BB)                                                                      \
-    static float dot1_##NAME(const uint8_t *row, int nb, const act_t *a, int t) {              \
-        size_t l0 = (size_t)t * (a->cols / 4);                                                 \
-        const int8_t *x = a->q + (size_t)t * a->cols;                                          \
-        const int32_t *s4 = a->s4 + l0;                                                        \
-        const float *d8 = a->d8 + l0, *ds8 = a->ds8 + l0;                                      \
-        __m256 acc[4], accm[4];                                                                \
-        for (int j = 0; j < 4; j++) acc[j] = accm[j] = _mm256_setzero_ps();                    \
-        int i = 0;                                                                             \
-        for (; i + 4 <= nb; i += 4) {                                                          \
-            __m256 f = first_f16s_of_4(row + (size_t)i * BB, BB);                             \
-            for (int j = 0; j < 4; j++) {                                                      \
-                __m256 sd = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * j));             \
-                __m256 sm = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * j + 1));         \
-                blk_##NAME(row + (size_t)(i + j) * BB, x + 32 * (i + j), s4 + 8 * (i + j),     \
-                           d8 + 8 * (i + j), ds8 + 8 * (i + j), sd, sm, &acc[j], &accm[j]);    \
-            }                                                                                  \
-        }                                                                                      \
-        for (; i < nb; i++) {                                                                  \
-            const uint8_t *b = row + (size_t)i * BB;                                           \
-            blk_##NAME(b, x + 32 * i, s4 + 8 * i, d8 + 8 * i, ds8 + 8 * i,                     \
-                       _mm256_set1_ps(h2f(b)), _mm256_set1_ps(h2f(b + 2)), &acc[0], &accm[0]); \
-        }                                                                                      \
-        __m256 s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));  \
-        __m256 m = _mm256_add_ps(_mm256_add_ps(accm[0], accm[1]), _mm256_add_ps(accm[2], accm[3])); \
-        return hsum256(_mm256_add_ps(s, m));                                                   \
+/* The kernels read a group of rows block by block, all rows at once: 4-16
+ * interleaved streams, which the hardware prefetchers do not follow from
+ * DRAM (measured 2-4x slower than one row at a time). A group's rows are
+ * one contiguous region, so while one group is computed the next one is
+ * asked for in order, at the pace it will be consumed: each block step
+ * asks for the next `per_step` bytes of it (rows x block bytes). */
+static inline void prefetch_next_group(const uint8_t *next, size_t per_step, int step, int hint_l2) {
+    size_t lo = per_step * (size_t)step, hi = lo + per_step;
+    for (size_t o = lo & ~(size_t)63; o < hi; o += 64) {
+        if (hint_l2) _mm_prefetch((const char *)next + o, _MM_HINT_T1);
+        else _mm_prefetch((const char *)next + o, _MM_HINT_T0);
     }
+}
+
+/* Row offsets of a group of n <= lanes rows from its first; lanes past n
+ * repeat the last row (their results are computed and never stored). */
+static inline void group_offsets(int32_t *off, int lanes, int n, size_t rb) {
+    for (int i = 0; i < lanes; i++) off[i] = (int32_t)((size_t)(i < n ? i : n - 1) * rb);
+}
 
 #endif

@@ -7,14 +7,16 @@
  * super-block, of 16 rows), 64-byte aligned:
  *   q:  for each group of 4 elements, 16 rows x 4 unsigned bytes (64 bytes):
  *       the weights with their type's offset added (Q4_0 +8, Q5_0 +16,
- *       Q8_0 +128, Q3_K +4, Q6_K +32), so value = scale * u - min.
- *   32-element types: D[16] (d), M[16] floats: value = D * u + M
- *       (M is Q4_1/Q5_1's min, or -offset * d).
+ *       Q8_0 +128, Q3_K +4, Q6_K +32).
+ *   32-element types: D[16] (d), M[16] (Q4_1/Q5_1's min, else 0) floats:
+ *       value = D * (u - offset) + M.
  *   k-quants: SC[nsub][16] int32 sub-block scales; SC16, the same as two
  *       int16 copies per int32 (for madd); MN[npair][16], pairs of int16
  *       mins per int32 (per-32 types: the 8 mins; per-16 types: 16 of
- *       them, offset * scale for Q3_K/Q6_K); D[16], DM[16] floats:
- *       value = D * SC * u - DM * MN (DM is dmin, or d for Q3_K/Q6_K). */
+ *       them, offset * scale for Q3_K/Q6_K); D[16], DM[16] (dmin) floats:
+ *       value = D * SC * u - (DM or D) * MN.
+ * The kernels keep the integer sums exact (offsets come off in integers)
+ * and finish each block in the order kernels.h prescribes. */
 #ifndef CHORD_TILE_H
 #define CHORD_TILE_H
 
@@ -29,6 +31,7 @@ typedef struct {
     int groups;       /* groups of 4 elements per block: 8 or 64 */
     int umax;         /* largest unsigned weight: bounds int16 partial sums */
     int offset;
+    int has_min;      /* Q4_1, Q5_1, Q2_K, Q4_K, Q5_K: a float min term */
     size_t q_bytes, blk_bytes;
     size_t off_sc, off_sc16, off_mn, off_d, off_m; /* off_m: M or DM */
 } tile_fmt;
@@ -40,15 +43,16 @@ void tile_format(int wt, tile_fmt *f);
 typedef void (*tile_kernel)(const tile_fmt *f, const uint8_t *packed, int nblocks, const act_t *a,
                             int t0, int nt, float *res);
 
+/* From how many tokens the tile path beats the one-token kernels, per
+ * weight type: those read each group of rows once for all the tokens of a
+ * call, so the packing pays only from 8-32 tokens (measured per type and
+ * kernel set with a 2048 x 4096 matrix; see README.md). */
 typedef struct {
     tile_kernel blk32, sub32, sub16; /* 32-element types; per-32 and per-16 k-quants */
     int max_umax;                    /* largest weight the kernels take (255 with VNNI) */
-    int min_tokens;                  /* tile from this many tokens on; 0: per type */
+    unsigned char min_tokens[W_COUNT];
 } tile_kernels;
 
-/* From how many tokens the tile path beats streaming each row once per
- * token with the hand-written one-token kernels: packing the tiles costs
- * about what 8-16 of those passes do (measured per type). */
 int tile_min_tokens(const tile_kernels *k, int wt);
 
 /* The tile path for rows r0..r1 of every token; 0 when the kernels cannot

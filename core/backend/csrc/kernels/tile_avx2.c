@@ -40,11 +40,11 @@ static inline int flush_groups(const tile_fmt *f) { return 32767 / (2 * 127 * f-
             const int8_t *x = a->q + (size_t)t0 * xs;                                          \
             const float *xd = a->d + (size_t)t0 * nb;                                          \
             const int16_t *bs = (NSUB == 8 ? a->sum32 : a->sum) + (size_t)t0 * bss;            \
+            const int hm = f->has_min;                                                         \
             EACH_T##NT(DECL_ACC)                                                               \
             for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += QK_K, bs += NSUB) {          \
                 __m256 d = _mm256_loadu_ps((const float *)(pk + f->off_d)),                    \
                        dm = _mm256_loadu_ps((const float *)(pk + f->off_m));                   \
-                EACH_T##NT(MINS_K)                                                             \
                 EACH_T##NT(DECL_IS)                                                            \
                 for (int s = 0; s < NSUB; s++) {                                               \
                     __m256i sc = _mm256_loadu_si256((const __m256i *)(pk + f->off_sc16 + 64 * s)); \
@@ -68,7 +68,9 @@ static inline int flush_groups(const tile_fmt *f) { return 32767 / (2 * 127 * f-
 #define DECL_P16(t) __m256i p##t = _mm256_setzero_si256();
 #define DOT_G(t) p##t = _mm256_add_epi16(p##t, _mm256_maddubs_epi16(q, bcast32(x + (t) * xs + 4 * g)));
 #define SCALE_P16(t) is##t = _mm256_add_epi32(is##t, _mm256_madd_epi16(p##t, sc));
-#define MINS_K(t)                                                                              \
+/* The mins (or Q3_K / Q6_K's offsets times scales) after the products:
+ * kernels.h's order. */
+#define FINISH_K(t)                                                                            \
     {                                                                                          \
         __m256i ms = _mm256_setzero_si256();                                                   \
         for (int p = 0; p < npair; p++) {                                                      \
@@ -76,15 +78,18 @@ static inline int flush_groups(const tile_fmt *f) { return 32767 / (2 * 127 * f-
             ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mn, bcast32(bs + (t) * bss + 2 * p))); \
         }                                                                                      \
         __m256 dx = _mm256_set1_ps(xd[(size_t)(t) * nb + i]);                                  \
-        acc##t = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dm, dx), acc##t);      \
+        if (hm) {                                                                              \
+            acc##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is##t), _mm256_mul_ps(d, dx), acc##t);  \
+            acc##t = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(dm, dx), acc##t);   \
+        } else {                                                                               \
+            __m256i it = _mm256_sub_epi32(is##t, ms);                                          \
+            acc##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(it), _mm256_mul_ps(d, dx), acc##t);     \
+        }                                                                                      \
     }
-#define FINISH_K(t)                                                                            \
-    acc##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is##t),                                        \
-                             _mm256_mul_ps(d, _mm256_set1_ps(xd[(size_t)(t) * nb + i])), acc##t);
 #define STORE_ACC(t) _mm256_storeu_ps(res + 16 * (t) + 8 * h, acc##t);
 
-#define TILE_32(NT)                                                                            \
-    static void t32_##NT(const tile_fmt *f, const uint8_t *pk0, int nb, const act_t *a, int t0, \
+#define TILE_32(NT, HM)                                                                            \
+    static void t32_##NT##_##HM(const tile_fmt *f, const uint8_t *pk0, int nb, const act_t *a, int t0, \
                          float *res) {                                                         \
         const int fl = flush_groups(f) < 8 ? flush_groups(f) : 8;                              \
         const __m256i ones = _mm256_set1_epi16(1);                                             \
@@ -93,6 +98,8 @@ static inline int flush_groups(const tile_fmt *f) { return 32767 / (2 * 127 * f-
             const uint8_t *pk = pk0 + 32 * h;                                                  \
             const int8_t *x = a->q + (size_t)t0 * xs;                                          \
             const float *xd = a->d + (size_t)t0 * nb, *xsum = a->ds + (size_t)t0 * nb;         \
+            const int32_t *xbs = a->bsum + (size_t)t0 * nb;                                     \
+            const int off = f->offset, hm = HM;                                        \
             EACH_T##NT(DECL_ACC)                                                               \
             for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += 32) {                        \
                 EACH_T##NT(DECL_IS)                                                            \
@@ -116,16 +123,19 @@ static inline int flush_groups(const tile_fmt *f) { return 32767 / (2 * 127 * f-
 #define FINISH_32(t)                                                                           \
     {                                                                                          \
         size_t xb = (size_t)(t) * nb + i;                                                      \
-        acc##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is##t), _mm256_mul_ps(d, _mm256_set1_ps(xd[xb])), acc##t); \
-        acc##t = _mm256_fmadd_ps(m, _mm256_set1_ps(xsum[xb]), acc##t);                         \
+        __m256i it = hm ? is##t : _mm256_sub_epi32(is##t, _mm256_set1_epi32(off * xbs[xb]));                 \
+        acc##t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(it), _mm256_mul_ps(d, _mm256_set1_ps(xd[xb])), acc##t); \
+        if (hm) acc##t = _mm256_fmadd_ps(m, _mm256_set1_ps(xsum[xb]), acc##t);                 \
     }
 
 TILE_K(4, 8)
 TILE_K(1, 8)
 TILE_K(4, 16)
 TILE_K(1, 16)
-TILE_32(4)
-TILE_32(1)
+TILE_32(4, 0)
+TILE_32(1, 0)
+TILE_32(4, 1)
+TILE_32(1, 1)
 
 #define TILE_ENTRY(NAME, WIDE, NARROW, NW)                                                     \
     static void NAME(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,     \
@@ -137,10 +147,19 @@ TILE_32(1)
 
 TILE_ENTRY(tile_sub32, tk_8_4, tk_8_1, 4)
 TILE_ENTRY(tile_sub16, tk_16_4, tk_16_1, 4)
-TILE_ENTRY(tile_blk32, t32_4, t32_1, 4)
+TILE_ENTRY(tile_blk32_off, t32_4_0, t32_1_0, 4)
+TILE_ENTRY(tile_blk32_min, t32_4_1, t32_1_1, 4)
+
+/* Q4_0 / Q5_0 / Q8_0 take an integer offset off, Q4_1 / Q5_1 add a min. */
+static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0, int nt,
+                       float *res) {
+    (f->has_min ? tile_blk32_min : tile_blk32_off)(f, pk, nb, a, t0, nt, res);
+}
 
 /* maddubs needs u * 127 * 2 within int16: not Q8_0's u up to 255. */
-const tile_kernels TILE_AVX2 = {tile_blk32, tile_sub32, tile_sub16, 63, 0};
+const tile_kernels TILE_AVX2 = {tile_blk32, tile_sub32, tile_sub16, 63,
+                                {[W_Q4_0] = 8, [W_Q4_1] = 8, [W_Q5_0] = 12, [W_Q5_1] = 8, [W_Q8_0] = 255,
+                                 [W_Q2_K] = 20, [W_Q3_K] = 16, [W_Q4_K] = 20, [W_Q5_K] = 16, [W_Q6_K] = 20}};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -37,6 +37,7 @@ static inline __m512i bcast32(const void *p) {
         const int8_t *x = a->q + (size_t)t0 * xs;                                              \
         const float *xd = a->d + (size_t)t0 * nb;                                              \
         const int16_t *bs = (NSUB == 8 ? a->sum32 : a->sum) + (size_t)t0 * bss;                \
+        const int hm = f->has_min;                                                             \
         EACH_T##NT(DECL_ACC)                                                                   \
         for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += QK_K, bs += NSUB) {              \
             EACH_T##NT(DECL_IS)                                                                \
@@ -68,22 +69,30 @@ static inline __m512i bcast32(const void *p) {
 #define DOT_G(t) r##t = _mm512_dpbusd_epi32(r##t, q, bcast32(x + (t) * xs + 4 * g));
 #define SCALE_R(t) is##t = _mm512_add_epi32(is##t, _mm512_mullo_epi32(r##t, sc));
 #define MIN_P(t) ms##t = _mm512_dpwssd_epi32(ms##t, mn, bcast32(bs + (t) * bss + 2 * p));
+/* kernels.h's order; Q3_K / Q6_K take their offsets' terms off in integers */
 #define FINISH_K(t)                                                                            \
     {                                                                                          \
         __m512 dx = _mm512_set1_ps(xd[(size_t)(t) * nb + i]);                                  \
-        acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is##t), _mm512_mul_ps(d, dx), acc##t);     \
-        acc##t = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms##t), _mm512_mul_ps(dm, dx), acc##t);   \
+        if (hm) {                                                                              \
+            acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is##t), _mm512_mul_ps(d, dx), acc##t);  \
+            acc##t = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms##t), _mm512_mul_ps(dm, dx), acc##t); \
+        } else {                                                                               \
+            __m512i it = _mm512_sub_epi32(is##t, ms##t);                                       \
+            acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(d, dx), acc##t);     \
+        }                                                                                      \
     }
 #define STORE_ACC(t) _mm512_storeu_ps(res + 16 * (t), acc##t);
 
-/* 32-element blocks: value = D * u + M. */
+/* 32-element blocks: value = D * (u - offset) + M. */
 #define EACH_T8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-#define TILE_32(NT)                                                                            \
-    static void t32_##NT(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,  \
+#define TILE_32(NT, HM)                                                                            \
+    static void t32_##NT##_##HM(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,  \
                          float *res) {                                                         \
         const size_t xs = (size_t)a->cols;                                                     \
         const int8_t *x = a->q + (size_t)t0 * xs;                                              \
         const float *xd = a->d + (size_t)t0 * nb, *xsum = a->ds + (size_t)t0 * nb;             \
+        const int32_t *xbs = a->bsum + (size_t)t0 * nb;                                         \
+        const int off = f->offset, hm = HM;                                            \
         EACH_T##NT(DECL_ACC)                                                                   \
         for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += 32) {                            \
             EACH_T##NT(DECL_R)                                                                 \
@@ -101,16 +110,19 @@ static inline __m512i bcast32(const void *p) {
 #define FINISH_32(t)                                                                           \
     {                                                                                          \
         size_t xb = (size_t)(t) * nb + i;                                                      \
-        acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r##t), _mm512_mul_ps(d, _mm512_set1_ps(xd[xb])), acc##t); \
-        acc##t = _mm512_fmadd_ps(m, _mm512_set1_ps(xsum[xb]), acc##t);                         \
+        __m512i it = hm ? r##t : _mm512_sub_epi32(r##t, _mm512_set1_epi32(off * xbs[xb]));                  \
+        acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(d, _mm512_set1_ps(xd[xb])), acc##t); \
+        if (hm) acc##t = _mm512_fmadd_ps(m, _mm512_set1_ps(xsum[xb]), acc##t);                 \
     }
 
 TILE_K(6, 8)
 TILE_K(1, 8)
 TILE_K(6, 16)
 TILE_K(1, 16)
-TILE_32(8)
-TILE_32(1)
+TILE_32(8, 0)
+TILE_32(1, 0)
+TILE_32(8, 1)
+TILE_32(1, 1)
 
 /* Blocks of the widest NT, then the rest one token at a time. */
 #define TILE_ENTRY(NAME, WIDE, NARROW, NW)                                                     \
@@ -123,9 +135,18 @@ TILE_32(1)
 
 TILE_ENTRY(tile_sub32, tk_8_6, tk_8_1, 6)
 TILE_ENTRY(tile_sub16, tk_16_6, tk_16_1, 6)
-TILE_ENTRY(tile_blk32, t32_8, t32_1, 8)
+TILE_ENTRY(tile_blk32_off, t32_8_0, t32_1_0, 8)
+TILE_ENTRY(tile_blk32_min, t32_8_1, t32_1_1, 8)
 
-const tile_kernels TILE_AVX512_VNNI = {tile_blk32, tile_sub32, tile_sub16, 255, 0};
+/* Q4_0 / Q5_0 / Q8_0 take an integer offset off, Q4_1 / Q5_1 add a min. */
+static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0, int nt,
+                       float *res) {
+    (f->has_min ? tile_blk32_min : tile_blk32_off)(f, pk, nb, a, t0, nt, res);
+}
+
+const tile_kernels TILE_AVX512_VNNI = {tile_blk32, tile_sub32, tile_sub16, 255,
+                                       {[W_Q4_0] = 8, [W_Q4_1] = 8, [W_Q5_0] = 20, [W_Q5_1] = 8, [W_Q8_0] = 12,
+                                        [W_Q2_K] = 24, [W_Q3_K] = 16, [W_Q4_K] = 20, [W_Q5_K] = 16, [W_Q6_K] = 32}};
 
 #if defined(__clang__)
 #pragma clang attribute pop

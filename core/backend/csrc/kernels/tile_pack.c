@@ -18,6 +18,7 @@ void tile_format(int wt, tile_fmt *f) {
     f->kquant = WTYPES[wt].act == ACT_Q8_K;
     f->offset = offsets[wt];
     f->umax = umax[wt];
+    f->has_min = wt == W_Q4_1 || wt == W_Q5_1 || wt == W_Q2_K || wt == W_Q4_K || wt == W_Q5_K;
     f->groups = WTYPES[wt].block_elems / 4;
     f->q_bytes = (size_t)f->groups * 64;
     if (!f->kquant) {
@@ -55,7 +56,7 @@ static void pack_blk32(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst)
     }
     put_q(dst, r, u.q, 32, f->offset);
     ((float *)(dst + f->off_d))[r] = u.d;
-    ((float *)(dst + f->off_m))[r] = u.m - (float)f->offset * u.d;
+    ((float *)(dst + f->off_m))[r] = u.m;
 }
 
 static void pack_kquant(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst) {
@@ -81,17 +82,10 @@ static void pack_kquant(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst
     for (int p = 0; p < f->npair; p++)
         mn[p * 16 + r] = (int32_t)(((uint32_t)(uint16_t)mins[2 * p + 1] << 16) | (uint16_t)mins[2 * p]);
     ((float *)(dst + f->off_d))[r] = u.d;
-    ((float *)(dst + f->off_m))[r] = f->offset ? u.d : u.dmin;
+    ((float *)(dst + f->off_m))[r] = u.dmin;
 }
 
-int tile_min_tokens(const tile_kernels *k, int wt) {
-    if (k->min_tokens) return k->min_tokens;
-    switch (wt) {
-    case W_Q4_K: case W_Q6_K: return 16;
-    case W_Q2_K: case W_Q3_K: case W_Q5_K: case W_Q8_0: return 12;
-    default: return 8;
-    }
-}
+int tile_min_tokens(const tile_kernels *k, int wt) { return k->min_tokens[wt]; }
 
 /* Rows beyond nrows are zero (they compute zeros nobody reads). */
 static void tile_pack(const tile_fmt *f, const uint8_t *w, size_t rb, int nrows, int nblocks,

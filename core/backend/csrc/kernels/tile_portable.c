@@ -1,6 +1,7 @@
 /* Portable microkernels of the tile path (tile.h): the same arithmetic as
  * tile_avx512.c in plain C, written so that the loop over the tile's 16
- * rows vectorizes (SSE2 here, NEON on arm64). */
+ * rows vectorizes (SSE2 here, NEON on arm64), finishing each block as the
+ * portable one-token kernels of generic.h do (kernels.h). */
 #include "tile.h"
 
 #define NTP 4 /* tokens per pass over the packed tile */
@@ -36,8 +37,14 @@ static void t_kquant(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *
                     ms[t][row] += (int16_t)(m & 0xFFFF) * bs[2 * p] + (int16_t)(m >> 16) * bs[2 * p + 1];
                 }
             float dx = a->d[(size_t)(t0 + t) * nb + i];
-            for (int row = 0; row < 16; row++)
-                acc[t][row] += d[row] * dx * (float)is[t][row] - dm[row] * dx * (float)ms[t][row];
+            for (int row = 0; row < 16; row++) {
+                if (!f->has_min) { /* Q3_K / Q6_K: the offsets' terms are integers */
+                    acc[t][row] = acc[t][row] + (float)(is[t][row] - ms[t][row]) * (d[row] * dx);
+                } else {
+                    acc[t][row] = acc[t][row] + (float)is[t][row] * (d[row] * dx);
+                    acc[t][row] = acc[t][row] - (float)ms[t][row] * (dm[row] * dx);
+                }
+            }
         }
     }
     for (int t = 0; t < nt; t++) memcpy(res + 16 * t, acc[t], sizeof acc[t]);
@@ -60,8 +67,11 @@ static void t_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a
         }
         for (int t = 0; t < nt; t++) {
             size_t xb = (size_t)(t0 + t) * nb + i;
-            for (int row = 0; row < 16; row++)
-                acc[t][row] += (float)r[t][row] * (d[row] * a->d[xb]) + m[row] * a->ds[xb];
+            int32_t off = f->offset * a->bsum[xb];
+            for (int row = 0; row < 16; row++) {
+                acc[t][row] = acc[t][row] + (float)(r[t][row] - off) * (d[row] * a->d[xb]);
+                if (f->has_min) acc[t][row] = acc[t][row] + m[row] * a->ds[xb];
+            }
         }
     }
     for (int t = 0; t < nt; t++) memcpy(res + 16 * t, acc[t], sizeof acc[t]);
@@ -78,4 +88,6 @@ TILE_ENTRY(tile_blk32, t_blk32)
 TILE_ENTRY(tile_kq, t_kquant)
 
 /* The portable one-token kernels are slow enough that tiles pay from 2 tokens. */
-const tile_kernels TILE_PORTABLE = {tile_blk32, tile_kq, tile_kq, 255, 2};
+const tile_kernels TILE_PORTABLE = {tile_blk32, tile_kq, tile_kq, 255,
+                                    {[W_Q4_0] = 2, [W_Q4_1] = 2, [W_Q5_0] = 2, [W_Q5_1] = 2, [W_Q8_0] = 2,
+                                     [W_Q2_K] = 2, [W_Q3_K] = 2, [W_Q4_K] = 2, [W_Q5_K] = 2, [W_Q6_K] = 2}};
