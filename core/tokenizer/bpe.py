@@ -16,20 +16,13 @@ from .vocab import Vocab
 
 
 def _merge_pairs(vocab: Vocab) -> list[tuple[str, str]]:
-    pairs = []
     tid = vocab.token_to_id
-    for m in vocab.merges:
-        # llama.cpp splits at the first space after the first character, so a
-        # merge may start with a space
-        cut = m.find(" ", 1)
-        if cut < 0:
-            continue
-        a, b = m[:cut], m[cut + 1:]
-        # a merge whose result is no token can never be emitted by llama.cpp as
-        # one piece; tokenizers refuses such merges, so they are left out
-        if a in tid and b in tid and a + b in tid:
-            pairs.append((a, b))
-    return pairs
+    # llama.cpp splits at the first space after the first character, so a
+    # merge may start with a space
+    split = [(m[:c], m[c + 1:]) for m in vocab.merges if (c := m.find(" ", 1)) > 0]
+    # a merge whose result is no token can never be emitted by llama.cpp as
+    # one piece; tokenizers refuses such merges, so they are left out
+    return [(a, b) for a, b in split if a in tid and b in tid and a + b in tid]
 
 
 class BpeEncoder:
