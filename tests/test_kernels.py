@@ -5,18 +5,20 @@ counts, rows split over 1-3 threads, T = 1, 2, 7, 37 and 512 (so both the
 one-token kernels and the tile path of tile.h, with their token tails), and
 every row of a product equal to its token's one-token product bit for bit.
 
-Numerics: the quantized types quantize the activations x to 8 bits, per 32
-elements for the 32-element types and per 256 for the k-quants, with
-d = amax / 127 and q = round-half-even(x / d) in IEEE float32 steps. The
-tests replicate that quantization exactly, so the kernel must equal
+Numerics: the quantized types quantize the activations x in two 8-bit
+levels, per 32 elements for the 32-element types and per 256 for the
+k-quants: d1 = amax / 127, q1 = round-half-even(x / d1), then the residual
+q2 = round-half-even((x - d1 * q1) / d2) with d2 = d1 / 256, clamped to
++-127, in IEEE float32 steps, so x ~= d2 * (256 * q1 + q2). The tests
+replicate that quantization exactly, so the kernel must equal
 dequantize(W) @ xq up to float32 rounding of the sums:
 
     |kernel - W @ xq| <= 2e-5 * (|W| @ |xq|)
 
-and, against the unquantized x, the 8-bit rounding adds at most half a step
-per element:
+and, against the unquantized x, the two levels leave at most d1 / 256 per
+element (d1 / 512 unless q2 was clamped):
 
-    |kernel - W @ x| <= sum_c |W[r, c]| * amax(block of c in x[t]) / 254
+    |kernel - W @ x| <= sum_c |W[r, c]| * amax(block of c in x[t]) / 32512
                         + 2e-5 * (|W| @ |x|)
 
 F32/F16/BF16 weights keep x in float32: |kernel - W @ x| <= 2e-5 * (|W| @ |x|).
@@ -86,16 +88,19 @@ def act_block(type_id: int) -> int:
 
 
 def quantize_acts(x: np.ndarray, blk: int) -> np.ndarray:
-    """The kernels' activation quantization, replicated: dequantized values."""
+    """The kernels' two-level activation quantization, replicated: dequantized values."""
     if blk == 1:
         return x.astype(np.float64)
     T, cols = x.shape
     xb = x.reshape(T, cols // blk, blk)
-    d = (np.abs(xb).max(axis=2) / np.float32(127)).astype(np.float32)
+    d1 = (np.abs(xb).max(axis=2) / np.float32(127)).astype(np.float32)
     with np.errstate(divide="ignore"):
-        inv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
-    q = np.clip(np.rint(xb * inv[:, :, None]), -127, 127)
-    return (q * d[:, :, None].astype(np.float64)).reshape(T, cols)
+        inv = np.where(d1 != 0, np.float32(1) / d1, np.float32(0)).astype(np.float32)
+    q1 = np.clip(np.rint(xb * inv[:, :, None]), -127, 127)
+    r = xb - d1[:, :, None] * q1  # float32 steps, as the kernels
+    q2 = np.clip(np.rint(r * (inv * np.float32(256))[:, :, None]), -127, 127)
+    d2 = (d1 * np.float32(1 / 256)).astype(np.float64)
+    return ((256 * q1.astype(np.float64) + q2) * d2[:, :, None]).reshape(T, cols)
 
 
 def block_amax(x: np.ndarray, blk: int) -> np.ndarray:
@@ -144,7 +149,7 @@ def test_matmul_matches_dequantize_then_matmul(isa, type_id, rows, T, threads, c
     assert np.all(np.abs(got - want) <= tol), f"max excess {np.max(np.abs(got - want) - tol)}"
     if act_block(type_id) > 1:  # the documented bound against the unquantized x
         exact = x.astype(np.float64) @ W.T
-        bound = (block_amax(x, act_block(type_id)) / 254) @ np.abs(W).T * 1.0001
+        bound = (block_amax(x, act_block(type_id)) / 32512) @ np.abs(W).T * 1.0001
         bound += 2e-5 * (np.abs(x) @ np.abs(W).T) + 1e-6
         assert np.all(np.abs(got - exact) <= bound)
 

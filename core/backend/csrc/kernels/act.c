@@ -1,10 +1,20 @@
-/* Activation quantization: float32 x -> 8-bit blocks, as llama.cpp does
- * (Q8_0-like per 32 for the 32-element weight types, Q8_K per 256 for the
- * k-quants). Scale d = amax / 127 and q = round-half-even(x / d) in exact
- * IEEE float32 steps, so tests can replicate it in NumPy bit for bit. */
+/* Activation quantization: float32 x -> two 8-bit levels per block
+ * (kernels.h), per 32 elements for the 32-element weight types and per
+ * 256 for the k-quants. d1 = amax / 127, q = round-half-even(x / d1), then
+ * the residual at d2 = d1 / 256: q2 = round-half-even((x - d1 * q) / d2),
+ * clamped to +-127, all in exact IEEE float32 steps (fp-contract is off),
+ * so tests can replicate it in NumPy bit for bit. */
 #include <math.h>
 
 #include "kernels.h"
+
+/* Inlined into each clone of act_quantize_rows (below), so that they are
+ * compiled for its registers too. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE
+#endif
 
 /* Round half to even for |v| < 2^22 without a libm call (vectorizes). */
 static inline int nearest_int(float v) {
@@ -14,56 +24,69 @@ static inline int nearest_int(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
-static float quantize_block(const float *x, int8_t *q, int n) {
+static inline int clamp127(int v) { return v > 127 ? 127 : v < -127 ? -127 : v; }
+
+/* Returns d2; fills the two levels of n elements. */
+ALWAYS_INLINE static inline float quantize_block(const float *x, int8_t *q, int8_t *q2, int n) {
     float amax = 0.f;
     for (int i = 0; i < n; i++) {
         float a = fabsf(x[i]);
         amax = a > amax ? a : amax;
     }
     float d = amax / 127.f;
-    float id = d != 0.f ? 1.f / d : 0.f;
+    float id = d != 0.f ? 1.f / d : 0.f, id2 = id * 256.f;
     /* a NaN or inf in x gives garbage here, never an out-of-range value */
     for (int i = 0; i < n; i++) {
-        int v = nearest_int(x[i] * id);
-        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+        int v = clamp127(nearest_int(x[i] * id));
+        float r = x[i] - d * (float)v;
+        q[i] = (int8_t)v;
+        q2[i] = (int8_t)clamp127(nearest_int(r * id2));
     }
-    return d;
+    return d * (1.f / 256.f);
 }
 
-static void quantize_q8_32(act_t *a, int t) {
+ALWAYS_INLINE static inline void quantize_q8_32(act_t *a, int t) {
     const float *x = a->xf + (size_t)t * a->cols;
-    int8_t *q = a->q + (size_t)t * a->cols;
+    int8_t *q = a->q + (size_t)t * a->cols, *q2 = a->q2 + (size_t)t * a->cols;
     int nb = a->cols / 32;
     for (int b = 0; b < nb; b++) {
-        int8_t *qb = q + 32 * b;
         size_t i = (size_t)t * nb + b;
-        a->d[i] = quantize_block(x + 32 * b, qb, 32);
+        a->d[i] = quantize_block(x + 32 * b, q + 32 * b, q2 + 32 * b, 32);
         int s = 0;
-        for (int k = 0; k < 32; k++) s += qb[k];
+        for (int k = 0; k < 32; k++) s += 256 * q[32 * b + k] + q2[32 * b + k];
         a->bsum[i] = s;
         a->ds[i] = a->d[i] * (float)s;
     }
 }
 
-static void quantize_q8_k(act_t *a, int t) {
+ALWAYS_INLINE static inline void sums_k(const int8_t *qb, int16_t *s16, int16_t *s32) {
+    for (int k = 0; k < 16; k++) {
+        int s = 0;
+        for (int i = 0; i < 16; i++) s += qb[16 * k + i];
+        s16[k] = (int16_t)s;
+    }
+    for (int k = 0; k < 8; k++) s32[k] = (int16_t)(s16[2 * k] + s16[2 * k + 1]);
+}
+
+ALWAYS_INLINE static inline void quantize_q8_k(act_t *a, int t) {
     const float *x = a->xf + (size_t)t * a->cols;
-    int8_t *q = a->q + (size_t)t * a->cols;
+    int8_t *q = a->q + (size_t)t * a->cols, *q2 = a->q2 + (size_t)t * a->cols;
     int nb = a->cols / QK_K;
     for (int b = 0; b < nb; b++) {
-        int8_t *qb = q + QK_K * b;
-        a->d[(size_t)t * nb + b] = quantize_block(x + QK_K * b, qb, QK_K);
-        for (int k = 0; k < 16; k++) {
-            int s = 0;
-            for (int i = 0; i < 16; i++) s += qb[16 * k + i];
-            a->sum[(size_t)t * (a->cols / 16) + 16 * b + k] = (int16_t)s;
-        }
-        for (int k = 0; k < 8; k++) {
-            const int16_t *s16 = a->sum + (size_t)t * (a->cols / 16) + 16 * b + 2 * k;
-            a->sum32[(size_t)t * (a->cols / 32) + 8 * b + k] = (int16_t)(s16[0] + s16[1]);
-        }
+        a->d[(size_t)t * nb + b] = quantize_block(x + QK_K * b, q + QK_K * b, q2 + QK_K * b, QK_K);
+        size_t s16 = (size_t)t * (a->cols / 16) + 16 * b, s32 = (size_t)t * (a->cols / 32) + 8 * b;
+        sums_k(q + QK_K * b, a->sum + s16, a->sum32 + s32);
+        sums_k(q2 + QK_K * b, a->sum2 + s16, a->sum32_2 + s32);
     }
 }
 
+/* Every step is one IEEE float32 operation (fp-contract is off), so builds
+ * for wider registers give the very same quants: GCC clones this for AVX2
+ * and AVX-512 and picks by the CPU (glibc ifunc), as it vectorizes these
+ * loops 2-4x wider than baseline x86-64 allows. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 void act_quantize_rows(act_t *a, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         if (a->kind == ACT_Q8_32) quantize_q8_32(a, t);
@@ -84,14 +107,18 @@ static size_t carve(act_t *a, char *base) {
     } while (0)
     if (a->kind == ACT_Q8_32) {
         PIECE(q, int8_t, n);
+        PIECE(q2, int8_t, n);
         PIECE(d, float, n / 32);
         PIECE(ds, float, n / 32);
         PIECE(bsum, int32_t, n / 32);
     } else if (a->kind == ACT_Q8_K) {
         PIECE(q, int8_t, n);
+        PIECE(q2, int8_t, n);
         PIECE(d, float, n / QK_K);
         PIECE(sum, int16_t, n / 16);
+        PIECE(sum2, int16_t, n / 16);
         PIECE(sum32, int16_t, n / 32);
+        PIECE(sum32_2, int16_t, n / 32);
     }
 #undef PIECE
     return off;

@@ -37,7 +37,8 @@ static inline int KFN(dot_i8)(const int8_t *a, const int8_t *b, int n) {
                     KFN(unpack_##NAME)(row + (size_t)b * BB, &u);                              \
                     for (int t = 0; t < nt; t++) {                                             \
                         size_t xb = (size_t)(t0 + t) * nb + b;                                 \
-                        int s = KFN(dot_i8)(u.q, a->q + xb * 32, 32);                          \
+                        int s = 256 * KFN(dot_i8)(u.q, a->q + xb * 32, 32) +                   \
+                                KFN(dot_i8)(u.q, a->q2 + xb * 32, 32);                         \
                         acc[t] = acc[t] + (float)s * (u.d * a->d[xb]);                         \
                         if (HASMIN) acc[t] = acc[t] + u.m * a->ds[xb];                         \
                     }                                                                          \
@@ -54,7 +55,7 @@ MM_Q32(q5_1, 24, 1)
 MM_Q32(q8_0, 34, 0)
 
 /* I (sub-block scales applied) and M (mins times quant sums) of one
- * super-block: exact integers. */
+ * super-block against one level of quants: exact integers. */
 static inline void KFN(dot_k)(const KFN(blkk) *u, const int8_t *xq, const int16_t *bsum,
                               int32_t *I, int32_t *M) {
     int32_t p[16];
@@ -82,10 +83,11 @@ static inline void KFN(dot_k)(const KFN(blkk) *u, const int8_t *xq, const int16_
                     KFN(unpack_##NAME)(row + (size_t)b * BB, &u);                              \
                     for (int t = 0; t < nt; t++) {                                             \
                         size_t xb = (size_t)(t0 + t) * nb + b;                                 \
-                        int32_t I, M;                                                          \
-                        KFN(dot_k)(&u, a->q + xb * QK_K, a->sum + xb * 16, &I, &M);            \
-                        acc[t] = acc[t] + (float)I * (u.d * a->d[xb]);                         \
-                        if (HASMIN) acc[t] = acc[t] - (float)M * (u.dmin * a->d[xb]);          \
+                        int32_t I1, M1, I2, M2;                                                \
+                        KFN(dot_k)(&u, a->q + xb * QK_K, a->sum + xb * 16, &I1, &M1);          \
+                        KFN(dot_k)(&u, a->q2 + xb * QK_K, a->sum2 + xb * 16, &I2, &M2);        \
+                        acc[t] = acc[t] + two_level(I1, I2) * (u.d * a->d[xb]);                \
+                        if (HASMIN) acc[t] = acc[t] - two_level(M1, M2) * (u.dmin * a->d[xb]); \
                     }                                                                          \
                 }                                                                              \
                 for (int t = 0; t < nt; t++) out[(t0 + t) * os + r] = acc[t];                  \

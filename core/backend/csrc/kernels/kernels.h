@@ -30,28 +30,36 @@ typedef struct {
 extern const wtype_info WTYPES[W_COUNT];
 int wtype_from_ggml(long ggml_id); /* -1 when unsupported */
 
-/* Quantized activations for T tokens of `cols` elements; arrays are
- * token-major. ACT_Q8_32: per 32 elements d, bsum (the sum of the quants)
- * and ds = d * bsum. ACT_Q8_K: d per 256, sum per 16 (the k-quants' finest
- * sub-block) and sum32 per 32. */
+/* Quantized activations for T tokens of `cols` elements, two 8-bit levels:
+ * q = round(x / d1) with d1 = amax / 127 per block (as llama.cpp), then
+ * q2 = round((x - d1 * q) / d2) with d2 = d1 / 256, so that
+ * x ~= d2 * (256 * q + q2), within d1 / 512 (d1 / 256 where q2 is clamped
+ * to +-127): the rounding of one level made the model's perplexity swing
+ * with last-bit float differences (see README.md). Arrays are token-major.
+ * d holds d2. ACT_Q8_32: per 32 elements bsum = sum(256 * q + q2) and
+ * ds = d2 * bsum. ACT_Q8_K: per 16 elements sum / sum2 (of q, of q2), per
+ * 32 sum32 / sum32_2. */
 typedef struct {
     int T, cols;
     enum act_kind kind;
     const float *xf;  /* (T, cols) float32 input */
-    int8_t *q;        /* (T, cols) */
-    float *d;         /* (T, cols / block) */
+    int8_t *q, *q2;   /* (T, cols) */
+    float *d;         /* (T, cols / block): d2 */
     int32_t *bsum;    /* (T, cols / 32), ACT_Q8_32 only */
     float *ds;        /* (T, cols / 32), ACT_Q8_32 only */
-    int16_t *sum;     /* (T, cols / 16), ACT_Q8_K only */
-    int16_t *sum32;   /* (T, cols / 32), ACT_Q8_K only */
+    int16_t *sum, *sum2;     /* (T, cols / 16), ACT_Q8_K only */
+    int16_t *sum32, *sum32_2; /* (T, cols / 32), ACT_Q8_K only */
 } act_t;
 
 /* Every path computes each (row, token) the same way whatever T, so that a
  * row of a prefill product equals the same token's decode product bit for
  * bit. Per weight block (32 elements, or a k-quant's 256) the dot product
- * is an exact integer: T = sum of signed weight x quant (k-quants: I with
- * the integer sub-block scales, and M = sum of mins x quant sums). Only then
- * floats, in one order, block after block:
+ * with 256 * q + q2 is an exact integer: 32-element types T = sum of signed
+ * weight x (256 q + q2) (int32); k-quants I = 256 * I1 + I2, I1 / I2 the
+ * products with q / q2 and the integer sub-block scales, and M = 256 * M1
+ * + M2 from the mins and quant sums (I and M can pass int32: float(I) is
+ * the exact value rounded once, computed through double). Only then
+ * floats, in one order, block after block (dx = d2):
  *   32-element types: acc = fma(float(T), dw * dx, acc);
  *                     Q4_1 / Q5_1: then acc = fma(m, ds, acc)
  *   k-quants:         acc = fma(float(I), dw * dx, acc);
@@ -59,8 +67,8 @@ typedef struct {
  * (portable C: the same with a separate multiply and add; this extension
  * is compiled with fp-contract off so that C never fuses on its own). How
  * the integers are summed is free: integer sums are exact. */
+static inline float two_level(int32_t i1, int32_t i2) { return (float)((double)i1 * 256.0 + (double)i2); }
 
-/* Computes out[t * ostride + r] for r in [r0, r1), all tokens. */
 typedef void (*mm_fn)(const uint8_t *w, size_t row_bytes, int r0, int r1,
                       const act_t *a, float *out, ptrdiff_t ostride);
 

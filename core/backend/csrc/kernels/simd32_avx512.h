@@ -24,31 +24,34 @@ static inline __m512i fifth_bits_2rows(const uint8_t *pa, const uint8_t *pb) {
     return _mm512_maskz_mov_epi8(k, _mm512_set1_epi8(0x10));
 }
 
-/* Rows a and b (block pointers) against x (the block's 32 quants twice):
- * 8 int32 lanes per row adding up to its integer (Q4_0 / Q5_0 with unsigned
- * weights: the offset comes off afterwards). */
-static inline __m512i lanes2_q4_0(const uint8_t *a, const uint8_t *b, __m512i x) {
-    return dot_us8_512(nibbles_2rows(a + 2, b + 2), x);
+/* Rows a and b (block pointers) against x and x2 (the block's two levels of
+ * quants, each twice): 8 int32 lanes per row adding up to its integer with
+ * 256 * q + q2 (Q4_0 / Q5_0 with unsigned weights: the offset comes off
+ * afterwards). */
+static inline __m512i lanes2_q4_0(const uint8_t *a, const uint8_t *b, __m512i x, __m512i x2) {
+    return dot2_us8_512(nibbles_2rows(a + 2, b + 2), x, x2);
 }
 
-static inline __m512i lanes2_q4_1(const uint8_t *a, const uint8_t *b, __m512i x) {
-    return dot_us8_512(nibbles_2rows(a + 4, b + 4), x);
+static inline __m512i lanes2_q4_1(const uint8_t *a, const uint8_t *b, __m512i x, __m512i x2) {
+    return dot2_us8_512(nibbles_2rows(a + 4, b + 4), x, x2);
 }
 
-static inline __m512i lanes2_q5_0(const uint8_t *a, const uint8_t *b, __m512i x) {
+static inline __m512i lanes2_q5_0(const uint8_t *a, const uint8_t *b, __m512i x, __m512i x2) {
     __m512i w = _mm512_or_si512(nibbles_2rows(a + 6, b + 6), fifth_bits_2rows(a + 2, b + 2));
-    return dot_us8_512(w, x);
+    return dot2_us8_512(w, x, x2);
 }
 
-static inline __m512i lanes2_q5_1(const uint8_t *a, const uint8_t *b, __m512i x) {
+static inline __m512i lanes2_q5_1(const uint8_t *a, const uint8_t *b, __m512i x, __m512i x2) {
     __m512i w = _mm512_or_si512(nibbles_2rows(a + 8, b + 8), fifth_bits_2rows(a + 4, b + 4));
-    return dot_us8_512(w, x);
+    return dot2_us8_512(w, x, x2);
 }
 
-static inline __m512i lanes2_q8_0(const uint8_t *a, const uint8_t *b, __m512i x) {
+static inline __m512i lanes2_q8_0(const uint8_t *a, const uint8_t *b, __m512i x, __m512i x2) {
     __m512i w = join256(_mm256_loadu_si256((const __m256i *)(a + 2)), _mm256_loadu_si256((const __m256i *)(b + 2)));
-    __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
-    return dot_us8_512(_mm512_abs_epi8(w), sx);
+    __mmask64 neg = _mm512_movepi8_mask(w);
+    __m512i sx = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+    __m512i sx2 = _mm512_mask_sub_epi8(x2, neg, _mm512_setzero_si512(), x2);
+    return dot2_us8_512(_mm512_abs_epi8(w), sx, sx2);
 }
 
 /* v[k] holding rows (k, k + 4) for k < 4 and (k + 4, k + 8) for k >= 4
@@ -87,7 +90,7 @@ static inline void f16_pairs16(const uint8_t *b, const int32_t *off, __m512 *d, 
             const __mmask16 keep = (__mmask16)((1u << n) - 1);                                 \
             const uint8_t *base = w + (size_t)g * rb;                                          \
             for (int t = 0; t < a->T; t++) {                                                   \
-                const int8_t *x = a->q + (size_t)t * a->cols;                                  \
+                const int8_t *x = a->q + (size_t)t * a->cols, *x2 = a->q2 + (size_t)t * a->cols; \
                 const float *xd = a->d + (size_t)t * nb, *xds = a->ds + (size_t)t * nb;        \
                 const int32_t *xs = a->bsum + (size_t)t * nb;                                  \
                 __m512 acc = _mm512_setzero_ps();                                              \
@@ -95,11 +98,12 @@ static inline void f16_pairs16(const uint8_t *b, const int32_t *off, __m512 *d, 
                     const uint8_t *p = base + (size_t)b * BB;                                  \
                     if (t == 0) prefetch_next_group(base + 16 * rb, 16 * BB, b, 1);            \
                     __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + 32 * b))); \
+                    __m512i xv2 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x2 + 32 * b))); \
                     __m512i it = sum_rows16(                                                   \
-                        lanes2_##NAME(p + off[0], p + off[4], xv), lanes2_##NAME(p + off[1], p + off[5], xv), \
-                        lanes2_##NAME(p + off[2], p + off[6], xv), lanes2_##NAME(p + off[3], p + off[7], xv), \
-                        lanes2_##NAME(p + off[8], p + off[12], xv), lanes2_##NAME(p + off[9], p + off[13], xv), \
-                        lanes2_##NAME(p + off[10], p + off[14], xv), lanes2_##NAME(p + off[11], p + off[15], xv)); \
+                        lanes2_##NAME(p + off[0], p + off[4], xv, xv2), lanes2_##NAME(p + off[1], p + off[5], xv, xv2), \
+                        lanes2_##NAME(p + off[2], p + off[6], xv, xv2), lanes2_##NAME(p + off[3], p + off[7], xv, xv2), \
+                        lanes2_##NAME(p + off[8], p + off[12], xv, xv2), lanes2_##NAME(p + off[9], p + off[13], xv, xv2), \
+                        lanes2_##NAME(p + off[10], p + off[14], xv, xv2), lanes2_##NAME(p + off[11], p + off[15], xv, xv2)); \
                     if (OFF) it = _mm512_sub_epi32(it, _mm512_set1_epi32(OFF * xs[b]));        \
                     __m512 d, m;                                                               \
                     f16_pairs16(p, off, &d, &m);                                               \

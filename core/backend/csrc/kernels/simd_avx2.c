@@ -20,22 +20,29 @@
 
 #include "simd_x86.h"
 
-/* One row's block against x: 8 int32 lanes adding up to its integer (Q4_0
- * and Q5_0 with unsigned weights: their offset comes off afterwards). */
-static inline __m256i lanes_q4_0(const uint8_t *b, __m256i x) { return mul_sum_us8(nibbles32(b + 2), x); }
-static inline __m256i lanes_q4_1(const uint8_t *b, __m256i x) { return mul_sum_us8(nibbles32(b + 4), x); }
-
-static inline __m256i lanes_q5_0(const uint8_t *b, __m256i x) {
-    return mul_sum_us8(_mm256_or_si256(nibbles32(b + 6), fifth_bits32(rd32(b + 2))), x);
+/* u against both levels of quants: sums of u * (256 * s + s2) per 4 elements. */
+static inline __m256i dot2_us8(__m256i u, __m256i s, __m256i s2) {
+    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(256));
+    return _mm256_add_epi32(p, mul_sum_us8(u, s2));
 }
 
-static inline __m256i lanes_q5_1(const uint8_t *b, __m256i x) {
-    return mul_sum_us8(_mm256_or_si256(nibbles32(b + 8), fifth_bits32(rd32(b + 4))), x);
+/* One row's block against the block's two levels of quants: 8 int32 lanes
+ * adding up to its integer (Q4_0 and Q5_0 with unsigned weights: their
+ * offset comes off afterwards). */
+static inline __m256i lanes_q4_0(const uint8_t *b, __m256i x, __m256i x2) { return dot2_us8(nibbles32(b + 2), x, x2); }
+static inline __m256i lanes_q4_1(const uint8_t *b, __m256i x, __m256i x2) { return dot2_us8(nibbles32(b + 4), x, x2); }
+
+static inline __m256i lanes_q5_0(const uint8_t *b, __m256i x, __m256i x2) {
+    return dot2_us8(_mm256_or_si256(nibbles32(b + 6), fifth_bits32(rd32(b + 2))), x, x2);
 }
 
-static inline __m256i lanes_q8_0(const uint8_t *b, __m256i x) {
+static inline __m256i lanes_q5_1(const uint8_t *b, __m256i x, __m256i x2) {
+    return dot2_us8(_mm256_or_si256(nibbles32(b + 8), fifth_bits32(rd32(b + 4))), x, x2);
+}
+
+static inline __m256i lanes_q8_0(const uint8_t *b, __m256i x, __m256i x2) {
     __m256i w = _mm256_loadu_si256((const __m256i *)(b + 2));
-    return mul_sum_us8(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+    return dot2_us8(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w), _mm256_sign_epi8(x2, w));
 }
 
 /* The first two f16 of each block (d, and Q4_1/Q5_1's m) of 8 rows. */
@@ -60,7 +67,7 @@ static inline void f16_pairs8(const uint8_t *b, __m256i idx, __m256 *d, __m256 *
             const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); \
             const uint8_t *base = w + (size_t)g * rb;                                          \
             for (int t = 0; t < a->T; t++) {                                                   \
-                const int8_t *x = a->q + (size_t)t * a->cols;                                  \
+                const int8_t *x = a->q + (size_t)t * a->cols, *x2 = a->q2 + (size_t)t * a->cols; \
                 const float *xd = a->d + (size_t)t * nb, *xds = a->ds + (size_t)t * nb;        \
                 const int32_t *xs = a->bsum + (size_t)t * nb;                                  \
                 __m256 acc = _mm256_setzero_ps();                                              \
@@ -68,10 +75,11 @@ static inline void f16_pairs8(const uint8_t *b, __m256i idx, __m256 *d, __m256 *
                     const uint8_t *p = base + (size_t)b * BB;                                  \
                     if (t == 0) prefetch_next_group(base + 8 * rb, 8 * BB, b, 0);            \
                     __m256i xv = _mm256_loadu_si256((const __m256i *)(x + 32 * b));            \
-                    __m256i it = sum_rows8(lanes_##NAME(p + off[0], xv), lanes_##NAME(p + off[1], xv), \
-                                           lanes_##NAME(p + off[2], xv), lanes_##NAME(p + off[3], xv), \
-                                           lanes_##NAME(p + off[4], xv), lanes_##NAME(p + off[5], xv), \
-                                           lanes_##NAME(p + off[6], xv), lanes_##NAME(p + off[7], xv)); \
+                    __m256i xv2 = _mm256_loadu_si256((const __m256i *)(x2 + 32 * b));          \
+                    __m256i it = sum_rows8(lanes_##NAME(p + off[0], xv, xv2), lanes_##NAME(p + off[1], xv, xv2), \
+                                           lanes_##NAME(p + off[2], xv, xv2), lanes_##NAME(p + off[3], xv, xv2), \
+                                           lanes_##NAME(p + off[4], xv, xv2), lanes_##NAME(p + off[5], xv, xv2), \
+                                           lanes_##NAME(p + off[6], xv, xv2), lanes_##NAME(p + off[7], xv, xv2)); \
                     if (OFF) it = _mm256_sub_epi32(it, _mm256_set1_epi32(OFF * xs[b]));        \
                     __m256 d, m;                                                               \
                     f16_pairs8(p, idx, &d, &m);                                                \

@@ -16,12 +16,23 @@ static inline __m512i dot_us8_512(__m512i u, __m512i s) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
 }
 
+/* u against both levels of quants: sums of u * (256 * s + s2) per 4 elements. */
+static inline __m512i dot2_us8_512(__m512i u, __m512i s, __m512i s2) {
+    __m512i r = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s), 8);
+    return _mm512_dpbusd_epi32(r, u, s2);
+}
+
 static inline __m512i dot_i16_acc_512(__m512i acc, __m512i a, __m512i b) {
     return _mm512_dpwssd_epi32(acc, a, b);
 }
 #else
 static inline __m512i dot_us8_512(__m512i u, __m512i s) {
     return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+}
+
+static inline __m512i dot2_us8_512(__m512i u, __m512i s, __m512i s2) {
+    __m512i p = _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(256));
+    return _mm512_add_epi32(p, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s2), _mm512_set1_epi16(1)));
 }
 
 static inline __m512i dot_i16_acc_512(__m512i acc, __m512i a, __m512i b) {

@@ -104,6 +104,13 @@ static inline __m128i finish4_256(__m256i w01, __m256i w23) {
     return _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
 }
 
+/* float(256 * i1 + i2) of 4 lanes, the exact value rounded once (through
+ * double, where it is exact), as two_level() in kernels.h. */
+static inline __m128 two_level4(__m128i i1, __m128i i2) {
+    __m256d v = _mm256_fmadd_pd(_mm256_cvtepi32_pd(i1), _mm256_set1_pd(256.0), _mm256_cvtepi32_pd(i2));
+    return _mm256_cvtpd_ps(v);
+}
+
 /* d (at off) of the blocks of 4 rows, and with dmin at off + 2 for the
  * types that have one, as floats. */
 static inline __m128 f16x4(const uint8_t *const p[4], size_t off) {
