@@ -248,6 +248,32 @@ def _attend_in_child(conn, q, k, v):
     conn.send((out, _thread_count() - before))
 
 
+_ONE_POOL = """
+import os
+import numpy as np
+import chord_core._attention as A, chord_core._kernels as K
+threads = lambda: len(os.listdir("/proc/self/task"))
+before = threads()
+rng = np.random.default_rng(0)
+q = rng.standard_normal((64, 4, 64), dtype=np.float32)
+k, v = (rng.standard_normal((1, 64, 64), dtype=np.float32) for _ in range(2))
+A.attend(q, k, v, np.empty((64, 256), np.float32), 0, 0, 64, 0, 0.0, 2)
+w = rng.standard_normal((256, 1024), dtype=np.float32)
+K.matmul(w, 0, 256, 1024, rng.standard_normal((1, 1024), dtype=np.float32), np.empty((1, 256), np.float32), 2)
+print(threads() - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+def test_attention_runs_on_the_matrix_kernels_worker_threads():
+    """One pool for the engine: a 2-thread attention call then a 2-thread
+    matrix product start one worker thread in a fresh process, not one each
+    (two pools' spinning workers fought over the same cores in a decode step)."""
+    run = subprocess.run([sys.executable, "-c", _ONE_POOL], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "1"
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs fork and Linux's /proc")
 def test_a_forked_child_starts_its_own_worker_thread():
     q, k, v = _inputs(64, 4, 1, 64, 64, 0, 64, np.float32)

@@ -4,7 +4,8 @@
  * arguments (one-line ValueErrors naming the argument), releases the GIL
  * and runs the kernel of the ISA picked at import (CHORD_ISA, else the best
  * this CPU has; set_isa switches it, for tests). Arrays come in through the
- * buffer protocol, so the extension needs no NumPy headers to build. */
+ * buffer protocol, so the extension needs no NumPy headers to build. Units
+ * run on chord_core._kernels' thread pool (imported as a capsule). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -57,6 +58,9 @@ static int get_array(PyObject *obj, Arg *a, int writable, int ndim, const char *
     }
     return 0;
 }
+
+/* chord_core._kernels' thread pool (pool_api.h), taken at import. */
+static const chord_pool_api *pool;
 
 static PyObject *attend(PyObject *self, PyObject *args, PyObject *kwargs)
 {
@@ -114,7 +118,7 @@ static PyObject *attend(PyObject *self, PyObject *args, PyObject *kwargs)
     flash_unit_fn fn = isa_current()->unit;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = flash_run(&job, fn, threads > 1024 ? 1024 : (int)threads);
+    rc = flash_run(pool, &job, fn, threads > 1024 ? 1024 : (int)threads);
     Py_END_ALLOW_THREADS
     release(a, 4);
     if (rc != 0)
@@ -175,6 +179,19 @@ PyMODINIT_FUNC PyInit__attention(void)
     char why[256];
     if (isa_init_from_env(why, sizeof why) != 0) {
         PyErr_SetString(PyExc_ImportError, why);
+        return NULL;
+    }
+    /* after CHORD_ISA's check, so that a bad name fails with this module's line */
+    PyObject *kernels = PyImport_ImportModule("chord_core._kernels"); /* PyCapsule_Import imports no submodule */
+    if (!kernels)
+        return NULL;
+    Py_DECREF(kernels);
+    pool = PyCapsule_Import(CHORD_POOL_CAPSULE, 0);
+    if (!pool)
+        return NULL;
+    if (pool->version != CHORD_POOL_API_VERSION) {
+        PyErr_Format(PyExc_ImportError, "chord_core._attention: chord_core._kernels' pool is version %d, expected %d "
+                     "(rebuild both: pip install -e .)", pool->version, CHORD_POOL_API_VERSION);
         return NULL;
     }
     return PyModule_Create(&module);

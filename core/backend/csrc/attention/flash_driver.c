@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attn_pool.h"
+#include <limits.h>
 
 /* A unit's rows (queries x GQA heads) share every key/value tile, and its
  * accumulators (rows x dv floats) and tile (keys x (dk + dv)) should stay
@@ -16,7 +16,8 @@
 /* A key split is worth its merge only beyond this many keys. */
 #define FLASH_MIN_SPLIT_KEYS 256
 /* Waking a sleeping worker costs tens of microseconds: a job of fewer
- * multiply-adds than this (about that long on one core) runs on the caller. */
+ * multiply-adds than this (about that long on one core) runs on the caller.
+ * Units run on chord_core._kernels' pool (pool_api.h). */
 #define FLASH_MIN_PARALLEL_FMAS (1 << 20)
 
 typedef struct {
@@ -45,7 +46,7 @@ static void plan_unit(const Plan *pl, int64_t index, FlashUnit *u)
         u->partial = pl->partials + index * job->q_block * job->group * (2 + job->dv);
 }
 
-static void run_unit(void *ctx, int64_t index, int thread)
+static void run_unit(void *ctx, int index, int thread)
 {
     const Plan *pl = ctx;
     FlashUnit u;
@@ -89,7 +90,7 @@ static void merge_splits(const Plan *pl)
     }
 }
 
-int flash_run(FlashJob *job, flash_unit_fn fn, int threads)
+int flash_run(const chord_pool_api *pool, FlashJob *job, flash_unit_fn fn, int threads)
 {
     if (job->T == 0)
         return 0;
@@ -118,6 +119,8 @@ int flash_run(FlashJob *job, flash_unit_fn fn, int threads)
     pl.split_keys = (tiles + pl.n_splits - 1) / pl.n_splits * job->key_tile;
     pl.n_splits = (n_keys + pl.split_keys - 1) / pl.split_keys;
     const int64_t units = base_units * pl.n_splits;
+    if (units > INT_MAX) /* the pool counts units in int: 2^31 of them is no real job */
+        return -1;
 
     int n_threads = threads < units ? threads : (int)units;
     pl.scratch_stride = (flash_scratch_floats(job) + 15) & ~(int64_t)15; /* 64-byte rows */
@@ -132,7 +135,7 @@ int flash_run(FlashJob *job, flash_unit_fn fn, int threads)
             return -1;
         }
     }
-    attn_pool_run(n_threads, units, run_unit, &pl);
+    pool->run(n_threads, (int)units, run_unit, &pl);
     if (pl.partials) {
         merge_splits(&pl);
         free(pl.partials);

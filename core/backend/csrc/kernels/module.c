@@ -9,6 +9,7 @@
 #include "buffers.h"
 #include "kernels.h"
 #include "pool.h"
+#include "pool_api.h"
 
 /* One computation at a time: the pool and the activation scratch are shared. */
 static pthread_mutex_t compute_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -94,6 +95,28 @@ static int chunk_rows(int rows, int nth) {
     c = (c + 15) & ~15;
     return c < 16 ? 16 : c;
 }
+
+/* ---- the pool, for chord_core._attention (pool_api.h) --------------------- */
+
+typedef struct {
+    chord_pool_unit fn;
+    void *ctx;
+} shared_job;
+
+static void shared_task(void *ctx, int unit) {
+    shared_job *j = ctx;
+    j->fn(j->ctx, unit, pool_thread());
+}
+
+static int shared_run(int threads, int units, chord_pool_unit fn, void *ctx) {
+    shared_job job = {fn, ctx};
+    pthread_mutex_lock(&compute_lock); /* one job at a time, products included */
+    int rc = pool_run(threads, units, shared_task, &job);
+    pthread_mutex_unlock(&compute_lock);
+    return rc;
+}
+
+static const chord_pool_api pool_api = {CHORD_POOL_API_VERSION, shared_run};
 
 /* ---- Python functions --------------------------------------------------- */
 
@@ -339,5 +362,12 @@ PyMODINIT_FUNC PyInit__kernels(void) {
     const char *forced = getenv("CHORD_ISA");
     if (forced && *forced && select_or_explain(forced, PyExc_ImportError, "CHORD_ISA='"))
         return NULL;
-    return PyModule_Create(&moduledef);
+    PyObject *m = PyModule_Create(&moduledef);
+    PyObject *cap = m ? PyCapsule_New((void *)&pool_api, CHORD_POOL_CAPSULE, NULL) : NULL;
+    if (!cap || PyModule_AddObject(m, "_pool_api", cap) < 0) {
+        Py_XDECREF(cap);
+        Py_XDECREF(m);
+        return NULL;
+    }
+    return m;
 }

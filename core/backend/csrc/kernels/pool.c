@@ -80,8 +80,13 @@ static unsigned wait_for_job(unsigned seen) {
     return s;
 }
 
+static _Thread_local int thread_index; /* 0 outside the workers */
+
+int pool_thread(void) { return thread_index; }
+
 static void *worker(void *arg) {
     int id = (int)(long)arg;
+    thread_index = id;
     unsigned seen = atomic_load(&published);
     for (;;) {
         seen = wait_for_job(seen);

@@ -15,4 +15,8 @@
 typedef void (*pool_task)(void *ctx, int chunk);
 int pool_run(int nthreads, int nchunks, pool_task fn, void *ctx);
 
+/* Which thread of a job the caller of this is: 0 for the thread that called
+ * pool_run (and any thread outside the pool), 1..nthreads-1 for workers. */
+int pool_thread(void);
+
 #endif
