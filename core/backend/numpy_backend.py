@@ -12,6 +12,7 @@ import numpy as np
 
 from ..gguf_file import GGUFFile, ShardedGGUF
 from ..quants import dequantize
+from .attention_ref import attend_reference
 from .base import MatrixPart
 
 
@@ -48,8 +49,6 @@ class NumpyBackend:
         return w[ids]
 
     def attend(self, q, k, v, start, lo, window, softcap):
-        from .attention_ref import attend_reference
-
         T, nh, _ = q.shape
         out = np.empty((T, nh * v.shape[2]), np.float32)
         attend_reference(q, k, v, out, start, lo, start + T, window, softcap)
