@@ -1,4 +1,4 @@
-"""The compiled kernels: two C extensions, built by the package's own build.
+"""The compiled parts: three C extensions, built by the package's own build.
 
 Everything else is declared in pyproject.toml. The extensions are
 ``optional``: where no C compiler is available the install still succeeds
@@ -21,8 +21,8 @@ _LINK = ["-pthread"] if sys.platform != "win32" else []
 def _extension(name: str, folder: str, flags: tuple[str, ...] = ()) -> Extension:
     return Extension(
         f"chord_core.{name}",
-        sources=sorted(glob(f"core/backend/csrc/{folder}/*.c")),
-        include_dirs=[f"core/backend/csrc/{folder}", "core/backend/csrc"],
+        sources=sorted(glob(f"{folder}/*.c")),
+        include_dirs=[folder, "core/backend/csrc"],
         extra_compile_args=_FLAGS + list(flags),
         extra_link_args=_LINK,
         optional=True,
@@ -34,4 +34,10 @@ def _extension(name: str, folder: str, flags: tuple[str, ...] = ()) -> Extension
 # and an add on its own, differently in different loops.
 _NO_CONTRACT = ("-ffp-contract=off",) if sys.platform != "win32" else ("/fp:precise",)
 
-setup(ext_modules=[_extension("_kernels", "kernels", _NO_CONTRACT), _extension("_attention", "attention")])
+setup(ext_modules=[
+    _extension("_kernels", "core/backend/csrc/kernels", _NO_CONTRACT),
+    _extension("_attention", "core/backend/csrc/attention"),
+    # the GGUF reader's string arrays (a vocabulary), not a backend's: the
+    # reader falls back to its Python loop without it
+    _extension("_gguf_strings", "core/csrc"),
+])

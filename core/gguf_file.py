@@ -113,24 +113,39 @@ def _read_value(cur: _Cursor, vtype: int, key: str) -> Any:
     raise ModelFormatError(f"{cur.path}: metadata key {key!r} has unknown value type {vtype}")
 
 
-def _read_string_array(cur: _Cursor, count: int, key: str) -> list[str]:
-    # the hot loop of a load (a 49k-token vocabulary and as many merges):
-    # bounds are checked once, after it; a read past the end raises inside it
-    mm, end = cur.mm, len(cur.buf)
+def read_string_array_py(buf, pos: int, count: int) -> tuple[list[str], int]:
+    """``count`` GGUF strings from ``pos``: the reference for the compiled
+    reader, which must give the same list (UTF-8 with errors="replace") and
+    end; a truncated array raises EOFError in both."""
     unpack = struct.Struct("<Q").unpack_from
+    end = len(buf)
     out = [""] * count
-    p = cur.pos
     try:
         for i in range(count):
-            (n,) = unpack(mm, p)
-            q = p + 8 + n
-            out[i] = mm[p + 8:q].decode("utf-8", errors="replace")
-            p = q
+            (n,) = unpack(buf, pos)
+            q = pos + 8 + n
+            if q > end:
+                break
+            out[i] = buf[pos + 8:q].decode("utf-8", errors="replace")
+            pos = q
+        else:
+            return out, pos
     except struct.error:
-        p = end + 1
-    if p > end:
-        raise ModelFormatError(f"{cur.path}: truncated GGUF file inside the array {key!r}")
-    cur.pos = p
+        pass
+    raise EOFError("string array runs past the end of the file")
+
+
+try:  # a vocabulary's ~100k strings are most of a small model's load in Python
+    from ._gguf_strings import read_string_array
+except ImportError:
+    read_string_array = read_string_array_py
+
+
+def _read_string_array(cur: _Cursor, count: int, key: str) -> list[str]:
+    try:
+        out, cur.pos = read_string_array(cur.mm, cur.pos, count)
+    except EOFError:
+        raise ModelFormatError(f"{cur.path}: truncated GGUF file inside the array {key!r}") from None
     return out
 
 

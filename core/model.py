@@ -20,6 +20,7 @@ from .forward import forward
 from .gguf_file import GGUFFile, ShardedGGUF, open_gguf
 from .kv_cache import KV_TYPES, KVCache
 from .model_facts import model_facts
+from .tokenizer import Tokenizer
 from .weights import ModelWeights, check_weights, load_weights
 
 DEFAULT_N_CTX = 4096  # like llama.cpp's default; the cache grows lazily up to it
@@ -66,8 +67,6 @@ class Model:
         Before any weight is read, the memory it needs with a context of
         ``n_ctx`` (default: the context a session opens with) is checked
         against ``memory_available`` (default: what the OS says is free)."""
-        from .tokenizer import Tokenizer
-
         if kv_type not in KV_TYPES:
             raise ChordError(f"unknown KV cache type {kv_type!r} (choose from {', '.join(KV_TYPES)})")
         be, notice = make_backend(backend, threads)

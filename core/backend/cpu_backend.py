@@ -88,10 +88,9 @@ class CpuBackend:
     def attend(self, q, k, v, start, lo, window, softcap):
         T, nh, _ = q.shape
         out = np.empty((T, nh * v.shape[2]), np.float32)
-        # A decode step's attention is a small job: on the calling thread it
-        # leaves the matmul pool's spinning workers their cores (measured
-        # faster on 2 busy cores); prefill splits it over the threads.
-        threads = self.threads if T > 1 else 1
+        # Attention runs on the same pool as the products, so even a decode
+        # step's few heads split over the threads (one pool, no spinning
+        # rival workers: measured +13-31% decode at 2048 tokens of context).
         _attention.attend(np.ascontiguousarray(q), k, v, out, start, lo, start + T, window,
-                          float(softcap or 0.0), threads)
+                          float(softcap or 0.0), self.threads)
         return out

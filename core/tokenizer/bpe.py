@@ -17,11 +17,17 @@ from .vocab import Vocab
 
 def _merge_pairs(vocab: Vocab) -> list[tuple[str, str]]:
     tid = vocab.token_to_id
+    # The common case, checked in C-speed passes (this is a large part of a
+    # BPE model's load): every merge is "a b", a and b non-empty, a + b a token.
+    pairs = [m.partition(" ")[::2] for m in vocab.merges]
+    if all(map(tid.__contains__, map("".join, pairs))) and all(a and b for a, b in pairs):
+        return pairs
     # llama.cpp splits at the first space after the first character, so a
     # merge may start with a space
     split = [(m[:c], m[c + 1:]) for m in vocab.merges if (c := m.find(" ", 1)) > 0]
     # a merge whose result is no token can never be emitted by llama.cpp as
-    # one piece; tokenizers refuses such merges, so they are left out
+    # one piece; tokenizers refuses such merges (with a Rust panic), so they
+    # are left out
     return [(a, b) for a, b in split if a in tid and b in tid and a + b in tid]
 
 
