@@ -36,13 +36,10 @@ def test_tokenize_no_bos(capsys, gemma_path):
 @pytest.mark.parametrize("case_index", [1, 2])
 def test_run_raw_greedy_reproduces_llama_cpp(capsys, smollm_path, smollm_ref, case_index):
     """The SmolLM2 prompts whose greedy run stays clear of near-ties for 16
-    tokens, on the F32 reference backend. (The cpu backend rounds activations
-    to 8 bits as llama.cpp does, which moves near-ties: prompt 2 then leaves
-    llama.cpp's tokens at a near-tie, as llama.cpp built here does too;
-    tests/test_engine_real.py bounds how far it goes.)"""
+    tokens, through the CLI on the default backend."""
     case = smollm_ref["greedy"][case_index]
     code, out, _ = cli(capsys, "run", smollm_path, case["prompt"], "--raw", "--temperature", "0",
-                       "-n", "16", "--json", "--backend", "numpy")
+                       "-n", "16", "--json")
     res = json.loads(out)
     assert code == 0 and res["token_ids"] == case["ids"][:16]
     assert res["finish_reason"] == "length"
@@ -212,9 +209,7 @@ def test_perplexity_matches_llama_cpp_scoring(capsys, smollm_path, smollm_ref, t
     cases = json.loads((Path(__file__).parent / "fixtures" / "reference" / "cases.json").read_text())
     text = tmp_path / "passage.txt"
     text.write_text(cases["passage"], encoding="utf-8")
-    # the scoring rule is what is checked here, on the F32 reference backend;
-    # the cpu backend's perplexity is bounded in tests/test_engine_real.py
-    code, out, _ = cli(capsys, "perplexity", smollm_path, text, "--ctx", "512", "--backend", "numpy")
+    code, out, _ = cli(capsys, "perplexity", smollm_path, text, "--ctx", "512")
     assert code == 0 and "Final estimate: PPL = " in out
     first_chunk = float(out.split("[1]")[1].split()[0])  # the passage has 4 chunks; the reference covers 1
     want = float(np.exp(-np.mean(smollm_ref["passage"]["next_logprob"][256:511])))
