@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_args(chat)
     for name in ENGINE_COMMANDS:
         importlib.import_module(f"chord_core.cli.{name}_cmd").register(sub)
+    from chord_tui import web
+
+    web.register(sub)
     return parser
 
 
