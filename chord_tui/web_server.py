@@ -7,6 +7,7 @@ extra: this module imports textual-serve (and aiohttp) at the top.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 
@@ -24,6 +25,16 @@ class ChordWebServer(Server):
         # textual-serve prints its banner here, before the socket is bound; ours
         # comes from serve() once it is, so whoever waits for it can connect.
         pass
+
+    async def _make_app(self) -> web.Application:
+        app = await super()._make_app()
+        app.on_cleanup.append(self._finalize_sessions)
+        return app
+
+    async def _finalize_sessions(self, app: web.Application) -> None:
+        # The tabs' subprocess transports are otherwise collected after the
+        # loop has closed, and each prints "Event loop is closed" on Ctrl+C.
+        gc.collect()
 
     def announce(self, *_args) -> None:
         print(f"{READY_LINE} {self.public_url} (Ctrl+C to stop)", flush=True)

@@ -64,6 +64,7 @@ class WebServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, CHORD_HOME=str(home))
+        self.log = log
         self._log = log.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chord_tui", "web", str(model), "--port", str(self.port)],
@@ -78,9 +79,14 @@ class WebServer:
 
     def wait_ready(self, timeout: float) -> None:
         while True:
-            line = self.lines.get(timeout=timeout)
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"chord-chat web did not serve within {timeout} s; stderr:\n"
+                                     f"{self.log.read_text()}") from None
             if line is None:
-                raise AssertionError(f"chord-chat web exited ({self.proc.wait()}) before serving")
+                raise AssertionError(f"chord-chat web exited ({self.proc.wait()}) before serving; stderr:\n"
+                                     f"{self.log.read_text()}")
             if line.startswith(READY_LINE):
                 return
 
@@ -122,18 +128,18 @@ class TerminalScreen:
         return "\n".join(self.screen.display)
 
 
-def wait_for_screen(ws, screen: TerminalScreen, pattern: str, timeout_s: float) -> re.Match:
-    """Wait for frames until the screen matches ``pattern``."""
+def wait_for_screen(ws, screen: TerminalScreen, pattern: str, timeout_s: float, present: bool = True) -> None:
+    """Wait for frames until the screen matches ``pattern`` (``present=False``: no longer matches)."""
     deadline = time.monotonic() + timeout_s
-    while not (match := re.search(pattern, screen.text())):
+    while bool(re.search(pattern, screen.text())) != present:
         left_ms = (deadline - time.monotonic()) * 1000
-        if left_ms <= 0:
-            raise AssertionError(f"the screen never showed {pattern!r}; it shows:\n{screen.text()}")
         try:
+            if left_ms <= 0:
+                raise PlaywrightTimeoutError("deadline")
             ws.wait_for_event("framereceived", timeout=left_ms)
         except PlaywrightTimeoutError:
-            raise AssertionError(f"the screen never showed {pattern!r}; it shows:\n{screen.text()}") from None
-    return match
+            raise AssertionError(f"the screen never {'showed' if present else 'lost'} {pattern!r}; "
+                                 f"it shows:\n{screen.text()}") from None
 
 
 @pytest.fixture
@@ -199,6 +205,8 @@ def test_web_ui_streams_a_reply_in_chromium(chromium, web_server, smollm_path):
             wait_for_screen(ws, screen, re.escape(first_words), REPLY_TIMEOUT_S)
             wait_for_screen(ws, screen, r"ready │ \d+\.\d tok/s", REPLY_TIMEOUT_S)
             assert PROMPT in screen.text()
+            # the "Loaded …" notice times out on its own; the screenshot is clearer without it
+            wait_for_screen(ws, screen, "Loaded ", REPLY_TIMEOUT_S, present=False)
             SCREENSHOT.parent.mkdir(exist_ok=True)
             page.screenshot(path=str(SCREENSHOT))
         finally:
