@@ -188,12 +188,18 @@ def test_web_ui_streams_a_reply_in_chromium(chromium, web_server, smollm_path):
         browser = p.chromium.launch(executable_path=chromium, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 760})
+            screens: dict[str, TerminalScreen] = {}
+
+            def follow(ws) -> None:  # on the websocket's creation, so no frame goes unseen
+                screens[ws.url] = screen = TerminalScreen(ws.url)
+                ws.on("framesent", screen.on_sent)
+                ws.on("framereceived", screen.on_received)
+
+            page.on("websocket", follow)
             with page.expect_websocket(timeout=STARTUP_TIMEOUT_S * 1000) as ws_info:
                 page.goto(web_server.url, wait_until="domcontentloaded")
             ws = ws_info.value
-            screen = TerminalScreen(ws.url)
-            ws.on("framesent", screen.on_sent)
-            ws.on("framereceived", screen.on_received)
+            screen = screens[ws.url]
             # the page shows the terminal once its first output arrived
             page.wait_for_selector("body.-first-byte", timeout=STARTUP_TIMEOUT_S * 1000)
             wait_for_screen(ws, screen, r"ready │ ctx .*(?i:smollm2)", STARTUP_TIMEOUT_S)
