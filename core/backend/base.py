@@ -8,7 +8,7 @@ activation functions are cheap elementwise NumPy and stay in forward.py.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -20,6 +20,24 @@ Matrix = Any
 # row-wise into one matrix (Q|K|V, gate|up); a row order permutes that part's
 # rows (neox RoPE heads, see rope.interleave_halves).
 MatrixPart = tuple[str, tuple[int, int], "np.ndarray | None"]
+
+# A chunk of up to this many tokens (a speculative verify step) gives every
+# row the very bits a one-token decode step at its position gives, on every
+# backend: greedy speculation then picks exactly the tokens plain decoding does.
+ROW_EXACT_MAX_T = 32
+
+
+def attend_by_row(attend_one: Callable[[np.ndarray, int, int], np.ndarray], q: np.ndarray, start: int, lo: int,
+                  window: int) -> np.ndarray:
+    """Attention of a chunk query by query, each as the decode step at its
+    position calls it: ``attend_one(q_row, position, lo)`` with the ``lo``
+    that step passes (its own window edge), so the keys it reads, their
+    tiling and any key split are those of the decode step."""
+    rows = []
+    for i in range(q.shape[0]):
+        p = start + i
+        rows.append(attend_one(q[i:i + 1], p, max(lo, p - window + 1) if window else lo))
+    return np.concatenate(rows)
 
 
 class Backend(Protocol):

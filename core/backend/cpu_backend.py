@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _attention, _kernels  # ImportError here means: no compiled kernels
 from ..gguf_file import GGUFFile, ShardedGGUF
-from .base import MatrixPart
+from .base import ROW_EXACT_MAX_T, MatrixPart, attend_by_row
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,22 @@ class CpuBackend:
         return out
 
     def attend(self, q, k, v, start, lo, window, softcap):
+        T = q.shape[0]
+        if 1 < T <= ROW_EXACT_MAX_T and self._decode_attention_differs(k.shape[0], start, T, lo, window):
+            return attend_by_row(lambda qi, p, row_lo: self._attend(qi, k, v, p, row_lo, window, softcap),
+                                 q, start, lo, window)
+        return self._attend(q, k, v, start, lo, window, softcap)
+
+    def _decode_attention_differs(self, n_kv: int, start: int, T: int, lo: int, window: int) -> bool:
+        """Whether a decode step at some row of this chunk would cut its keys
+        otherwise than the chunk does: a window edge (the kernel tiles keys from
+        ``lo``, which is each step's own) or a key split (a step whose few kv heads
+        leave threads idle splits its keys, the kernel's 2 x 256-key floor)."""
+        edge = window > 0 and start + T > window
+        split = n_kv < self.threads and start + T - lo >= 512
+        return edge or split
+
+    def _attend(self, q, k, v, start, lo, window, softcap):
         T, nh, _ = q.shape
         out = np.empty((T, nh * v.shape[2]), np.float32)
         # Attention runs on the same pool as the products, so even a decode

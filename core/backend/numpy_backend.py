@@ -13,7 +13,7 @@ import numpy as np
 from ..gguf_file import GGUFFile, ShardedGGUF
 from ..quants import dequantize
 from .attention_ref import attend_reference
-from .base import MatrixPart
+from .base import ROW_EXACT_MAX_T, MatrixPart, attend_by_row
 
 
 class NumpyBackend:
@@ -43,12 +43,26 @@ class NumpyBackend:
     def linear(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         if x.shape[0] == 1:  # one row: matrix-vector product (BLAS gemv streams W once)
             return (w @ x[0])[None, :]
+        if x.shape[0] <= ROW_EXACT_MAX_T:
+            # a few rows (a speculative verify step): each row through the same
+            # gemv as a decode step, so every row equals its one-token product
+            # bit for bit (sgemm sums in another order); greedy speculation then
+            # gives exactly the tokens of plain decoding
+            return np.matmul(x[:, None, :], w.T)[:, 0]
         return x @ w.T
 
     def embed(self, w: np.ndarray, ids: np.ndarray) -> np.ndarray:
         return w[ids]
 
     def attend(self, q, k, v, start, lo, window, softcap):
+        if 1 < q.shape[0] <= ROW_EXACT_MAX_T:
+            # NumPy's sums over a longer, masked row round differently from a decode step's
+            return attend_by_row(lambda qi, p, row_lo: self._attend(qi, k, v, p, row_lo, window, softcap),
+                                 q, start, lo, window)
+        return self._attend(q, k, v, start, lo, window, softcap)
+
+    @staticmethod
+    def _attend(q, k, v, start, lo, window, softcap):
         T, nh, _ = q.shape
         out = np.empty((T, nh * v.shape[2]), np.float32)
         attend_reference(q, k, v, out, start, lo, start + T, window, softcap)
