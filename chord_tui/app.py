@@ -21,6 +21,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from chord_core.chat_template import TemplateLimitError
 from chord_core.errors import ChordError
 from chord_core.sampling import LiveSettings
 from chord_tui.downloads import Downloads
@@ -28,6 +29,7 @@ from chord_tui.engine import Engine
 from chord_tui.messages import (ContextSizeChosen, DefaultModelFound, ModelLoaded, ModelLoadFailed, ModelLoadProgress,
                                 PullFailed, PullFinished, PullProgress, SettingChanged)
 from chord_tui.screens.chat import ChatScreen
+from chord_tui.screens.dialogs import ConfirmDialog
 from chord_tui.screens.help import HelpScreen, sections_from
 from chord_tui.screens.models import ModelsScreen
 from chord_tui.screens.prompt_view import PromptScreen, prompt_request
@@ -145,22 +147,25 @@ class ChordApp(App):
         self.save_config()
 
     # -- model loading -------------------------------------------------------------------
-    def load_model(self, name: str) -> None:
+    def load_model(self, name: str, template: str | None = None) -> None:
+        """Load ``name`` with its own chat template, or ``template`` (a shipped one's name)."""
         if self.loading_model:
             self.notify(f"Already loading {self.loading_model}.", severity="warning")
             return
         self.chat.stop_generation()
         self.loading_model = name
         self._show_load(f"loading {name}…", -1)
-        self._load_worker(name, self.config.context_size)
+        self._load_worker(name, self.config.context_size, template)
 
     @work(thread=True, group="load", exit_on_error=False)
-    def _load_worker(self, name: str, n_ctx: int | None) -> None:
+    def _load_worker(self, name: str, n_ctx: int | None, template: str | None = None) -> None:
         def progress(fraction: float, label: str) -> None:
             self.post_message(ModelLoadProgress(name, fraction, label))
 
         try:
-            info = self.engine.load(name, progress=progress, n_ctx=n_ctx)
+            info = self.engine.load(name, progress=progress, n_ctx=n_ctx, template=template)
+        except TemplateLimitError as err:  # a template bomb: the model itself may be fine
+            self.post_message(ModelLoadFailed(name, str(err), fallback_template=err.fallback))
         except Exception as err:  # any failure: show why, stay usable
             self.post_message(ModelLoadFailed(name, str(err) or type(err).__name__))
         else:
@@ -203,11 +208,24 @@ class ChordApp(App):
         self._show_load(f"failed: {message.reason}", 0.0, done=True, failed=True)
         self.notify(f"Could not load {message.name}: {message.reason}", title="Load failed",
                     severity="error", timeout=10)
+        if message.fallback_template:
+            self.offer_fallback_template(message.name, message.fallback_template, message.reason)
+            return
         if info is None and message.name == self.config.last_model:
             # the remembered model is gone (deleted, moved): open the library's default instead
             self.config.last_model = None
             self.schedule_config_save()
             self.find_default_model(exclude=message.name)
+
+    def offer_fallback_template(self, name: str, fallback: str, reason: str) -> None:
+        """The model's own chat template is over its limits: offer to load it with a shipped one."""
+        def chosen(use: bool | None) -> None:
+            if use:
+                self.load_model(name, template=fallback)
+
+        self.push_screen(ConfirmDialog(f"{name}'s chat template cannot be used.",
+                                       f"{reason}. Load {name} with the shipped '{fallback}' template instead?",
+                                       confirm=f"Use {fallback}"), chosen)
 
     @work(group="memory", exclusive=True, exit_on_error=False)
     async def update_memory(self) -> None:

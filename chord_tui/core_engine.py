@@ -76,6 +76,7 @@ class CoreEngine:
         self._model: Model | None = None
         self._session: ChatSession | None = None
         self._info: LoadedModelInfo | None = None
+        self._template: str | None = None  # the loaded model's template override, kept across context changes
         self._lock = threading.Lock()  # load vs generate: held while a reply streams and while models swap
 
     # -- library ---------------------------------------------------------------
@@ -102,7 +103,7 @@ class CoreEngine:
 
     # -- the loaded model ----------------------------------------------------------
     def load(self, name_or_path: str, progress: Progress | None = None,
-             n_ctx: int | None = None) -> LoadedModelInfo:
+             n_ctx: int | None = None, template: str | None = None) -> LoadedModelInfo:
         path = library.resolve_model(name_or_path)
         if progress:
             progress(0.0, f"loading {Path(path).name}")
@@ -110,13 +111,14 @@ class CoreEngine:
                            **self.load_options)
         try:
             name = next((e.name for e in library.list_entries() if Path(e.path) == Path(path)), model.info.name)
-            session = self._new_session(model, self.n_ctx if n_ctx is None else n_ctx, name)
+            template = template or self.template_override
+            session = self._new_session(model, self.n_ctx if n_ctx is None else n_ctx, name, template)
         except BaseException:
             model.close()
             raise
         with self._lock:  # a reply still streaming ends first (the App has cancelled it)
             old = self._model
-            self._model, self._session = model, session
+            self._model, self._session, self._template = model, session, template
             self._info = self._describe(name, str(path), model, session)
         if old is not None:
             old.close()
@@ -136,15 +138,15 @@ class CoreEngine:
             if self._model is None or self._info is None:
                 raise RuntimeError("no model loaded")
             # the old KV cache goes with the old session
-            self._session = self._new_session(self._model, n_ctx, self._info.name)
+            self._session = self._new_session(self._model, n_ctx, self._info.name, self._template)
             self._info = self._describe(self._info.name, self._info.path, self._model, self._session)
         return_freed_memory()
         return self._info
 
-    def _new_session(self, model: Model, n_ctx: int | None, name: str) -> ChatSession:
+    @staticmethod
+    def _new_session(model: Model, n_ctx: int | None, name: str, template: str | None) -> ChatSession:
         # replies are recorded under the library name (general.name is in the record beside it)
-        return ChatSession(model, n_ctx=context_for(model, n_ctx), template_override=self.template_override,
-                           model_name=name)
+        return ChatSession(model, n_ctx=context_for(model, n_ctx), template_override=template, model_name=name)
 
     @staticmethod
     def _describe(name: str, path: str, model: Model, session: ChatSession) -> LoadedModelInfo:

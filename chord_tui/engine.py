@@ -71,10 +71,13 @@ class Engine(Protocol):
 
     # -- the loaded model -------------------------------------------------
     def load(self, name_or_path: str, progress: Progress | None = None,
-             n_ctx: int | None = None) -> LoadedModelInfo:
+             n_ctx: int | None = None, template: str | None = None) -> LoadedModelInfo:
         """Load a model with a context of ``n_ctx`` (None: the model's default;
-        at most its training context). The previous model is released. Waits
-        for a reply in flight to end (load vs generate)."""
+        at most its training context) and chat ``template`` (a shipped
+        template's name or a file; None: the model's own). The previous model
+        is released. Waits for a reply in flight to end (load vs generate). A
+        template over its limits raises chord_core's ``TemplateLimitError``
+        with the shipped template to offer in its ``fallback``."""
         ...
     def set_context(self, n_ctx: int | None) -> LoadedModelInfo:
         """Run the loaded model with a new context size (a fresh KV cache)."""

@@ -78,6 +78,7 @@ class ModelLoaded(Message):
 class ModelLoadFailed(Message):
     name: str
     reason: str
+    fallback_template: str | None = None  # the model's template is over its limits: offer this shipped one
 
 
 @dataclass

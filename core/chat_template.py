@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import ChordError
 from .model_facts import BASE_MODEL_LABEL, CHAT_TEMPLATE_KEY
+from .template_sandbox import DEFAULT_SECONDS, BoundedSandbox, TemplateLimits, TemplateOverBudget, bounded_render
 
 GGUF_TEMPLATE_KEY = CHAT_TEMPLATE_KEY
 TEMPLATE_SUFFIX = ".jinja"
@@ -36,6 +36,8 @@ _SYSTEM_PROBE = "chord-system-probe-7f3a"
 _REPLY_PROBE = "chord-reply-probe-4c1e"
 _EOS_PROBE = "chord-eos-probe-9b2d"
 # A base model's prompt: the messages' text, one blank line apart, nothing added.
+# Real templates are a few KB (tool-calling ones up to ~30 KB); past this, compiling alone would be slow.
+MAX_TEMPLATE_CHARS = 256 * 1024
 _PLAIN_TEXT = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %}{{ '\n\n' }}{% endif %}{% endfor %}"
 # What a template file must turn into a prompt before it is accepted.
 _TEST_CONVERSATION = [
@@ -47,6 +49,13 @@ _TEST_CONVERSATION = [
 
 class ChatTemplateError(ChordError):
     """A chat template could not be found, compiled or rendered."""
+
+
+class TemplateLimitError(ChatTemplateError):
+    """A chat template went over its time, output or memory limit: a bomb, or a
+    template too heavy to use; a fallback template is the way out."""
+
+    fallback: str | None = None  # the shipped template to offer instead, once the model is known
 
 
 class _TemplateRaised(jinja2.TemplateError):
@@ -122,11 +131,9 @@ def _strftime_now(fmt: str) -> str:
     return datetime.now().strftime(fmt)
 
 
-def _new_environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
-    )
-    env.filters["tojson"] = _tojson
+def _new_environment() -> BoundedSandbox:
+    env = BoundedSandbox(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    env.add_filter("tojson", _tojson)
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     return env
@@ -157,15 +164,21 @@ def fold_system_messages(messages: list[dict]) -> list[dict]:
 class ChatTemplate:
     """A compiled chat template and where it came from."""
 
-    def __init__(self, text: str, source: TemplateSource):
+    def __init__(self, text: str, source: TemplateSource, time_budget_s: float = DEFAULT_SECONDS):
         self.text = text
         self.source = source
+        self.time_budget_s = time_budget_s  # each render's
+        if len(text) > MAX_TEMPLATE_CHARS:
+            raise TemplateLimitError(f"chat template ({source}) is {len(text):,} characters long, over the "
+                                     f"{MAX_TEMPLATE_CHARS:,}-character limit for a template")
         try:
-            self._compiled = _new_environment().from_string(text)
+            self._compiled = _new_environment().compile_bounded(text)
         except jinja2.TemplateSyntaxError as err:
             raise ChatTemplateError(
                 f"chat template ({source}) has a syntax error at line {err.lineno}: {err.message}"
             ) from None
+        except Exception as err:  # untrusted text: e.g. nesting deep enough to exhaust the parser's recursion
+            raise ChatTemplateError(f"chat template ({source}) cannot be compiled: {type(err).__name__}: {err}") from None
 
     def __repr__(self) -> str:
         return f"ChatTemplate({self.source})"
@@ -219,21 +232,32 @@ class ChatTemplate:
     # --- rendering -------------------------------------------------------
 
     def render(self, messages: list[dict], add_generation_prompt: bool = True,
-               bos_token: str = "", eos_token: str = "", **extra: Any) -> str:
+               bos_token: str = "", eos_token: str = "", *, n_ctx: int | None = None, **extra: Any) -> str:
         """The prompt text for ``messages`` exactly as the template writes it.
 
         Pass the model's BOS/EOS strings: templates that write ``bos_token``
         themselves expect the caller not to add another (see ``writes_bos``).
+        The render is bounded (``TemplateLimits.for_prompt``: ``n_ctx`` and the
+        messages' length set the output limit); over a bound, ``TemplateLimitError``.
         """
         context = {"tools": None, "documents": None, **extra}
+        input_chars = sum(len(str(m.get("content", ""))) for m in messages)
+        limits = TemplateLimits.for_prompt(n_ctx, input_chars, seconds=self.time_budget_s)
         try:
-            return self._compiled.render(
+            return bounded_render(self._compiled, limits, dict(
                 messages=[dict(m) for m in messages],
                 add_generation_prompt=add_generation_prompt,
                 bos_token=bos_token,
                 eos_token=eos_token,
                 **context,
-            )
+            ))
+        except TemplateOverBudget as err:
+            raise TemplateLimitError(f"chat template ({self.source}) {err}") from None
+        except RecursionError:
+            raise TemplateLimitError(f"chat template ({self.source}) nests calls deeper than Python's "
+                                     f"recursion limit") from None
+        except MemoryError:
+            raise TemplateLimitError(f"chat template ({self.source}) ran out of memory") from None
         except _TemplateRaised as err:
             raise ChatTemplateError(f"chat template ({self.source}) refused the conversation: {err}") from None
         except jinja2.exceptions.SecurityError as err:
@@ -242,6 +266,18 @@ class ChatTemplate:
             raise ChatTemplateError(
                 f"chat template ({self.source}) failed: {type(err).__name__}: {err}"
             ) from None
+
+    def check_limits(self) -> None:
+        """Raise ``TemplateLimitError`` if the template goes over its limits on a
+        plain conversation: a bomb is caught when a model loads, before the first
+        message. Any other failure is left for the conversation that causes it."""
+        try:
+            self.render([{"role": "system", "content": "chord-test-system"}, *_TEST_CONVERSATION],
+                        bos_token="<s>", eos_token="</s>")
+        except TemplateLimitError:
+            raise
+        except ChatTemplateError:
+            pass
 
     def check_renders_a_conversation(self) -> None:
         """Refuse a template that fails on, or leaves out, a plain user/assistant/user
@@ -261,6 +297,8 @@ class ChatTemplate:
         marked = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _REPLY_PROBE}]
         try:
             rendered = self.render(marked, add_generation_prompt=False, bos_token="", eos_token=_EOS_PROBE)
+        except TemplateLimitError:
+            raise
         except ChatTemplateError:
             return ""
         at = rendered.find(_REPLY_PROBE)
@@ -275,6 +313,8 @@ class ChatTemplate:
         probe = [{"role": "system", "content": _SYSTEM_PROBE}, {"role": "user", "content": "Hi"}]
         try:
             return _SYSTEM_PROBE in self.render(probe, bos_token="<s>", eos_token="</s>")
+        except TemplateLimitError:
+            raise
         except ChatTemplateError:
             return False
 
@@ -290,6 +330,8 @@ class ChatTemplate:
             return False
         try:
             rendered = self.render([{"role": "user", "content": "Hi"}], bos_token=bos_token, eos_token="")
+        except TemplateLimitError:
+            raise
         except ChatTemplateError:
             return False
         return rendered.startswith(bos_token)

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .chat_template import ChatTemplate
+from .chat_template import ChatTemplate, TemplateLimitError, fallback_name_for
 from .errors import ChordError
 from .events import Done, ErrorEvent, Event, Notice, Started, Stats, TokenAlternative, TokenEvent
 from .model import Model
@@ -44,6 +44,11 @@ class ChatSession:
         # what replies are recorded under: the library name when the caller knows it
         self.model_name = model_name or model.info.name
         self.template = template or ChatTemplate.for_model(model.metadata, template_override)
+        try:
+            self.template.check_limits()  # a template bomb fails the load, not the first message
+        except TemplateLimitError as err:
+            err.fallback = fallback_name_for(model.metadata)
+            raise
         self.cache = model.new_cache(n_ctx)
         self._busy = threading.Lock()
         tok = model.tokenizer
@@ -68,7 +73,7 @@ class ChatSession:
         """The prompt text for ``messages``; without ``add_generation_prompt``
         the conversation alone, as it stands, with no header opening a reply."""
         msgs = self.template.prepare(messages)
-        kw = dict(bos_token=self.bos_token, eos_token=self.eos_token)
+        kw = dict(bos_token=self.bos_token, eos_token=self.eos_token, n_ctx=self.n_ctx)
         if not continue_reply:
             return self.template.render(msgs, add_generation_prompt=add_generation_prompt, **kw)
         # continue the last (assistant) message: render it with a marker in

@@ -181,7 +181,8 @@ class FakeEngine:
 
     # -- the loaded model ---------------------------------------------------------------------
     @off_ui_thread
-    def load(self, name_or_path: str, progress=None, n_ctx: int | None = None) -> LoadedModelInfo:
+    def load(self, name_or_path: str, progress=None, n_ctx: int | None = None,
+             template: str | None = None) -> LoadedModelInfo:
         self.loads.append(name_or_path)
         self.contexts.append(n_ctx)
         if progress:

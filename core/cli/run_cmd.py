@@ -92,7 +92,16 @@ def _base_model_warning(model) -> str:
             f"(e.g. --template {fallback_name_for(model.metadata)})")
 
 
+def _with_fallback_hint(err: ChordError, model) -> ChordError:
+    """A template over its limits: say how to chat with a shipped one instead."""
+    from ..chat_template import fallback_name_for
+
+    fallback = getattr(err, "fallback", None) or fallback_name_for(model.metadata)
+    return ChordError(f"{err}; to chat with a shipped template instead: --template {fallback}")
+
+
 def run(args) -> int:
+    from ..chat_template import TemplateLimitError
     from ..events import Done, ErrorEvent, Notice, TokenEvent
     from ..session import ChatSession
 
@@ -104,7 +113,10 @@ def run(args) -> int:
     settings = _settings(args)
     model = load_model(args.model, args)
     warn_above_training_context(model, args.ctx)
-    session = ChatSession(model, n_ctx=args.ctx, template_override=args.template)
+    try:
+        session = ChatSession(model, n_ctx=args.ctx, template_override=args.template)
+    except TemplateLimitError as err:
+        raise _with_fallback_hint(err, model) from None
     if args.raw:
         prompt_text = args.prompt or ""
         events = session.complete(prompt_text, settings)
@@ -114,7 +126,10 @@ def run(args) -> int:
             raise ChordError("nothing to answer: give a PROMPT, stdin, or --messages ending with a user message")
         if session.is_completion_only:
             print(_base_model_warning(model), file=sys.stderr)
-        prompt_text = session.render(msgs)
+        try:
+            prompt_text = session.render(msgs)
+        except TemplateLimitError as err:
+            raise _with_fallback_hint(err, model) from None
         events = session.stream(msgs, settings)
     if args.verbose:
         print(f"template: {session.template.source}", file=sys.stderr)
