@@ -119,7 +119,7 @@ class _Budget:
 
     def refuse_over(self, size: int, what: str) -> None:
         if size > self.limits.output_chars:
-            raise TemplateOverBudget(f"{what} of about {size:,} characters is over its "
+            raise TemplateOverBudget(f"would build {what} of about {size:,} characters, over its "
                                      f"{self.limits.output_chars:,}-character limit")
 
     def check_value(self, value: Any, what: str) -> Any:
@@ -146,7 +146,7 @@ def bounded_render(template, limits: TemplateLimits, context: dict[str, Any]) ->
         parts, size = [], 0
         for chunk in template.generate(**context):
             size += len(chunk)
-            budget.refuse_over(size, "the output")
+            budget.refuse_over(size, "an output")
             parts.append(chunk)
         return "".join(parts)
     finally:
@@ -284,16 +284,16 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         budget = _budget()
         budget.tick()
         budget.refuse_over(_binop_size(operator, left, right, budget.limits.output_chars),
-                           f"the result of {operator!r}")
-        return budget.check_value(super().call_binop(context, operator, left, right), f"the result of {operator!r}")
+                           f"a value with {operator!r}")
+        return budget.check_value(super().call_binop(context, operator, left, right), f"a value with {operator!r}")
 
     def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
         budget = _budget()
         budget.tick()
         name = getattr(__obj, "__name__", "a call")
-        budget.refuse_over(_method_size(__obj, args, kwargs, budget.limits.output_chars), f"{name}()")
+        budget.refuse_over(_method_size(__obj, args, kwargs, budget.limits.output_chars), f"a value with {name}()")
         result = super().call(__context, __obj, *args, **kwargs)
-        return budget.check_value(result, f"the result of {name}()")
+        return budget.check_value(result, f"a value with {name}()")
 
     def wrap_str_format(self, value: Any):
         wrapped = super().wrap_str_format(value)
@@ -305,7 +305,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         def checked(*args: Any, **kwargs: Any) -> str:
             budget = _budget()
             budget.refuse_over(_format_size(fmt, [*args, *kwargs.values()], budget.limits.output_chars),
-                               "str.format()")
+                               "a value with str.format()")
             return wrapped(*args, **kwargs)
 
         return checked
@@ -332,7 +332,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def _join(*parts: Any) -> str:
         budget = _budget()
         budget.tick()
-        budget.refuse_over(sum(text_size(p, budget.limits.output_chars) for p in parts), "a '~' join")
+        budget.refuse_over(sum(text_size(p, budget.limits.output_chars) for p in parts), "a value with '~'")
         text = "".join(str(p) for p in parts)
         budget.spend(len(text))
         return text
@@ -371,11 +371,11 @@ def _bounded_filter(name: str, function: Any) -> Any:
         budget.tick()
         values = [a for a in args if not isinstance(a, (ImmutableSandboxedEnvironment,)) and not _is_context(a)]
         budget.refuse_over(_filter_size(name, values + list(kwargs.values()), budget.limits.output_chars),
-                           f"the '{name}' filter's result")
+                           f"a value with the '{name}' filter")
         if name == "tojson" and (kwargs.get("indent") or 0) > MAX_JSON_INDENT:
             raise TemplateOverBudget(f"asked tojson for an indent of {kwargs['indent']} (its limit is "
                                      f"{MAX_JSON_INDENT})")
-        return budget.check_value(function(*args, **kwargs), f"the '{name}' filter's result")
+        return budget.check_value(function(*args, **kwargs), f"a value with the '{name}' filter")
 
     return bounded
 

@@ -6,6 +6,7 @@ the TUI (which offers a shipped template instead)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,14 @@ async def test_tui_offers_a_fallback_template_for_a_bomb_and_loads_with_it(tmp_p
         await settle(app, pilot, rounds=400)
         assert app.engine.info is not None
         assert app.engine.info.template_source == "fallback: chatml"
+
+
+def test_adding_a_bomb_model_warns_with_the_fallback(bomb_models, capsys):
+    from chord_tui.cli import main
+
+    assert main(["models", "add", str(bomb_models["string-product"]), "--name", "bomb-added"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert re.fullmatch(r"chord-chat: warning: chat template \(GGUF tokenizer.chat_template\) would build a value with "
+                        r"'\*' of about 2,000,000,000 characters, over its [\d,]+-character limit; chat with a "
+                        r"shipped template: --template chatml", err[0]), err[0]

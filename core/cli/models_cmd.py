@@ -151,7 +151,23 @@ def _add(args) -> int:
     where = done[args.mode]
     print(f"added {entry.name}: {entry.architecture}, {format_params(entry.parameter_count)} parameters, "
           f"{entry.quant_type}, {format_size(entry.size)} ({where})")
+    _warn_if_template_over_limits(entry)
     return 0
+
+
+def _warn_if_template_over_limits(entry) -> None:
+    """A model whose own chat template is a bomb is still added (its weights may be fine),
+    with a warning now rather than a failed first message later."""
+    from ..chat_template import ChatTemplate, ChatTemplateError, fallback_name_for
+    from ..gguf_file import GGUFFile
+
+    with GGUFFile(entry.path) as gguf:
+        metadata = dict(gguf.metadata)
+    try:
+        ChatTemplate.for_model(metadata).check_limits()
+    except ChatTemplateError as err:  # over its limits, or does not compile: the same advice
+        print(f"chord-chat: warning: {err}; chat with a shipped template: --template {fallback_name_for(metadata)}",
+              file=sys.stderr)
 
 
 def _pull(args) -> int:
@@ -183,6 +199,7 @@ def _pull(args) -> int:
         bar.finish()
     print(f"pulled {entry.name}: {entry.architecture}, {format_params(entry.parameter_count)} parameters, "
           f"{entry.quant_type}, {format_size(entry.size)}, sha256 {entry.sha256}")
+    _warn_if_template_over_limits(entry)
     return 0
 
 
