@@ -42,6 +42,14 @@ class Stats:
     generated: int
     n_past: int  # context used
     n_ctx: int  # context size
+    # speculative decoding: guessed tokens checked by the model, and of those the ones it kept
+    draft_proposed: int = 0
+    draft_accepted: int = 0
+
+    @property
+    def acceptance(self) -> float | None:
+        """The share of guessed tokens kept; None when nothing was guessed."""
+        return self.draft_accepted / self.draft_proposed if self.draft_proposed else None
 
 
 @dataclass(frozen=True)

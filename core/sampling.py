@@ -319,6 +319,10 @@ class Sampler:
             reported_temperature = settings.temperature
         return _report(penalized, token, reported_temperature, ranked.ids[:N_ALTERNATIVES])
 
+    def uniform(self) -> float:
+        """The next number of the seeded stream, in [0, 1) (the speculative rule's draws)."""
+        return self._rng.uniform()
+
     def _draw(self, cands: Candidates) -> int:
         """llama.cpp's dist sampler: float32 weights exp(l - max) in candidate
         order, summed in double; the first token whose running sum reaches
@@ -331,6 +335,13 @@ class Sampler:
         running = np.cumsum(weights)  # sequential in double, like the C++ loop
         position = int(np.searchsorted(running, running[-1] * target, side="left"))
         return int(cands.ids[min(position, len(cands) - 1)])
+
+
+def report(penalized: np.ndarray, token: int, settings: SamplerSettings) -> SampledToken:
+    """``token``'s probability and the 5 most probable tokens, measured as ``Sampler.sample`` measures them."""
+    greedy = settings.temperature < MIN_TEMPERATURE
+    return _report(penalized, token, 1.0 if greedy else settings.temperature,
+                   top_k(penalized, N_ALTERNATIVES).ids[:N_ALTERNATIVES])
 
 
 def _report(penalized: np.ndarray, token: int, temperature: float, top_ids: np.ndarray) -> SampledToken:

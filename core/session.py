@@ -11,35 +11,26 @@ changed tail.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Callable, Iterator
 
-import numpy as np
-
 from .chat_template import ChatTemplate, TemplateLimitError, fallback_name_for
+from .drafters import Speculation
 from .errors import ChordError
-from .events import Done, ErrorEvent, Event, Notice, Started, Stats, TokenAlternative, TokenEvent
+from .events import Done, ErrorEvent, Event, Notice
+from .generator import DecodeStep, Generator, GenerationResult
 from .model import Model
-from .sampling import Sampler, SamplerSettings, SettingsSource, as_settings_source
-from .stop_strings import StopStringFilter
-from .tokenizer import StreamDecoder
+from .sampling import SamplerSettings, SettingsSource, as_settings_source
 
-STATS_EVERY = 4  # tokens between Stats events while decoding
-CANCEL_CHUNK = 128  # prompt tokens evaluated between two looks at the cancel event
 _CONTINUE_MARK = "\ue000chord-continue\ue001"  # private-use characters no reply contains
-
-
-def common_prefix_len(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class ChatSession:
     def __init__(self, model: Model, template: ChatTemplate | None = None, n_ctx: int | None = None,
-                 template_override: str | None = None, model_name: str | None = None):
+                 template_override: str | None = None, model_name: str | None = None,
+                 decode_step: DecodeStep | None = None, speculation: Speculation | None = None):
+        """``decode_step``: what runs a one-token step (default: the model's own
+        eval; a batcher runs several sessions' steps as one forward).
+        ``speculation``: how replies guess ahead (default off; see drafters.py)."""
         self.model = model
         # what replies are recorded under: the library name when the caller knows it
         self.model_name = model_name or model.info.name
@@ -50,6 +41,7 @@ class ChatSession:
             err.fallback = fallback_name_for(model.metadata)
             raise
         self.cache = model.new_cache(n_ctx)
+        self.generator = Generator(model, self.cache, decode_step=decode_step, speculation=speculation)
         self._busy = threading.Lock()
         tok = model.tokenizer
         self.bos_token = tok.id_to_token[tok.bos_id] if tok.bos_id is not None else ""
@@ -173,8 +165,11 @@ class ChatSession:
             yield ErrorEvent("this session is already generating a reply")
             return
         try:
-            yield from self._generate(prompt, as_settings_source(settings), cancel or threading.Event(), refit,
-                                      extra_stops)
+            result = yield from self.generator.run(prompt, as_settings_source(settings), cancel or threading.Event(),
+                                                   refit, extra_stops)
+            yield result.stats
+            yield Done(reason=result.reason, text=result.text, token_ids=result.token_ids, stats=result.stats,
+                       record=self._record(result))
         except ChordError as e:
             yield ErrorEvent(str(e))
         except Exception as e:  # the engine must never take the conversation down with it
@@ -182,121 +177,31 @@ class ChatSession:
         finally:
             self._busy.release()
 
-    def _prefill(self, ids: list[int], cancel: threading.Event | None = None):
-        """Evaluate what the cache lacks of ``ids``; (logits of the last token, tokens
-        reused), or (None, reused) if ``cancel`` was set between two chunks."""
-        cache = self.cache
-        reuse = common_prefix_len(cache.tokens, ids)
-        if reuse == len(ids):
-            reuse -= 1  # logits come from evaluating at least one token
-        cache.truncate(reuse)
-        rest = ids[reuse:]
-        # in chunks, so that a stop lands within one chunk even in a long prompt
-        while len(rest) > CANCEL_CHUNK:
-            if cancel is not None and cancel.is_set():
-                return None, reuse
-            self.model.eval(rest[:CANCEL_CHUNK], cache)
-            rest = rest[CANCEL_CHUNK:]
-        if cancel is not None and cancel.is_set():
-            return None, reuse
-        return self.model.eval(rest, cache), reuse
+    @property
+    def speculation(self) -> Speculation:
+        return self.generator.speculation
 
-    def _generate(self, prompt: list[int], source: SettingsSource, cancel: threading.Event,
-                  refit, extra_stops: tuple[str, ...]) -> Iterator[Event]:
-        model, tok = self.model, self.model.tokenizer
-        first = source.snapshot()
-        sampler = Sampler(source, seed=first.seed)
-        t_start = time.perf_counter()
-        logits, reused = self._prefill(prompt, cancel)  # None if stopped: the loop ends at once
-        if logits is not None and not np.isfinite(logits).all():
-            # damaged weights or metadata: say so rather than fail inside the sampler
-            raise ChordError(f"{model.info.name}: the model computed non-finite logits (NaN or inf); "
-                             "its weights or metadata are damaged")
-        t_prefill = time.perf_counter() - t_start
-        n_prefilled = len(self.cache.tokens) - reused
-        yield Started(prompt_tokens=len(prompt), reused_tokens=reused, n_ctx=self.n_ctx)
-        decoder = StreamDecoder(tok)
-        stops = StopStringFilter(first.stop + extra_stops)
-        generated: list[int] = []
-        text_parts: list[str] = []
-        reason = "stop"
-        t_first: float | None = None
-        n_steps = 0  # single-token decode steps run since the first token
-        refit_s = 0.0  # time spent evaluating the prompt again after a context refit
-        last_settings, setting_changes = first, []
+    @speculation.setter
+    def speculation(self, value: Speculation) -> None:
+        """Takes effect at the reply's next check, even mid-reply."""
+        self.generator.speculation = value
 
-        def stats() -> Stats:
-            now = time.perf_counter()
-            busy = now - t_first - refit_s if t_first is not None else 0.0
-            return Stats(prompt_tokens=len(prompt),
-                         prefill_tok_s=n_prefilled / t_prefill if t_prefill > 0 else 0.0,
-                         decode_tok_s=n_steps / busy if n_steps and busy > 0 else 0.0,
-                         ttft_s=(t_first or now) - t_start, generated=len(generated),
-                         n_past=self.cache.n_past, n_ctx=self.n_ctx)
-
-        def piece(i: int) -> str:
-            return tok.token_to_piece(i).decode("utf-8", errors="replace")
-
-        while True:
-            if cancel.is_set():
-                reason = "cancelled"
-                break
-            settings = source.snapshot()  # read before every token: slider moves apply here
-            if settings != last_settings:  # kept in the record, so the reply stays reproducible
-                old = last_settings.to_dict()
-                setting_changes.append({"at_token": len(generated),
-                                        **{k: v for k, v in settings.to_dict().items() if old[k] != v}})
-                last_settings = settings
-            if settings.max_tokens is not None and len(generated) >= settings.max_tokens:
-                reason = "length"
-                break
-            stops.stops = tuple(s for s in settings.stop + extra_stops if s)
-            st = sampler.sample(logits, self.cache.tokens)
-            if t_first is None:
-                t_first = time.perf_counter()
-            if tok.is_eog(st.id):
-                break
-            generated.append(st.id)
-            shown = stops.push(decoder.push(st.id))
-            text_parts.append(shown)
-            yield TokenEvent(id=st.id, piece=piece(st.id), text=shown, prob=st.prob,
-                             alternatives=tuple(TokenAlternative(i, piece(i), p) for i, p in st.alternatives))
-            if stops.hit is not None:
-                reason = "stop_string"
-                break
-            if len(generated) % STATS_EVERY == 0:
-                yield stats()
-            if self.cache.n_past >= self.n_ctx:
-                ids = refit("".join(text_parts) + stops.pending) if refit else None
-                if ids is None:
-                    yield Notice("context full: the reply was cut at the context size")
-                    reason = "length"
-                    break
-                yield Notice("context full: the oldest messages were dropped and the prompt evaluated again")
-                t_refit = time.perf_counter()
-                logits, _ = self._prefill(ids, cancel)
-                refit_s += time.perf_counter() - t_refit
-                continue
-            logits = model.eval([st.id], self.cache)
-            n_steps += 1
-        tail = stops.push(decoder.flush()) + stops.flush()
-        if tail:
-            text_parts.append(tail)
-            yield TokenEvent(id=-1, piece="", text=tail, prob=1.0)
-        final = stats()
-        info = model.info
+    def _record(self, result: GenerationResult) -> dict:
+        """What a stored reply keeps: model identity, template, settings, seed, timings."""
+        info, final = self.model.info, result.stats
         record = {
             "model": {"name": self.model_name, "general_name": info.general_name, "path": info.path,
                       "size": info.file_size, "fingerprint": info.fingerprint,
                       "architecture": info.architecture, "quant": info.quant},
             "template": str(self.template.source),
-            "settings": first.to_dict(),
-            "settings_changes": setting_changes,  # [{"at_token": i, field: new value, ...}]
-            "seed": sampler.seed,
-            "timings": {"prompt_tokens": final.prompt_tokens, "reused_tokens": reused,
+            "settings": result.settings.to_dict(),
+            "settings_changes": result.settings_changes,  # [{"at_token": i, field: new value, ...}]
+            "seed": result.seed,
+            "timings": {"prompt_tokens": final.prompt_tokens, "reused_tokens": result.reused_tokens,
                         "prefill_tok_s": final.prefill_tok_s, "decode_tok_s": final.decode_tok_s,
                         "ttft_s": final.ttft_s, "generated": final.generated},
-            "finish_reason": reason,
+            "finish_reason": result.reason,
         }
-        yield final
-        yield Done(reason=reason, text="".join(text_parts), token_ids=tuple(generated), stats=final, record=record)
+        if result.speculation is not None:  # drafter, guesses made and kept, effective tok/s
+            record["speculation"] = result.speculation
+        return record

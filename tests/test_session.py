@@ -286,9 +286,9 @@ def test_a_reply_iterated_on_another_thread_stops_soon_after_cancel(smollm_path)
 
 
 def test_refit_never_drops_the_question_being_answered(smollm_path, monkeypatch):
-    import chord_core.session as session_module
+    import chord_core.generator as generator_module
 
-    monkeypatch.setattr(session_module, "CANCEL_CHUNK", 10**6)  # one eval call per prefill, to read them back
+    monkeypatch.setattr(generator_module, "CANCEL_CHUNK", 10**6)  # one eval call per prefill, to read them back
     # the old exchange is over half the context, so a refit can free half of it
     m = ScriptedModel(smollm_path, [], n_ctx=300)
     m.script = ids_of(m, " wave" * 400)
@@ -312,10 +312,10 @@ def test_continuing_a_short_reply_cuts_at_the_reply_not_inside_the_end_marker(sm
 
 def test_decode_speed_counts_the_steps_it_ran(smollm_path, monkeypatch):
     """Five tokens then end of turn: five decode steps of 0.1 s each is 10 tok/s."""
-    import chord_core.session as session_module
+    import chord_core.generator as generator_module
 
     clock = [100.0]
-    monkeypatch.setattr(session_module.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(generator_module.time, "perf_counter", lambda: clock[0])
     m = ScriptedModel(smollm_path, [])
     m.script = ids_of(m, " a b c d e") + [m.tokenizer.token_id("<|im_end|>")]
     real_eval = m.eval
