@@ -11,6 +11,11 @@ import numpy as np
 from .arch import ARCH_SPECS, SUPPORTED_ARCHITECTURES, ArchSpec
 from .errors import ModelFormatError, UnsupportedModelError
 
+# Far above any real model; a corrupt count or size would otherwise cost per-layer
+# tables or index arrays of millions before the tensors' shapes are checked.
+MAX_BLOCKS = 4096  # layers; the deepest models have a few hundred
+MAX_WIDTH = 1 << 20  # embedding, feed-forward and head sizes, head counts
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -71,7 +76,7 @@ def config_from_metadata(md: dict[str, Any], path: str = "?", n_vocab: int | Non
     spec = ARCH_SPECS[arch]
 
     def key(name: str, default: Any = None, required: bool = False, kind: type | None = None,
-            positive: bool = False) -> Any:
+            positive: bool = False, at_most: int | None = None) -> Any:
         full = f"{arch}.{name}"
         if full in md:
             value = _scalar(md[full])
@@ -85,17 +90,20 @@ def config_from_metadata(md: dict[str, Any], path: str = "?", n_vocab: int | Non
             value = _typed(path, full, value, kind)
             if positive and value <= 0:
                 raise ModelFormatError(f"{path}: metadata key {full!r} is {value}, expected a positive value")
+            if at_most is not None and value > at_most:
+                raise ModelFormatError(f"{path}: metadata key {full!r} is {value}, more than any model has "
+                                       f"(at most {at_most})")
         return value
 
-    n_embd = key("embedding_length", required=True, kind=int, positive=True)
-    n_head = key("attention.head_count", required=True, kind=int, positive=True)
-    n_head_kv = key("attention.head_count_kv", n_head, kind=int, positive=True)
+    n_embd = key("embedding_length", required=True, kind=int, positive=True, at_most=MAX_WIDTH)
+    n_head = key("attention.head_count", required=True, kind=int, positive=True, at_most=MAX_WIDTH)
+    n_head_kv = key("attention.head_count_kv", n_head, kind=int, positive=True, at_most=MAX_WIDTH)
     if f"{arch}.attention.key_length" not in md and n_embd % n_head:
         raise ModelFormatError(f"{path}: embedding_length {n_embd} is not a multiple of head_count {n_head}, "
                                f"and no {arch}.attention.key_length says the head size")
-    head_k = key("attention.key_length", n_embd // n_head, kind=int, positive=True)
-    head_v = key("attention.value_length", head_k, kind=int, positive=True)
-    n_layer = key("block_count", required=True, kind=int, positive=True)
+    head_k = key("attention.key_length", n_embd // n_head, kind=int, positive=True, at_most=MAX_WIDTH)
+    head_v = key("attention.value_length", head_k, kind=int, positive=True, at_most=MAX_WIDTH)
+    n_layer = key("block_count", required=True, kind=int, positive=True, at_most=MAX_BLOCKS)
     if n_vocab is None:
         toks = md.get("tokenizer.ggml.tokens")
         n_vocab = key("vocab_size", len(toks) if toks is not None else 0, kind=int)
@@ -122,7 +130,7 @@ def config_from_metadata(md: dict[str, Any], path: str = "?", n_vocab: int | Non
         attn_scale = 1.0 / math.sqrt(n_embd / n_head)
     return ModelConfig(
         arch=arch, spec=spec, n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer,
-        n_ff=key("feed_forward_length", required=True, kind=int, positive=True), n_head=n_head, n_head_kv=n_head_kv,
+        n_ff=key("feed_forward_length", required=True, kind=int, positive=True, at_most=MAX_WIDTH), n_head=n_head, n_head_kv=n_head_kv,
         head_dim_k=head_k, head_dim_v=head_v, n_rot=n_rot,
         rms_eps=key("attention.layer_norm_rms_epsilon", 1e-5, kind=float),
         rope_base=rope_base, rope_base_swa=rope_base_swa, rope_freq_scale=freq_scale,
