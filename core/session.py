@@ -19,6 +19,7 @@ from .errors import ChordError
 from .events import Done, ErrorEvent, Event, Notice
 from .generator import DecodeStep, Generator, GenerationResult
 from .model import Model
+from .reply import Reply
 from .sampling import SamplerSettings, SettingsSource, as_settings_source
 
 _CONTINUE_MARK = "\ue000chord-continue\ue001"  # private-use characters no reply contains
@@ -155,6 +156,17 @@ class ChatSession:
             yield ErrorEvent(f"the prompt is too long for the context: {len(ids)} tokens, context is {self.n_ctx}")
             return
         yield from self.generate_ids(ids, settings, cancel)
+
+    def chat(self, messages: list[dict], settings: SettingsSource | SamplerSettings | None = None,
+             continue_reply: bool = False) -> Reply:
+        """Reply to ``messages``, as text pieces; ``stream`` gives the same as events."""
+        cancel = threading.Event()
+        return Reply(self.stream(messages, settings, cancel, continue_reply), cancel)
+
+    def completion(self, prompt: str, settings: SettingsSource | SamplerSettings | None = None) -> Reply:
+        """Continue ``prompt`` as plain text, as text pieces; ``complete`` gives the same as events."""
+        cancel = threading.Event()
+        return Reply(self.complete(prompt, settings, cancel), cancel)
 
     def generate_ids(self, prompt: list[int], settings: SettingsSource | SamplerSettings | None = None,
                      cancel: threading.Event | None = None,
