@@ -12,7 +12,7 @@ import sys
 
 from chord_core.errors import ChordError
 
-ENGINE_COMMANDS = ("tokenize", "perplexity", "bench", "run", "models")
+ENGINE_COMMANDS = ("tokenize", "perplexity", "bench", "run", "models", "serve")
 
 
 def _version() -> str:

@@ -1,0 +1,63 @@
+"""A generation on a worker thread, its events handed to the event loop.
+
+``ChatSession.stream`` and friends are plain generators that compute between
+two yields, so they must never run on the event loop. A ``Job`` iterates one
+on a thread of the app's executor and passes each item to an asyncio queue
+with ``call_soon_threadsafe``; the request handler awaits the queue. The
+job's ``cancel`` event is the session's: a handler whose client went away
+sets it, and the generator ends within one token, which frees the slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import Executor
+from typing import Any, AsyncIterator, Callable, Iterator
+
+_END = object()
+
+
+class Job:
+    def __init__(self, work: Callable[[threading.Event], Iterator[Any]]):
+        """``work(cancel)`` yields the items; an exception it raises reaches the reader."""
+        self._work = work
+        self.cancel = threading.Event()
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self.finished = threading.Event()  # set once the worker has let go of everything
+
+    def start(self, executor: Executor) -> None:
+        executor.submit(self._run)
+
+    def _put(self, item: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop closed under us (shutdown): nobody is reading any more
+            self.cancel.set()
+
+    def _run(self) -> None:
+        try:
+            for item in self._work(self.cancel):
+                self._put(item)
+        except BaseException as err:  # handed to the reader, who turns it into an error response
+            self._put(err)
+        finally:
+            self.finished.set()
+            self._put(_END)
+
+    async def next(self) -> Any:
+        """The next item; raises what the work raised; StopAsyncIteration at the end."""
+        item = await self._queue.get()
+        if item is _END:
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while True:
+            try:
+                yield await self.next()
+            except StopAsyncIteration:
+                return
