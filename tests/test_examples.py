@@ -1,0 +1,44 @@
+"""Every script in examples/ runs as a user would run it: a subprocess, on SmolLM2, a few tokens."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+SMOLLM = "SmolLM2-135M-Instruct.Q4_1"
+
+
+def run_example(name: str, *args: str, stdin: str = "", cwd: Path | None = None) -> str:
+    r = subprocess.run([sys.executable, str(EXAMPLES / name), *args], input=stdin, capture_output=True,
+                       text=True, timeout=300, cwd=cwd)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    return r.stdout
+
+
+def test_stream_chat_answers_each_line_until_an_empty_one():
+    out = run_example("stream_chat.py", SMOLLM, "6", stdin="Hi there\nWhat is two plus two?\n\nnever sent\n")
+    rates = re.findall(r"^\[\d+ tok/s\]$", out, re.M)
+    assert len(rates) == 2  # two replies, then the empty line ended the chat
+    replies = re.split(r"^\[\d+ tok/s\]$", out, flags=re.M)[:2]
+    assert all(r.strip() for r in replies)
+
+
+def test_multi_turn_keeps_the_conversation_and_records_the_live_change():
+    out = run_example("multi_turn.py", SMOLLM, "8")
+    assert out.count("> ") == 2
+    assert out.count("settings changed: [{'at_token': 3, 'temperature': 0.2}]") == 2
+    reused = [int(n) for n in re.findall(r"(\d+) prompt tokens reused", out)]
+    assert reused[0] == 0 and reused[1] > 20  # the second turn reused the first from the KV cache
+
+
+def test_score_text_prints_the_perplexity_and_each_tokens_alternatives():
+    out = run_example("score_text.py", SMOLLM, "The cat sat on the mat.")
+    ppl = float(re.search(r"perplexity ([\d.]+) over (\d+) tokens", out).group(1))
+    assert 1.0 < ppl < 10_000
+    rows = [line for line in out.splitlines() if re.match(r"\s+(['\"]).*\1 +[\d.]+ +['\"]", line)]
+    assert len(rows) == int(re.search(r"over (\d+) tokens", out).group(1))
+    assert any(line.strip().startswith("' mat'") for line in rows)
