@@ -5,12 +5,19 @@ A call evaluates T new tokens at positions cache.n_past .. n_past+T-1,
 writes their keys/values into the cache, and returns logits for the rows
 asked for. T = 1 is the decode step (matrix-vector products); T > 1 is a
 batched prefill (one matrix product per weight for the whole chunk).
+``forward_batch`` is the decode step of B sequences at once, each with its
+own cache at its own position: the rows share every product (decode streams
+each weight once per step, so B rows cost about what one does), while RoPE
+and attention are each row's own. Both run the same layers: a forward's
+rows are split into spans, one per sequence, and only attention looks at
+which span a row belongs to.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,8 +67,18 @@ def _silu(x: np.ndarray) -> np.ndarray:
     return t
 
 
+@dataclass(frozen=True)
+class _Span:
+    """One sequence's rows of a forward: rows ``rows`` are its tokens at
+    positions start.., and their keys and values go into ``cache``."""
+
+    cache: KVCache
+    start: int
+    rows: slice
+
+
 def _attention(be: Backend, cfg: ModelConfig, w: ModelWeights, lw: LayerWeights, il: int, h: np.ndarray,
-               cache: KVCache, start: int, rope: np.ndarray) -> np.ndarray:
+               spans: Sequence[_Span], rope: np.ndarray) -> np.ndarray:
     T = h.shape[0]
     nh, nkv, dk, dv = cfg.n_head, cfg.n_head_kv, cfg.head_dim_k, cfg.head_dim_v
     qkv = be.linear(h, lw.attn_qkv)  # (T, nh*dk + nkv*dk + nkv*dv), a fresh array
@@ -80,15 +97,18 @@ def _attention(be: Backend, cfg: ModelConfig, w: ModelWeights, lw: LayerWeights,
         apply_rope(qkv[:, :(nh + nkv) * dk].reshape(T, nh + nkv, dk), rope)
         q *= np.float32(w.q_scale)  # 1/sqrt(d): RoPE is linear, so before or after is alike
 
-    end = start + T
-    # (T, heads, d) -> the cache's (heads, positions, d); an F16 cache rounds here
-    cache.k[il][:, start:end] = k.transpose(1, 0, 2)
-    cache.v[il][:, start:end] = v.transpose(1, 0, 2)
-    # sliding-window layers: a query at p sees keys p-window+1 .. p, so the
-    # oldest query of this chunk bounds how far back we need to read
     window = cfg.sliding_window if cfg.swa_layers[il] else 0
-    lo = max(0, start - window + 1) if window else 0
-    out = be.attend(q, cache.k[il], cache.v[il], start, lo, window, cfg.attn_softcap)  # (T, nh*dv)
+    outs = []
+    for s in spans:  # each sequence attends over its own cache
+        start, end = s.start, s.start + (s.rows.stop - s.rows.start)
+        # (T, heads, d) -> the cache's (heads, positions, d); an F16 cache rounds here
+        s.cache.k[il][:, start:end] = k[s.rows].transpose(1, 0, 2)
+        s.cache.v[il][:, start:end] = v[s.rows].transpose(1, 0, 2)
+        # sliding-window layers: a query at p sees keys p-window+1 .. p, so the
+        # oldest query of the span bounds how far back we need to read
+        lo = max(0, start - window + 1) if window else 0
+        outs.append(be.attend(q[s.rows], s.cache.k[il], s.cache.v[il], start, lo, window, cfg.attn_softcap))
+    out = outs[0] if len(outs) == 1 else np.concatenate(outs)  # (T, nh*dv)
     return be.linear(out, lw.attn_output)
 
 
@@ -110,10 +130,38 @@ def forward(be: Backend, cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids:
     T = len(ids)
     start = cache.n_past
     cache.reserve(start + T)
+    x = _residual_stream(be, cfg, w, ids, np.arange(start, start + T), [_Span(cache, start, slice(0, T))], trace)
+    cache.tokens.extend(int(i) for i in ids)
+    logits = _logits(be, cfg, w, x if all_logits else x[-1:])  # (T or 1, n_vocab)
+    return logits if all_logits else logits[0]
+
+
+def forward_batch(be: Backend, cfg: ModelConfig, w: ModelWeights, caches: Sequence[KVCache],
+                  ids: list[int] | np.ndarray) -> np.ndarray:
+    """One decode step of B sequences: ``ids[b]`` after what ``caches[b]``
+    holds, each cache at its own position. Returns logits (B, n_vocab), row b
+    what ``forward(caches[b], [ids[b]])`` would give."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) != len(caches):
+        raise ValueError(f"forward_batch: {len(ids)} tokens for {len(caches)} caches")
+    if len({id(c) for c in caches}) != len(caches):
+        raise ValueError("forward_batch: a cache appears twice; each sequence needs its own")
+    starts = [c.n_past for c in caches]
+    for c, start in zip(caches, starts):
+        c.reserve(start + 1)  # before anything is written: a full cache fails the step whole
+    spans = [_Span(c, start, slice(b, b + 1)) for b, (c, start) in enumerate(zip(caches, starts))]
+    x = _residual_stream(be, cfg, w, ids, np.asarray(starts), spans)
+    for c, i in zip(caches, ids):
+        c.tokens.append(int(i))
+    return _logits(be, cfg, w, x)
+
+
+def _residual_stream(be: Backend, cfg: ModelConfig, w: ModelWeights, ids: np.ndarray, pos: np.ndarray,
+                     spans: Sequence[_Span], trace: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+    """The rows ``ids`` at positions ``pos`` through every layer: (T, n_embd)."""
     x = be.embed(w.token_embd, ids)  # (T, n_embd), only these rows are read
     if cfg.spec.gemma:
         x *= np.float32(math.sqrt(cfg.n_embd))
-    pos = np.arange(start, start + T)
     rope_global = rope_rotations(pos, cfg.n_rot, cfg.rope_base, cfg.rope_freq_scale, w.rope_freqs)
     rope_swa = rope_global
     if any(cfg.swa_layers) and (cfg.rope_base_swa, cfg.rope_freq_scale_swa) != (cfg.rope_base, cfg.rope_freq_scale):
@@ -121,7 +169,7 @@ def forward(be: Backend, cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids:
     eps = cfg.rms_eps
     for il, lw in enumerate(w.layers):
         h = rms_norm(x, lw.attn_norm, eps)
-        a = _attention(be, cfg, w, lw, il, h, cache, start, rope_swa if cfg.swa_layers[il] else rope_global)
+        a = _attention(be, cfg, w, lw, il, h, spans, rope_swa if cfg.swa_layers[il] else rope_global)
         if lw.post_attention_norm is not None:
             a = rms_norm(a, lw.post_attention_norm, eps)
         x = x + a  # a new array: what trace() was given stays as it was
@@ -132,11 +180,13 @@ def forward(be: Backend, cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids:
         x += f
         if trace is not None:
             trace(il, x)
-    cache.tokens.extend(int(i) for i in ids)
-    x = x if all_logits else x[-1:]
-    x = rms_norm(x, w.output_norm, eps)
-    logits = be.linear(x, w.output)  # (T or 1, n_vocab)
+    return x
+
+
+def _logits(be: Backend, cfg: ModelConfig, w: ModelWeights, x: np.ndarray) -> np.ndarray:
+    x = rms_norm(x, w.output_norm, cfg.rms_eps)
+    logits = be.linear(x, w.output)
     if cfg.final_softcap:
         c = np.float32(cfg.final_softcap)
         logits = np.tanh(logits / c) * c
-    return logits if all_logits else logits[0]
+    return logits

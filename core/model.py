@@ -16,7 +16,7 @@ from .backend.base import Backend
 from .config import ModelConfig, config_from_metadata
 from .errors import ChordError
 from .memory_estimate import check_memory, estimate_memory
-from .forward import forward
+from .forward import forward, forward_batch
 from .gguf_file import GGUFFile, ShardedGGUF, open_gguf
 from .kv_cache import KV_TYPES, KVCache
 from .model_facts import model_facts
@@ -135,6 +135,14 @@ class Model:
             else:
                 forward(self.backend, self.cfg, self.weights, cache, chunk, all_logits=False)
         return np.concatenate(rows) if len(rows) > 1 else rows[0]
+
+    def eval_batch(self, ids, caches: list[KVCache]) -> np.ndarray:
+        """One decode step of several sequences at once: ``ids[b]`` appended
+        to ``caches[b]`` (each its own cache, at its own position); logits
+        (len(ids), n_vocab), row b equal to ``eval([ids[b]], caches[b])``."""
+        if not caches:
+            raise ValueError("eval_batch needs at least one sequence")
+        return forward_batch(self.backend, self.cfg, self.weights, caches, ids)
 
     def logits(self, ids) -> np.ndarray:
         """Fresh context; float32 logits at every position, shape (len(ids), n_vocab)."""
