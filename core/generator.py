@@ -163,6 +163,11 @@ class Generator:
         rows: deque[_Row] = deque()  # positions of the last verify forward not judged yet
         kept_len = cache.n_past  # cache tokens that belong to the reply (the rest: unjudged guesses)
         proposed = accepted = 0
+        # guesses per check, adapted as HF's assistant does: a check costs more
+        # with every row, so after a miss guess one more than were kept, and
+        # after a full hit two more (up to draft_max)
+        n_guess = self.speculation.draft_max
+        rows_base = 0  # the cache length before the first guess of the last check
 
         def stats() -> Stats:
             now = time.perf_counter()
@@ -197,9 +202,12 @@ class Generator:
                 history = cache.tokens[:row.n_history]
                 if row.draft is None:
                     st = sampler.sample(row.logits, history)
+                    n_guess += 2  # every guess was kept
                 else:
                     st, in_cache = judge(sampler, row.logits, history, row.draft)
                     accepted += in_cache
+                    if not in_cache:
+                        n_guess = row.n_history - rows_base + 1  # the guesses kept this check, plus one
                 if not in_cache:  # the guesses from here on are void
                     cache.truncate(row.n_history)
                     rows.clear()
@@ -239,14 +247,15 @@ class Generator:
             # guesses: no more than the context holds or the reply may still use
             room = n_ctx - cache.n_past - 1
             left = settings.max_tokens - len(generated) if settings.max_tokens is not None else room
-            guesses = self._guesses(cache.tokens + [st.id], min(room, left), sampler)
+            n_guess = max(1, min(n_guess, self.speculation.draft_max))
+            guesses = self._guesses(cache.tokens + [st.id], min(room, left, n_guess), sampler)
             if guesses:
                 out = model.eval([st.id] + [g.id for g in guesses], cache, all_logits=True)
                 base = cache.n_past - len(guesses)  # the cache through st
                 rows.extend(_Row(out[j], guesses[j] if j < len(guesses) else None, base + j)
                             for j in range(len(guesses) + 1))
                 proposed += len(guesses)
-                kept_len = base
+                kept_len = rows_base = base
             else:
                 logits = self._step(st.id)
                 n_steps += 1

