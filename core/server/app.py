@@ -172,14 +172,19 @@ class Endpoints:
 
     async def _whole(self, job: Job, fmt: ReplyFormat, started: Started) -> dict[str, Any]:
         tokens: list[TokenEvent] = []
+        done: Done | None = None
+        # read to the end, not just to Done: the job ends once its slot is back, so a
+        # client that sends its next request on receiving this reply finds the slot free
         async for ev in job:
             if isinstance(ev, TokenEvent):
                 tokens.append(ev)
             elif isinstance(ev, ErrorEvent):
                 raise _engine_error(ev)
             elif isinstance(ev, Done):
-                return fmt.response(started, tokens, ev)
-        raise ApiError(500, "the engine ended without finishing the reply")
+                done = ev
+        if done is None:
+            raise ApiError(500, "the engine ended without finishing the reply")
+        return fmt.response(started, tokens, done)
 
     async def _stream(self, job: Job, fmt: ReplyFormat, started: Started, gen: GenerationRequest):
         """SSE chunks in OpenAI's format, then ``[DONE]``; an error after the
