@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import queue
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -42,3 +44,37 @@ def test_score_text_prints_the_perplexity_and_each_tokens_alternatives():
     rows = [line for line in out.splitlines() if re.match(r"\s+(['\"]).*\1 +[\d.]+ +['\"]", line)]
     assert len(rows) == int(re.search(r"over (\d+) tokens", out).group(1))
     assert any(line.strip().startswith("' mat'") for line in rows)
+
+
+def start_server(*args: str) -> tuple[subprocess.Popen, str]:
+    """``chord-chat serve`` on a free port; returns once it says it is ready, with its base URL."""
+    server = subprocess.Popen([sys.executable, "-m", "chord_tui", "serve", SMOLLM, "--port", "0", *args],
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    lines: "queue.Queue[str]" = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in server.stderr], daemon=True).start()
+    seen = []
+    while True:
+        try:
+            line = lines.get(timeout=120)  # a bound on a wait for the line, not a speed assertion
+        except queue.Empty:
+            server.kill()
+            raise AssertionError(f"chord-chat serve never said it was ready: {seen}")
+        seen.append(line)
+        found = re.search(r"ready: .* at (http://\S+/v1)", line)
+        if found:
+            return server, found.group(1)
+        assert server.poll() is None, seen
+
+
+def test_openai_client_streams_then_gets_a_seeded_reply_from_chord_chat_serve():
+    server, base_url = start_server("--parallel", "1")
+    try:
+        first = run_example("openai_client.py", base_url, "6")
+        again = run_example("openai_client.py", base_url, "6")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    streamed, whole, summary = first.splitlines()
+    assert streamed.strip() and whole.strip()
+    assert summary.startswith("[length;") and summary.endswith("+ 6 reply tokens]")
+    assert again.splitlines()[1] == whole  # seeded: the same reply again
