@@ -27,7 +27,7 @@ from chord_core.sampling import LiveSettings
 from chord_tui.downloads import Downloads
 from chord_tui.engine import Engine
 from chord_tui.messages import (ContextSizeChosen, DefaultModelFound, ModelLoaded, ModelLoadFailed, ModelLoadProgress,
-                                PullFailed, PullFinished, PullProgress, SettingChanged)
+                                PullFailed, PullFinished, PullProgress, SettingChanged, SpeculationChanged)
 from chord_tui.screens.chat import ChatScreen
 from chord_tui.screens.dialogs import ConfirmDialog
 from chord_tui.screens.help import HelpScreen, sections_from
@@ -196,6 +196,7 @@ class ChordApp(App):
             self.config.last_model = message.name
             self.schedule_config_save()
         self.update_memory()
+        self._show_draft_choices()
         self._show_load(f"loaded {info.name}", 1.0, done=True)
         self.notify(f"Loaded {info.name}", timeout=3)
 
@@ -289,6 +290,31 @@ class ChordApp(App):
             return
         self.chat.status.set_model(info.name, info.n_ctx)
         self.chat.side_panel.show_model(info)
+
+    def on_speculation_changed(self, message: SpeculationChanged) -> None:
+        self._set_speculation(message.lookup, message.draft)
+
+    @work(group="speculation", exclusive=True, exit_on_error=False)
+    async def _set_speculation(self, lookup: bool, draft: str | None) -> None:
+        # loading a draft model reads a file: a worker's job; a reply in flight uses it from its next check
+        try:
+            warning = await asyncio.to_thread(self.engine.set_speculation, lookup, draft)
+        except Exception as err:  # another vocabulary, a missing file: say why, keep what was
+            self.notify(f"Draft model {draft}: {err}", title="Speculative decoding", severity="error", timeout=10)
+            self.chat.side_panel.show_speculation(*self.engine.speculation)
+            return
+        if warning:
+            self.notify(warning, title="Speculative decoding", severity="warning", timeout=8)
+
+    @work(group="draft-choices", exclusive=True, exit_on_error=False)
+    async def _show_draft_choices(self) -> None:
+        """The library's models as draft choices, and the engine's speculation, in the side panel."""
+        try:
+            models = await asyncio.to_thread(self.engine.list_models)
+        except Exception:  # the library could not be read: the picker keeps what it had
+            models = None
+        names = [m.name for m in models] if models is not None else None
+        self.chat.side_panel.show_speculation(*self.engine.speculation, names)
 
     def on_setting_changed(self, message: SettingChanged) -> None:
         try:

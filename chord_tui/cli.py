@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     from chord_core.cli.common import add_engine_args
+    from chord_core.cli.speculation_option import add_speculation_args
 
     parser = argparse.ArgumentParser(prog="chord-chat", description="Chat with local GGUF models in the terminal.")
     parser.add_argument("--version", action="version", version=f"chord-chat {_version()}")
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="open the chat UI (the default)")
     chat.add_argument("model", nargs="?", help="library name or .gguf path")
     add_engine_args(chat)
+    add_speculation_args(chat)
     for name in ENGINE_COMMANDS:
         importlib.import_module(f"chord_core.cli.{name}_cmd").register(sub)
     from chord_tui import web
@@ -55,12 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in (None, "chat"):
             from chord_core.cli.common import engine_options
+            from chord_core.cli.speculation_option import check_speculation_args
             from chord_core.library import resolve_model
             from chord_tui.launch import launch
 
             if getattr(args, "model", None):
                 resolve_model(args.model)  # a name or path that is no model: say so here, not in the UI
-            return launch(getattr(args, "model", None), engine_options(args) if args.command == "chat" else None)
+            chat = args.command == "chat"
+            speculation = check_speculation_args(args) if chat else None  # bad numbers: one line, before the UI
+            if chat and args.draft:
+                resolve_model(args.draft)
+            return launch(getattr(args, "model", None), engine_options(args) if chat else None,
+                          speculation=speculation, draft=args.draft if chat else None)
         return int(args.func(args) or 0)
     except ChordError as err:
         print(f"chord-chat: error: {err}", file=sys.stderr)

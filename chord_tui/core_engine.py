@@ -26,6 +26,8 @@ from chord_core import library
 from chord_core.events import Event
 from chord_core.kv_cache import KVCache
 from chord_core.library.files import is_inside_library
+from chord_core.drafters import DEFAULT_LOOKUP, Speculation, check_draft_model
+from chord_core.errors import ChordError
 from chord_core.model import Model
 from chord_core.sampling import LiveSettings
 from chord_core.session import ChatSession
@@ -67,10 +69,27 @@ def context_for(model: Model, n_ctx: int | None) -> int | None:
     return min(int(n_ctx), train) if n_ctx else None
 
 
+def check_draft_fails(model: Model, draft: Model) -> bool:
+    try:
+        check_draft_model(model, draft)
+    except ChordError:
+        return True
+    return False
+
+
 class CoreEngine:
     def __init__(self, n_ctx: int | None = None, template_override: str | None = None,
-                 load_options: dict | None = None):
+                 load_options: dict | None = None, speculation: Speculation | None = None,
+                 draft: str | None = None):
+        """``speculation``: prompt lookup and guesses per check (its draft model is
+        ignored); ``draft``: a draft model's name or path, loaded with the first model."""
         self.load_options = dict(load_options or {})  # Model.load's backend/threads/kv_type keywords
+        spec = speculation or Speculation()
+        self._lookup_n = spec.lookup or DEFAULT_LOOKUP  # the n-gram length when lookup is switched on
+        self._lookup_on = bool(spec.lookup)
+        self._draft_max = spec.draft_max
+        self._draft_name = draft
+        self._draft_model: Model | None = None
         self.n_ctx = n_ctx  # the context asked for when load() is given none (None: the model's default)
         self.template_override = template_override
         self._model: Model | None = None
@@ -128,6 +147,7 @@ class CoreEngine:
             library.mark_used(name)
         except Exception:  # a model opened by path need not be in the library
             pass
+        self._keep_draft_if_it_fits()
         if progress:
             progress(1.0, "ready")
         return self._info
@@ -143,10 +163,60 @@ class CoreEngine:
         return_freed_memory()
         return self._info
 
-    @staticmethod
-    def _new_session(model: Model, n_ctx: int | None, name: str, template: str | None) -> ChatSession:
+    def _new_session(self, model: Model, n_ctx: int | None, name: str, template: str | None) -> ChatSession:
         # replies are recorded under the library name (general.name is in the record beside it)
-        return ChatSession(model, n_ctx=context_for(model, n_ctx), template_override=template, model_name=name)
+        return ChatSession(model, n_ctx=context_for(model, n_ctx), template_override=template, model_name=name,
+                           speculation=self._speculation())
+
+    # -- speculative decoding ------------------------------------------------------
+    def _speculation(self) -> Speculation:
+        return Speculation(lookup=self._lookup_n if self._lookup_on else 0, draft_max=self._draft_max,
+                           draft_model=self._draft_model)
+
+    @property
+    def speculation(self) -> tuple[bool, str | None]:
+        """Prompt lookup on, and the draft model's name (None: none)."""
+        return self._lookup_on, self._draft_name
+
+    def set_speculation(self, lookup: bool, draft: str | None) -> str | None:
+        """Guess ahead with prompt lookup and/or a draft model (a library name or
+        path; None: none), from the reply's next check on. A draft whose
+        vocabulary differs is refused (ChordError); a warning is returned when
+        it is no smaller than the loaded model."""
+        warning = None
+        model = None
+        if draft is not None and draft != self._draft_name:
+            model = Model.load(library.resolve_model(draft), **self.load_options)
+            try:
+                warning = check_draft_model(self._model, model) if self._model is not None else None
+            except BaseException:
+                model.close()
+                raise
+        # no lock: a reply in flight reads the session's speculation at its next check. A
+        # replaced draft is not closed here (that reply may be drafting with it): dropping
+        # the last reference frees it
+        self._lookup_on = lookup
+        if draft != self._draft_name:
+            self._draft_model, self._draft_name = model, draft
+        if self._session is not None:
+            self._session.speculation = self._speculation()
+        return warning
+
+    def _keep_draft_if_it_fits(self) -> None:
+        """After a load: load the draft asked for at start, or drop one whose vocabulary no longer fits."""
+        if self._model is None or self._draft_name is None:
+            return
+        if self._draft_model is None:
+            try:
+                self._draft_model = Model.load(library.resolve_model(self._draft_name), **self.load_options)
+            except Exception:
+                self._draft_name = None
+                return
+        if check_draft_fails(self._model, self._draft_model):
+            self._draft_model.close()
+            self._draft_model = self._draft_name = None
+        if self._session is not None:
+            self._session.speculation = self._speculation()
 
     @staticmethod
     def _describe(name: str, path: str, model: Model, session: ChatSession) -> LoadedModelInfo:

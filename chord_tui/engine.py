@@ -107,4 +107,14 @@ class Engine(Protocol):
         ``settings.snapshot()`` before every token. Stops within one token
         once ``cancel`` is set."""
         ...
+    @property
+    def speculation(self) -> tuple[bool, str | None]:
+        """Speculative decoding as it stands: prompt lookup on, the draft model's name (None: none)."""
+        ...
+    def set_speculation(self, lookup: bool, draft: str | None) -> str | None:
+        """Prompt lookup on or off and a draft model (a library name; None: none)
+        for the replies from their next check on. Raises ChordError for a draft
+        whose vocabulary differs from the loaded model's; returns a warning (or
+        None), e.g. for a draft no smaller than the model."""
+        ...
     def memory_mb(self) -> float: ...

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 
-def launch(model: str | None = None, engine_options: dict | None = None) -> int:
-    """``engine_options``: Model.load's backend/threads/kv_type keywords (chord_core.cli.common)."""
+def launch(model: str | None = None, engine_options: dict | None = None, speculation=None,
+           draft: str | None = None) -> int:
+    """``engine_options``: Model.load's backend/threads/kv_type keywords (chord_core.cli.common);
+    ``speculation``/``draft``: prompt lookup, guesses per check, a draft model (``--lookup``, ``--draft-max``,
+    ``--draft``)."""
     # Imported here so the CLI's engine verbs never pay for Textual or the engine.
     from chord_tui.app import ChordApp
     from chord_tui.config import AppConfig
@@ -13,7 +16,7 @@ def launch(model: str | None = None, engine_options: dict | None = None) -> int:
 
     store = ConversationStore()
     try:
-        app = ChordApp(engine=CoreEngine(load_options=engine_options), store=store, config=AppConfig.load(),
+        app = ChordApp(engine=CoreEngine(load_options=engine_options, speculation=speculation, draft=draft), store=store, config=AppConfig.load(),
                        model=model)
         app.run()
     finally:

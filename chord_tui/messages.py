@@ -129,6 +129,14 @@ class ContextSizeChosen(Message):
 
 
 @dataclass
+class SpeculationChanged(Message):
+    """The side panel's prompt-lookup switch or draft model changed (draft None: none)."""
+
+    lookup: bool
+    draft: str | None
+
+
+@dataclass
 class SystemPromptChanged(Message):
     text: str
 

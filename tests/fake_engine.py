@@ -94,6 +94,8 @@ class FakeEngine:
     pull_gated: bool = False
     load_gated: bool = False  # load() waits for release_load() halfway through
     reused_tokens: int = 0  # what Started reports as already in the KV cache
+    guesses: tuple[int, int] = (0, 0)  # speculative decoding's (proposed, kept) in the final Stats
+    draft_mismatch: tuple[str, ...] = ()  # draft models set_speculation refuses (another vocabulary)
     app_thread: int | None = None  # set by make_app: protocol methods refuse to run on it
     models: list[ModelEntry] = field(default_factory=lambda: [
         entry("smollm2-135m", is_default=True),
@@ -114,6 +116,8 @@ class FakeEngine:
         self.stream_count = 0
         self.ui_thread_calls: list[str] = []  # protocol methods that were called on the App's thread
         self.contexts: list[int | None] = []  # n_ctx asked for, per load and set_context
+        self.speculation_calls: list[tuple[bool, str | None]] = []
+        self._speculation: tuple[bool, str | None] = (True, None)
 
     # -- test controls -------------------------------------------------------------------
     def release(self, n: int = 1) -> None:
@@ -274,11 +278,24 @@ class FakeEngine:
                 ids.append(index)
                 yield TokenEvent(id=index, piece=piece, text=piece, prob=prob, alternatives=alts)
             stats = Stats(prompt_tokens=prompt_tokens, prefill_tok_s=512.0, decode_tok_s=42.5, ttft_s=0.125,
-                          generated=len(ids), n_past=prompt_tokens + len(ids), n_ctx=self.n_ctx)
+                          generated=len(ids), n_past=prompt_tokens + len(ids), n_ctx=self.n_ctx,
+                          draft_proposed=self.guesses[0], draft_accepted=self.guesses[1])
             yield stats
             yield Done(reason=reason, text=text, token_ids=tuple(ids), stats=stats, record={"seed": 1234})
         finally:
             self.streaming.clear()
+
+    @property
+    def speculation(self) -> tuple[bool, str | None]:
+        return self._speculation
+
+    @off_ui_thread
+    def set_speculation(self, lookup: bool, draft: str | None) -> str | None:
+        self.speculation_calls.append((lookup, draft))
+        if draft in self.draft_mismatch:
+            raise ChordError(f"draft model {draft}: its vocabulary differs from the model's at token 0")
+        self._speculation = (lookup, draft)
+        return None
 
     @off_ui_thread
     def memory_mb(self) -> float:
@@ -319,7 +336,8 @@ def make_app(tmp_path: Path, engine: FakeEngine | None = None, **kw):
 async def settle(app, pilot, rounds: int = 50) -> None:
     """Let workers finish and the UI drain their messages (no wall-clock waits)."""
     # not the dialog workers, which wait for input
-    background = ("reply", "load", "pull", "add", "find-default", "models", "library", "memory", "prompt", "context")
+    background = ("reply", "load", "pull", "add", "find-default", "models", "library", "memory", "prompt", "context",
+                  "speculation", "draft-choices")
     for _ in range(rounds):
         running = [w for w in app.workers if w.group in background]
         if running:  # an empty list would mean "every worker", a dialog's too

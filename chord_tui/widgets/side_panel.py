@@ -3,19 +3,20 @@
 Every sampler control posts ``SettingChanged``; the App turns that into
 ``LiveSettings.update`` so the very next token of a reply in flight uses it.
 The context size posts ``ContextSizeChosen`` (a new KV cache, set by the
-App in a worker); the memory that cache takes is shown beside it.
+App in a worker); the memory that cache takes is shown beside it. The
+prompt-lookup switch and the draft-model picker post ``SpeculationChanged``.
 """
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Input, Label, Select, Static, TextArea
+from textual.widgets import Input, Label, Select, Static, Switch, TextArea
 
 from chord_core.model_facts import BASE_MODEL_LABEL, format_size
 from chord_core.sampling import SamplerSettings
 from chord_tui.engine import LoadedModelInfo, kv_cache_bytes
-from chord_tui.messages import ContextSizeChosen, SettingChanged, SystemPromptChanged
+from chord_tui.messages import ContextSizeChosen, SettingChanged, SpeculationChanged, SystemPromptChanged
 from chord_tui.widgets.setting_slider import SettingSlider
 
 # key, label, low, high, step, none_at, none_label, off_value (what the engine takes for it), integer
@@ -44,8 +45,10 @@ def context_choices(n_ctx_train: int, current: int) -> list[int]:
 
 
 class SidePanel(VerticalScroll):
-    def __init__(self, settings: SamplerSettings, *, id: str | None = None, cursor_blink: bool = True) -> None:
+    def __init__(self, settings: SamplerSettings, *, id: str | None = None, cursor_blink: bool = True,
+                 lookup: bool = True) -> None:
         super().__init__(id=id)
+        self._lookup = lookup
         self._settings = settings
         self._cursor_blink = cursor_blink
         self._info: LoadedModelInfo | None = None
@@ -77,6 +80,13 @@ class SidePanel(VerticalScroll):
                            max_length=10, id="seed", compact=True)
         seed_input.cursor_blink = self._cursor_blink
         yield seed_input
+        # speculative decoding: exact at temperature 0, so a plain on/off and a draft model
+        yield Label("Speculative decoding", classes="panel-heading")
+        with Horizontal(classes="setting-row"):
+            yield Label("Prompt lookup", classes="setting-name")
+            yield Switch(self._lookup, id="spec-lookup", animate=False)
+        yield Label("Draft model", classes="setting-name")
+        yield Select([], id="draft-model", compact=True, prompt="none")
 
     def show_model(self, info: LoadedModelInfo | None, loading: str = "") -> None:
         name = self.query_one("#model-name", Static)
@@ -116,7 +126,35 @@ class SidePanel(VerticalScroll):
         text = f"KV {format_size(kv_cache_bytes(info, n_ctx))}" if info is not None and info.kv_bytes_per_token else ""
         self.query_one("#kv-memory", Label).update(text)
 
+    def show_speculation(self, lookup: bool, draft: str | None, choices: list[str] | None = None) -> None:
+        """The engine's speculation; ``choices``: the models a draft may be (None: as they were)."""
+        switch = self.query_one("#spec-lookup", Switch)
+        with switch.prevent(Switch.Changed):
+            switch.value = lookup
+        select = self.query_one("#draft-model", Select)
+        with select.prevent(Select.Changed):
+            if choices is not None:
+                select.set_options([(name, name) for name in choices])
+            if draft is None:
+                select.clear()
+            else:
+                select.value = draft
+
+    def _post_speculation(self) -> None:
+        draft = self.query_one("#draft-model", Select).value
+        self.post_message(SpeculationChanged(self.query_one("#spec-lookup", Switch).value,
+                                             draft if isinstance(draft, str) else None))
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id == "spec-lookup":
+            event.stop()
+            self._post_speculation()
+
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "draft-model":
+            event.stop()
+            self._post_speculation()
+            return
         if event.select.id != "context-size" or not isinstance(event.value, int):
             return
         event.stop()

@@ -6,7 +6,9 @@ clock until the engine reports its own ``Stats``; after the reply the
 engine's numbers are shown: the prompt's tokens and how many of them the KV
 cache already held (``prompt 221 (214 cached)``), and rates only over work
 actually done: prefill tok/s over the tokens evaluated, only when there
-were enough of them to measure (a regenerate may evaluate one).
+were enough of them to measure (a regenerate may evaluate one). With
+speculative decoding the rate is the effective one (tokens per second of
+decoding, guesses kept included) and the share of guesses kept follows it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ METER_WIDTH = 10
 # cost of a forward pass (the output layer over the whole vocabulary), not
 # prompt processing: "prefill 1 tok/s" after a regenerate. No rate is shown.
 PREFILL_RATE_MIN_TOKENS = 16
+
+
+def guesses_kept(stats: Stats) -> str:
+    """Speculative decoding's share of guessed tokens the model kept (its tok/s is then the effective rate)."""
+    return f"kept {stats.acceptance:.0%} of {stats.draft_proposed} guesses"
 
 
 def meter(used: int, size: int, width: int = METER_WIDTH) -> str:
@@ -140,6 +147,8 @@ class StatusBar(Static):
         if self._streaming:
             rate = self.stats.decode_tok_s if self.stats else self.live_decode_rate()
             parts[0] += f" {rate:.1f} tok/s" if rate else " …"
+            if self.stats is not None and self.stats.acceptance is not None:
+                parts[0] += f" · {guesses_kept(self.stats)}"
         elif self.stats is not None and self.stats.generated > 0:  # a reply stopped before its first token has no rates
             parts.append(self._reply_numbers(self.stats, compact))
         if self.download:
@@ -158,6 +167,8 @@ class StatusBar(Static):
     def _reply_numbers(self, s: Stats, compact: bool) -> str:
         """The finished reply's numbers, each over the work it names."""
         decode = f"{s.decode_tok_s:.1f} tok/s" if s.decode_tok_s > 0 else ""  # one token: no decode step to time
+        if decode and s.acceptance is not None:
+            decode += f" · {guesses_kept(s)}"
         ttft = f"ttft {s.ttft_s:.2f}s"
         if compact:
             return " · ".join(p for p in (decode, ttft) if p)
