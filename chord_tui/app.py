@@ -106,6 +106,8 @@ class ChordApp(App):
         chat.side_panel.set_system_prompt(self.config.system_prompt)
         if self.config.warning:
             self.notify(self.config.warning, severity="warning", timeout=10)
+        if getattr(self.store, "notice", None):
+            self.notify(self.store.notice, title="Conversations", severity="warning", timeout=15)
         self.update_memory()
         # The chat screen owns the timer, so it stops when the screen goes away.
         chat.set_interval(MEMORY_POLL_S, self.update_memory)

@@ -16,6 +16,7 @@ from typing import Any
 
 from chord_core.events import Done, TokenEvent
 from chord_tui.messages import EventBuffer
+from chord_tui.storage_errors import StorageError
 from chord_tui.token_records import TokenRecord, token_record, tokens_from_record
 
 NEW_TITLE = "New chat"
@@ -42,6 +43,8 @@ class Generation:
     text: str = ""
     tokens: list[TokenRecord] = field(default_factory=list)
     finished: bool = False
+    storage_error: str = ""  # why the reply could not be stored (locked, disk full): it goes on, on screen only
+    storage_error_shown: bool = False
 
 
 class ConversationState:
@@ -171,8 +174,11 @@ class ConversationState:
         records = [token_record(e) for e in events if e.id >= 0]
         gen.text += text
         gen.tokens.extend(records)
-        if text:
-            self.store.append_to_message(gen.message_id, text)
+        if text and not gen.storage_error:
+            try:
+                self.store.append_to_message(gen.message_id, text)
+            except StorageError as err:  # later chunks would leave a gap: the finished reply is tried whole
+                gen.storage_error = str(err)
         return text, records
 
     def abandon(self, gen: Generation) -> None:
@@ -211,10 +217,28 @@ class ConversationState:
         if error:
             record["error"] = error
         record["finish_note"] = note
-        self.store.finish_message(gen.message_id, gen.base_text + new_text, record)
+        full = gen.base_text + new_text
+        try:
+            self.store.finish_message(gen.message_id, full, record)
+            gen.storage_error = ""  # stored whole after all
+        except StorageError as err:
+            gen.storage_error = str(err)
         if self.generation is gen:
             self.generation = None
         self.reload()
+        return self._keep_unstored(gen.message_id, full, note) if gen.storage_error else note
+
+    def _keep_unstored(self, message_id: int, full: str, note: str) -> str:
+        """The reply is on screen but only partly stored: keep showing all of it,
+        and say in its note how much the database lacks."""
+        _, message = self.find(message_id)
+        stored = message.content if message is not None else ""
+        missing = len(full) - len(stored) if full.startswith(stored) else len(full)
+        note = (f"{note}; " if note else "") + f"not stored: the last {missing:,} characters are only on screen"
+        if message is not None:
+            message.content = full
+            message.alternatives[message.active] = full
+            message.record = {**message.record, "finish_note": note}
         return note
 
     # -- export -----------------------------------------------------------------------------

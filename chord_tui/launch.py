@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 def launch(model: str | None = None, engine_options: dict | None = None, speculation=None,
            draft: str | None = None) -> int:
@@ -12,9 +14,13 @@ def launch(model: str | None = None, engine_options: dict | None = None, specula
     from chord_tui.app import ChordApp
     from chord_tui.config import AppConfig
     from chord_tui.core_engine import CoreEngine
-    from chord_tui.storage import ConversationStore
+    from chord_tui.storage_errors import StorageError, open_store
 
-    store = ConversationStore()
+    try:
+        store = open_store()
+    except StorageError as err:  # locked by another process: say so, start nothing
+        print(f"chord-chat: error: {err}", file=sys.stderr)
+        return 1
     try:
         app = ChordApp(engine=CoreEngine(load_options=engine_options, speculation=speculation, draft=draft), store=store, config=AppConfig.load(),
                        model=model)

@@ -31,6 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from chord_tui.storage_errors import StorageError, StoreConnection
+
+__all__ = ["ConversationStore", "StorageError"]
+
 SCHEMA_VERSION = 1
 
 _SCHEMA_V1 = """
@@ -68,10 +72,6 @@ CREATE TABLE stream_chunks (
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 
 
-class StorageError(Exception):
-    """The conversations database cannot be used (missing row, newer schema)."""
-
-
 @dataclass
 class ConversationSummary:
     id: int
@@ -105,22 +105,25 @@ def _escape_like(text: str) -> str:
 class ConversationStore:
     """One SQLite connection shared by the UI and worker threads under a lock."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, busy_timeout_ms: int = 5000) -> None:
         if path is None:
             from chord_core.locations import conversations_db_path
 
             path = conversations_db_path()
         self.path = Path(path)
+        self.notice: str | None = None  # what opening it did that the user should know (open_store)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._last_time = 0.0
         # isolation_level=None: no implicit transactions; _tx() opens them.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   factory=StoreConnection)
+        self._db.store_path = self.path
         self._db.row_factory = sqlite3.Row
         # A checkpoint fsyncs (~15-25 ms); at the default 1000 pages one would
         # land mid-reply every ~1000 tokens. finish_message checkpoints
         # instead, between replies; the 8000-page limit only bounds a runaway WAL.
-        pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000",
+        pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={busy_timeout_ms}",
                    "wal_autocheckpoint=8000")
         try:
             for pragma in pragmas:
@@ -138,7 +141,8 @@ class ConversationStore:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 

@@ -21,6 +21,7 @@ from chord_tui.conversation_state import ConversationState
 from chord_tui.screens.reply_stream import ReplyStreaming
 from chord_tui.screens.dialogs import ConfirmDialog, EditMessageDialog, TextPromptDialog
 from chord_tui.storage import ConversationSummary
+from chord_tui.storage_errors import StorageError
 from chord_tui.widgets.chat_input import ChatInput
 from chord_tui.widgets.conversation_list import ConversationList
 from chord_tui.widgets.conversation_view import ConversationView
@@ -278,10 +279,15 @@ class ChatScreen(ReplyStreaming, Screen):
         text = message.text
         if not text.strip() or not self._ready():
             return
-        self.chat_input.clear()
         info = self.app.engine.info
         new_chat = self.state.conversation_id is None
-        gen = self.state.send(text, info.name if info else "")
+        try:
+            gen = self.state.send(text, info.name if info else "")
+        except StorageError as err:  # the text stays in the input: nothing the user wrote is lost
+            self.notify(f"Your message was not sent, because it could not be saved: {err}", title="Not sent",
+                        severity="error", timeout=15)
+            return
+        self.chat_input.clear()
         if new_chat and self.query_one(ConversationList).search_text:
             self._started_in_search = self.state.conversation_id
         await self.show_state()

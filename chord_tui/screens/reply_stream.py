@@ -128,9 +128,16 @@ class ReplyStreaming:
         if view is not None:
             await view.append(text, records)
         self.status.tokens_arrived(len(records))
+        if gen.storage_error and not gen.storage_error_shown:
+            gen.storage_error_shown = True
+            self.notify(f"{gen.storage_error}. The reply goes on, shown but not stored; it is tried again "
+                        f"when it ends.", title="Reply not saved", severity="error", timeout=15)
 
     async def _finish(self, gen: Generation, done: Done | None, error: str = "") -> None:
         note = self.state.finish(gen, done, error)
+        if gen.storage_error:
+            self.notify(f"{gen.storage_error}. The reply is {note}.", title="Reply not saved", severity="error",
+                        timeout=15)
         view = self.conversation.by_id(gen.message_id)
         if view is not None:
             await view.finish_stream(note)
