@@ -7,7 +7,9 @@ top-p, min-p, temperature) at that position. The guess d (drawn from q) is
 kept with probability min(1, p(d) / q(d)); otherwise a token is drawn from
 max(0, p - q), normalised. Then P(token = x) = p(x) for every x (Leviathan
 et al. 2023, Chen et al. 2023). A deterministic drafter (prompt lookup) is
-q = one-hot: d is kept with probability p(d), else drawn from p without d.
+q = one-hot: d is kept with probability p(d), else drawn from p without d,
+which is the same as drawing from p as plain decoding does and keeping d iff
+it came out; so with prompt lookup a seed gives plain decoding's tokens.
 
 Penalties depend on the tokens before the position, and every position is
 judged with its own history (the kept guesses before it included), so p is
@@ -74,6 +76,12 @@ def propose(sampler: Sampler, logits: np.ndarray, history: list[int]) -> DraftTo
 def judge(sampler: Sampler, logits: np.ndarray, history: list[int], draft: DraftToken) -> tuple[SampledToken, bool]:
     """The token at a position whose target logits are ``logits``, given the
     guess ``draft``; True when it is the guess (kept)."""
+    if draft.q is None:
+        # q one-hot: keeping d with probability p(d), else drawing from p without d, is
+        # drawing from p and keeping d iff it came out. Drawn with the sampler's own
+        # rule, the reply is then token for token the seeded plain one.
+        token = sampler.sample(logits, history)
+        return token, token.id == draft.id
     settings = sampler.settings()  # this position's settings: a slider moved mid-reply applies here
     penalized = apply_penalties(logits, history, settings)
     if settings.temperature < MIN_TEMPERATURE:
@@ -81,12 +89,11 @@ def judge(sampler: Sampler, logits: np.ndarray, history: list[int], draft: Draft
     else:
         p = target_distribution(penalized, sampler)
         p_d = p.prob(draft.id)
-        q_d = 1.0 if draft.q is None else draft.q.prob(draft.id)
+        q_d = draft.q.prob(draft.id)
         if q_d > 0 and sampler.uniform() * q_d < p_d:  # u < p/q, without dividing
             token = draft.id
         else:
-            q = np.where(p.ids == draft.id, 1.0, 0.0) if draft.q is None else draft.q.on(p.ids)
-            residual = np.maximum(p.probs - q, 0.0)
+            residual = np.maximum(p.probs - draft.q.on(p.ids), 0.0)
             if residual.sum() <= 0:  # p <= q everywhere: only d had mass (rounding); keep it
                 token = draft.id
             else:

@@ -106,6 +106,12 @@ def test_a_seed_reproduces_a_speculative_sampled_reply(smol):
     assert a.token_ids == b.token_ids and a.stats.draft_proposed > 0
 
 
+def test_with_prompt_lookup_a_seed_gives_the_tokens_of_plain_sampling(smol):
+    settings = SamplerSettings(temperature=0.7, seed=5, max_tokens=40)
+    fast = _reply(smol, Speculation(draft_max=6), settings)
+    assert fast.token_ids == _reply(smol, OFF, settings).token_ids and fast.stats.draft_accepted > 0
+
+
 def test_with_a_batcher_the_session_decodes_plainly(smol):
     steps = []
 
