@@ -58,12 +58,17 @@ class ObservedPool:
 
     @contextmanager
     def _observed(self, prompt_ids):
-        with self._pool.acquire(prompt_ids) as session:
-            self.acquired.set()
-            try:
-                yield session
-            finally:
-                self.generated_at_release.append(session.cache.n_past - len(prompt_ids or []))
+        taken = False
+        try:
+            with self._pool.acquire(prompt_ids) as session:
+                taken = True
+                self.acquired.set()
+                try:
+                    yield session
+                finally:
+                    self.generated_at_release.append(session.cache.n_past - len(prompt_ids or []))
+        finally:
+            if taken:  # set once the pool has the slot back
                 self.released.set()
 
 
@@ -108,8 +113,9 @@ class RunningServer:
 
 
 @contextmanager
-def serving(pool, model_id: str = MODEL_ID, **app_options) -> Iterator[RunningServer]:
-    server = RunningServer(create_app(ModelHost(ServedModel(pool, model_id)), **app_options)).start()
+def serving(pool, model_id: str = MODEL_ID, queue: int = 0, **app_options) -> Iterator[RunningServer]:
+    """``pool`` served on loopback; by default nothing waits for a slot (busy is 429 at once)."""
+    server = RunningServer(create_app(ModelHost(ServedModel(pool, model_id), queue=queue), **app_options)).start()
     try:
         yield server
     finally:

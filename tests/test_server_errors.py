@@ -3,13 +3,16 @@ status, never a traceback, and the server goes on serving."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import socket
 
 import pytest
 
+from chord_core.server.admission import Admission
 from chord_core.server.app import ModelHost, create_app
+from chord_core.server.errors import ApiError
 from chord_core.server.served_model import SlotPool
 from server_harness import JOIN_S, ObservedPool, RunningServer, chat, serving, smollm, sse_data
 
@@ -25,6 +28,18 @@ def pool():
 def server(pool):
     with serving(pool, body_limit=BODY_LIMIT) as running:
         yield running
+
+
+COUNTING = {"prompt": "1, 2, 3, 4, 5,", "temperature": 0}
+MAX_TOKENS = 200  # greedy counting goes on past this: only a cancel ends the reply sooner
+
+
+def send_raw(port: int, path: str, fields: dict) -> socket.socket:
+    body = json.dumps(fields).encode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=JOIN_S)
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    return sock
 
 
 def assert_error(status: int, body, expected_status: int, param: str | None = None, code: str | None = None) -> dict:
@@ -116,6 +131,37 @@ def test_all_slots_busy_is_429_with_retry_after(server, pool):
     assert_still_serving(server)
 
 
+def test_a_request_past_the_queue_is_429_while_the_slots_generate():
+    with serving(SlotPool(smollm(), 1, 1024), queue=0) as server:
+        # no max_tokens: counting fills the context, far longer than this test takes
+        sock = send_raw(server.port, "/v1/completions", {**COUNTING, "stream": True})
+        try:
+            received = b""
+            while b"data:" not in received:  # the only slot is generating
+                received += sock.recv(4096)
+            status, headers, body = server.post("/v1/completions", {"prompt": "Hi", "max_tokens": 2})
+            assert "--queue 0" in assert_error(status, body, 429, code="slots_busy")["message"]
+            assert headers["retry-after"] == "1"
+        finally:
+            sock.close()
+
+
+async def test_waiting_requests_take_their_turn_in_order_and_past_the_queue_get_429():
+    admission = Admission(slots=1, queue=2)
+    await admission.enter()  # generating
+    second = asyncio.create_task(admission.enter())
+    third = asyncio.create_task(admission.enter())
+    await asyncio.sleep(0)  # let both reach the semaphore (a scheduling step, not a wait for time)
+    with pytest.raises(ApiError) as refused:
+        await admission.enter()
+    assert refused.value.status == 429
+    admission.leave()
+    await asyncio.wait_for(second, JOIN_S)
+    assert not third.done()
+    admission.leave()
+    await asyncio.wait_for(third, JOIN_S)
+
+
 def test_unknown_model_unknown_path_and_wrong_method(server):
     status, _, body = server.post("/v1/chat/completions", {**chat("Hi"), "model": "gpt-4o"})
     assert_error(status, body, 404, param="model", code="model_not_found")
@@ -151,22 +197,11 @@ def test_with_a_key_every_request_needs_it_compared_whole():
         assert status == 200
 
 
-COUNTING = {"prompt": "1, 2, 3, 4, 5,", "temperature": 0}
-MAX_TOKENS = 200  # greedy counting goes on past this: only a cancel ends the reply sooner
-
-
-def send_raw(port: int, path: str, fields: dict) -> socket.socket:
-    body = json.dumps(fields).encode()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=JOIN_S)
-    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    return sock
-
-
 @pytest.mark.parametrize("stream", [True, False])
 def test_a_client_that_disconnects_mid_reply_frees_its_slot_within_a_token(stream):
     observed = ObservedPool(SlotPool(smollm(), 1, 512))
-    with serving(observed) as server:
+    # queue 1: the next request may arrive before the finished job hands back its turn
+    with serving(observed, queue=1) as server:
         sock = send_raw(server.port, "/v1/completions", {**COUNTING, "max_tokens": MAX_TOKENS, "stream": stream})
         if stream:
             received = b""

@@ -29,6 +29,7 @@ DEFAULT_PARALLEL = 4  # KV caches grow as they fill, so an idle slot costs littl
 MAX_PARALLEL = 64
 API_KEY_ENV = "CHORD_API_KEY"
 SERVE_MODULES = ("starlette", "uvicorn", "sse_starlette")
+DEFAULT_QUEUE = 32  # chord_core.server.admission's; not imported from there: that needs the extra
 READY_LINE = "chord-chat serve: ready"  # printed once the model answers; tests wait for it
 
 
@@ -45,7 +46,9 @@ def register(sub) -> None:
     p.add_argument("--ctx", type=int, default=None, help="context size of each slot (default: min(model, 4096))")
     p.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
                    help=f"requests generated at once, each in its own slot with its own KV cache "
-                        f"(default {DEFAULT_PARALLEL}); more get 429")
+                        f"(default {DEFAULT_PARALLEL})")
+    p.add_argument("--queue", type=int, default=DEFAULT_QUEUE,
+                   help=f"requests that may wait for a free slot (default {DEFAULT_QUEUE}); more get 429")
     p.add_argument("--template", help="fallback template name or a .jinja file, instead of the GGUF's")
     add_engine_args(p)
     p.set_defaults(func=run)
@@ -74,6 +77,8 @@ def check_options(args) -> None:
     check_ctx(args.ctx)
     if not 1 <= args.parallel <= MAX_PARALLEL:
         raise ChordError(f"--parallel must be between 1 and {MAX_PARALLEL}, got {args.parallel}")
+    if args.queue < 0:
+        raise ChordError(f"--queue must be 0 or more, got {args.queue}")
     if not 0 <= args.port <= 65535:
         raise ChordError(f"--port must be between 0 and 65535, got {args.port}")
     if args.api_key is not None and not args.api_key.strip():
@@ -113,7 +118,7 @@ def run(args) -> int:
 
     from ..server.app import ModelHost, create_app
 
-    host = ModelHost()
+    host = ModelHost(queue=args.queue)
     server = uvicorn.Server(uvicorn.Config(create_app(host, api_key=args.api_key), log_level="info",
                                            timeout_graceful_shutdown=5))
     failure: list[str] = []
@@ -122,7 +127,7 @@ def run(args) -> int:
 
     def load() -> None:
         try:
-            host.served = _load(path, model_id, options, args)
+            host.serve(_load(path, model_id, options, args))
             print(f"{READY_LINE}: {model_id} at {url}/v1 ({args.parallel} slots of "
                   f"{host.served.n_ctx} tokens){'' if args.api_key else ', no API key'}", file=sys.stderr, flush=True)
         except ChordError as err:

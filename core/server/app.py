@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from ..errors import ChordError
 from ..events import Done, ErrorEvent, Started, TokenEvent
+from .admission import DEFAULT_QUEUE, Admission
 from .errors import ApiError, error_body
 from .jobs import Job
 from .openai_format import ReplyFormat
@@ -43,9 +44,17 @@ SSE_PING_S = 15
 class ModelHost:
     """The model being served; None while it loads (requests get 503 meanwhile)."""
 
-    def __init__(self, served: ServedModel | None = None):
-        self.served = served
+    def __init__(self, served: ServedModel | None = None, queue: int = DEFAULT_QUEUE):
+        self.queue = queue
         self.started = int(time.time())
+        self.served: ServedModel | None = None
+        self.admission: Admission | None = None
+        if served is not None:
+            self.serve(served)
+
+    def serve(self, served: ServedModel) -> None:
+        self.admission = Admission(served.n_slots, self.queue)
+        self.served = served
 
     def require(self) -> ServedModel:
         if self.served is None:
@@ -141,12 +150,16 @@ class Endpoints:
         fmt = ReplyFormat(kind, served.model_id, served.token_bytes, gen.top_logprobs)
         job = Job(lambda cancel: served.events(gen, cancel))
         self.jobs.add(job)
-        job.start(self.executor)
         watcher = asyncio.create_task(self._cancel_on_disconnect(request, job))
         handed_over = False
         try:
+            admission = self.host.admission
+            await admission.enter()  # 429 when the queue is full
+            job.start(self.executor, on_end=admission.leave)
             first = await job.next()  # Started, or the reason it could not start
             if isinstance(first, ErrorEvent):
+                async for _ in job:  # to its end, so the turn is back before the client hears
+                    pass
                 raise _engine_error(first)
             if gen.stream:
                 watcher.cancel()  # sse-starlette watches the connection from here on

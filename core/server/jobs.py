@@ -26,8 +26,11 @@ class Job:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self.finished = threading.Event()  # set once the worker has let go of everything
+        self._on_end: Callable[[], None] | None = None
 
-    def start(self, executor: Executor) -> None:
+    def start(self, executor: Executor, on_end: Callable[[], None] | None = None) -> None:
+        """Run on ``executor``; ``on_end`` is called on the event loop once the work has ended."""
+        self._on_end = on_end
         executor.submit(self._run)
 
     def _put(self, item: Any) -> None:
@@ -37,13 +40,23 @@ class Job:
             self.cancel.set()
 
     def _run(self) -> None:
+        failure: BaseException | None = None
         try:
             for item in self._work(self.cancel):
                 self._put(item)
         except BaseException as err:  # handed to the reader, who turns it into an error response
-            self._put(err)
+            failure = err
         finally:
             self.finished.set()
+            # on_end before the last items: callbacks run in the order they were scheduled, so
+            # a reader that sees the end (and answers its client) finds the turn handed back
+            if self._on_end is not None:
+                try:
+                    self._loop.call_soon_threadsafe(self._on_end)
+                except RuntimeError:  # the loop is gone: so is whatever waited for this
+                    pass
+            if failure is not None:
+                self._put(failure)
             self._put(_END)
 
     async def next(self) -> Any:
