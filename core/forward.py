@@ -125,7 +125,13 @@ def forward(be: Backend, cfg: ModelConfig, w: ModelWeights, cache: KVCache, ids:
     """Evaluate ``ids`` after what the cache holds; returns float32 logits
     of shape (T, n_vocab) if ``all_logits`` else (n_vocab,) for the last token.
     ``trace(il, x)`` sees the residual stream (T, n_embd) after each layer,
-    llama.cpp's ``l_out-{il}``, for benchmarks/llama_cpp_trace.py."""
+    llama.cpp's ``l_out-{il}``, for benchmarks/llama_cpp_trace.py.
+
+    A backend with a ``forward_step`` (base.WholeStepBackend: the cuda
+    backend, whose activations stay on the GPU) runs the whole step itself."""
+    whole_step = getattr(be, "forward_step", None)
+    if whole_step is not None:
+        return whole_step(cfg, w, cache, ids, all_logits, trace)
     ids = np.asarray(ids, dtype=np.int64)
     T = len(ids)
     start = cache.n_past
@@ -146,6 +152,8 @@ def forward_batch(be: Backend, cfg: ModelConfig, w: ModelWeights, caches: Sequen
         raise ValueError(f"forward_batch: {len(ids)} tokens for {len(caches)} caches")
     if len({id(c) for c in caches}) != len(caches):
         raise ValueError("forward_batch: a cache appears twice; each sequence needs its own")
+    if getattr(be, "forward_step", None) is not None:  # a device step per sequence (its graph, its cache)
+        return np.stack([forward(be, cfg, w, c, [i]) for c, i in zip(caches, ids)])
     starts = [c.n_past for c in caches]
     for c, start in zip(caches, starts):
         c.reserve(start + 1)  # before anything is written: a full cache fails the step whole
@@ -162,12 +170,31 @@ def _residual_stream(be: Backend, cfg: ModelConfig, w: ModelWeights, ids: np.nda
     x = be.embed(w.token_embd, ids)  # (T, n_embd), only these rows are read
     if cfg.spec.gemma:
         x *= np.float32(math.sqrt(cfg.n_embd))
+    return _layers(be, cfg, w, x, pos, spans, range(cfg.n_layer), trace)
+
+
+def run_layers(be: Backend, cfg: ModelConfig, w: ModelWeights, cache: KVCache, x: np.ndarray, start: int,
+               layers: range, trace: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+    """The residual stream x (T, n_embd) at positions start.. through
+    ``layers``: the layers ``--gpu-layers`` leaves to the CPU."""
+    T = x.shape[0]
+    return _layers(be, cfg, w, x, np.arange(start, start + T), [_Span(cache, start, slice(0, T))], layers, trace)
+
+
+def output_logits(be: Backend, cfg: ModelConfig, w: ModelWeights, x: np.ndarray) -> np.ndarray:
+    """Logits (T, n_vocab) of the residual rows x (T, n_embd)."""
+    return _logits(be, cfg, w, x)
+
+
+def _layers(be: Backend, cfg: ModelConfig, w: ModelWeights, x: np.ndarray, pos: np.ndarray, spans: Sequence[_Span],
+            layers: range, trace: Callable[[int, np.ndarray], None] | None) -> np.ndarray:
     rope_global = rope_rotations(pos, cfg.n_rot, cfg.rope_base, cfg.rope_freq_scale, w.rope_freqs)
     rope_swa = rope_global
     if any(cfg.swa_layers) and (cfg.rope_base_swa, cfg.rope_freq_scale_swa) != (cfg.rope_base, cfg.rope_freq_scale):
         rope_swa = rope_rotations(pos, cfg.n_rot, cfg.rope_base_swa, cfg.rope_freq_scale_swa, w.rope_freqs)
     eps = cfg.rms_eps
-    for il, lw in enumerate(w.layers):
+    for il in layers:
+        lw = w.layers[il]
         h = rms_norm(x, lw.attn_norm, eps)
         a = _attention(be, cfg, w, lw, il, h, spans, rope_swa if cfg.swa_layers[il] else rope_global)
         if lw.post_attention_norm is not None:

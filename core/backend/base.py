@@ -62,3 +62,17 @@ class Backend(Protocol):
         v (n_head_kv, cap, hd_v), whose positions lo..start+T-1 are valid.
         ``window`` > 0: a query at p sees only keys p-window+1..p. ``softcap``
         > 0: scores are soft-capped (Gemma 2). Returns (T, n_head*hd_v)."""
+
+
+class WholeStepBackend(Protocol):
+    """A backend whose activations live on its own device (the cuda backend):
+    ``forward()`` hands it the whole step, so nothing crosses to the host
+    between the layers, and its KV cache is its own (``Model.new_cache``).
+    The CPU backends leave both out and keep forward.py's NumPy path."""
+
+    def new_cache(self, cfg: Any, n_ctx: int, kv_type: str) -> Any:
+        """A cache with KVCache's bookkeeping (tokens, n_past, reserve, truncate)."""
+
+    def forward_step(self, cfg: Any, w: Any, cache: Any, ids: Any, all_logits: bool,
+                     trace: Callable[[int, np.ndarray], None] | None) -> np.ndarray:
+        """What forward() returns for these arguments."""
