@@ -173,7 +173,7 @@ def _messages(data: dict) -> list[dict]:
         if not isinstance(m, dict):
             raise bad_request(f"messages[{i}] must be an object, got {m!r}", param=f"messages[{i}]")
         role = m.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # a dict or list role is unhashable: 400, not 500
             raise bad_request(f"messages[{i}].role must be one of {', '.join(ROLES)}, got {role!r}",
                               param=f"messages[{i}].role")
         out.append({"role": ROLES[role], "content": _content(m, i)})

@@ -42,6 +42,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         raise bad_request("the request body is not UTF-8 text") from None
     except ValueError as err:
         raise bad_request(f"the request body is not valid JSON: {err}") from None
+    except RecursionError:  # [[[[...]]]] deeper than the parser's recursion: the client's fault
+        raise bad_request("the request body nests JSON deeper than Python's recursion limit") from None
     if not isinstance(data, dict):
         raise bad_request(f"the request body must be a JSON object, got {type(data).__name__}")
     return data
