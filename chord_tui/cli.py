@@ -12,7 +12,7 @@ import sys
 
 from chord_core.errors import ChordError
 
-ENGINE_COMMANDS = ("tokenize", "perplexity", "bench", "run", "models", "serve")
+ENGINE_COMMANDS = ("tokenize", "perplexity", "bench", "run", "batch", "models", "serve")
 
 
 def _version() -> str:

@@ -6,6 +6,8 @@ is internal and may change. The engine never imports the UI
 (tests/test_layering.py checks).
 """
 
+from .batch import BatchSummary, batch, batch_file
+from .batch_io import BatchRequest, BatchResult
 from .errors import ChordError, ContextFullError, ModelFormatError, ModelTooLargeError, UnsupportedModelError
 from .events import Done, ErrorEvent, Event, Notice, Started, Stats, TokenAlternative, TokenEvent
 from .library import resolve_model
@@ -18,6 +20,8 @@ from .session import ChatSession
 __all__ = [
     # models and replies
     "Model", "ModelInfo", "resolve_model", "ChatSession", "Reply", "SamplerSettings", "LiveSettings",
+    # many requests at once
+    "batch", "batch_file", "BatchRequest", "BatchResult", "BatchSummary",
     # scoring
     "perplexity", "PerplexityResult",
     # events, for those who want more than the text

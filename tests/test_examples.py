@@ -46,6 +46,16 @@ def test_score_text_prints_the_perplexity_and_each_tokens_alternatives():
     assert any(line.strip().startswith("' mat'") for line in rows)
 
 
+def test_batch_jsonl_answers_every_question_in_order_and_a_rerun_keeps_them(tmp_path):
+    out = run_example("batch_jsonl.py", SMOLLM, cwd=tmp_path)
+    assert re.findall(r"^(q\d): ['\"].+['\"]$", out, re.M) == ["q0", "q1", "q2", "q3"]
+    assert "[4 answered now, 0 earlier, 0 failed;" in out
+    answers = (tmp_path / "answers.jsonl").read_text()
+    again = run_example("batch_jsonl.py", SMOLLM, cwd=tmp_path)
+    assert "[0 answered now, 4 earlier, 0 failed;" in again
+    assert (tmp_path / "answers.jsonl").read_text() == answers
+
+
 def start_server(*args: str) -> tuple[subprocess.Popen, str]:
     """``chord-chat serve`` on a free port; returns once it says it is ready, with its base URL."""
     server = subprocess.Popen([sys.executable, "-m", "chord_tui", "serve", SMOLLM, "--port", "0", *args],
