@@ -119,6 +119,22 @@ def _sse(chunk: dict[str, Any]) -> dict[str, str]:
     return {"data": json.dumps(chunk, ensure_ascii=False)}
 
 
+class _JobStream(EventSourceResponse):
+    """An SSE response that ends its job however the response ends, even when
+    the client left before the first chunk (the chunk generator, never
+    started, would run no ``finally``)."""
+
+    def __init__(self, content, on_close: Callable[[], None], **kwargs):
+        super().__init__(content, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
+
+
 class Endpoints:
     def __init__(self, host: ModelHost, body_limit: int):
         self.host = host
@@ -164,7 +180,8 @@ class Endpoints:
             if gen.stream:
                 watcher.cancel()  # sse-starlette watches the connection from here on
                 handed_over = True
-                return EventSourceResponse(self._stream(job, fmt, first, gen), ping=SSE_PING_S)
+                return _JobStream(self._stream(job, fmt, first, gen), on_close=lambda: self._end(job),
+                                  ping=SSE_PING_S)
             return JSONResponse(await self._whole(job, fmt, first))
         except StopAsyncIteration:
             raise ApiError(500, "the engine ended without a reply") from None
