@@ -10,7 +10,9 @@ from pathlib import Path
 
 import chord_core
 
-API_DOC = Path(__file__).parent.parent / "docs" / "api.md"
+ROOT = Path(__file__).parent.parent
+API_DOC = ROOT / "docs" / "api.md"
+README = ROOT / "README.md"
 
 
 def python_blocks(markdown: str) -> list[tuple[int, str]]:
@@ -43,6 +45,14 @@ def test_every_python_block_in_the_api_doc_runs(tmp_path, monkeypatch):
     namespace: dict = {"__name__": "api_doc"}
     for line, code in blocks:
         exec(compile(code, f"{API_DOC}:{line}", "exec"), namespace)
+
+
+def test_the_readmes_use_it_from_python_block_runs(tmp_path, monkeypatch):
+    section = README.read_text(encoding="utf-8").split("## Use it from Python", 1)[1].split("\n## ", 1)[0]
+    blocks = python_blocks(section)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0][1], f"{README} (Use it from Python)", "exec"), {"__name__": "readme"})
 
 
 def test_documented_names_stream_a_chat_in_a_fresh_interpreter():
