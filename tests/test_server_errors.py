@@ -81,6 +81,16 @@ def test_a_field_of_the_wrong_type_or_value_is_400_naming_it(server, fields, par
     assert param in assert_error(status, body, 400, param=param)["message"]
 
 
+def test_the_shapes_openai_clients_send_are_accepted(server):
+    status, _, body = server.post("/v1/chat/completions", {
+        "messages": [{"role": "developer", "content": "Be brief."},
+                     {"role": "user", "content": [{"type": "text", "text": "Hi"}], "name": "ann"}],
+        "max_completion_tokens": 2, "stop": "\n\n", "seed": -1, "n": 1, "user": "ann", "logprobs": False,
+        "response_format": {"type": "text"}, "stream_options": None, "top_logprobs": None})
+    assert status == 200, body
+    assert body["usage"]["completion_tokens"] <= 2
+
+
 @pytest.mark.parametrize("body", [
     {"messages": "Hi"},
     {"messages": []},
