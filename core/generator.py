@@ -14,9 +14,10 @@ plain decoding would have there. The first rejected guess is replaced by
 the judged token, the KV cache is truncated past it, and decoding goes on
 from there. A forward of a few tokens gives each row the bits of a
 one-token step (backend/base.py ROW_EXACT_MAX_T), so at temperature 0 the
-tokens are exactly those of plain decoding. With a ``decode_step`` seam (a
-batcher running several sessions' steps as one forward) the loop decodes
-plainly, one token per step through it.
+tokens are exactly those of plain decoding. With a batcher (several
+sessions' steps as one forward, decode_batcher.py) the loop decodes
+plainly, one token per step through it, and leaves the batch whenever it
+stops decoding: a prompt to evaluate, the reply's end, however it ends.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Generator as PyGenerator, NamedTuple
+from typing import Any, Callable, Generator as PyGenerator, NamedTuple, Protocol
 
 import numpy as np
 
@@ -42,7 +43,15 @@ from .tokenizer import StreamDecoder
 STATS_EVERY = 4  # tokens between Stats events while decoding
 CANCEL_CHUNK = 128  # prompt tokens evaluated between two looks at the cancel event
 
-DecodeStep = Callable[[int, KVCache], np.ndarray]  # (token, cache) -> the next logits; appends to cache
+
+class StepBatcher(Protocol):
+    """Runs the one-token decode steps of several sessions together."""
+
+    def decode(self, token: int, cache: KVCache) -> np.ndarray:
+        """Append ``token`` to ``cache``; the logits after it. A cache's first step joins the batch."""
+
+    def leave(self, cache: KVCache) -> None:
+        """``cache`` decodes no more for now: the others stop waiting for it."""
 
 
 def common_prefix_len(a: list[int], b: list[int]) -> int:
@@ -77,11 +86,11 @@ class _Row(NamedTuple):
 
 
 class Generator:
-    def __init__(self, model: Model, cache: KVCache, decode_step: DecodeStep | None = None,
+    def __init__(self, model: Model, cache: KVCache, batcher: StepBatcher | None = None,
                  speculation: Speculation | None = None):
         self.model = model
         self.cache = cache
-        self.decode_step = decode_step  # None: model.eval of one token
+        self.batcher = batcher  # None: model.eval of one token
         self.speculation = speculation or OFF  # read at every step: a change applies to the next check
         self._lookup: PromptLookup | None = None
         self._draft: DraftModel | None = None
@@ -91,6 +100,8 @@ class Generator:
         """Evaluate what the cache lacks of ``ids``; (logits of the last token, tokens
         reused), or (None, reused) if ``cancel`` was set between two chunks."""
         cache = self.cache
+        if self.batcher is not None:  # a prompt takes a while: the batch goes on without this cache
+            self.batcher.leave(cache)
         reuse = common_prefix_len(cache.tokens, ids)
         if reuse == len(ids):
             reuse -= 1  # logits come from evaluating at least one token
@@ -108,8 +119,8 @@ class Generator:
 
     # -- one step --------------------------------------------------------------------
     def _step(self, token: int) -> np.ndarray:
-        if self.decode_step is not None:
-            return self.decode_step(token, self.cache)
+        if self.batcher is not None:
+            return self.batcher.decode(token, self.cache)
         return self.model.eval([token], self.cache)
 
     def _drafter(self, spec: Speculation) -> list[Drafter]:
@@ -126,7 +137,7 @@ class Generator:
 
     def _guesses(self, context: list[int], k: int, sampler: Sampler) -> list[DraftToken]:
         spec = self.speculation
-        if k <= 0 or not spec.enabled or self.decode_step is not None:
+        if k <= 0 or not spec.enabled or self.batcher is not None:
             return []  # a batcher runs one token per session per step: decode plainly
         for drafter in self._drafter(spec):
             guesses = drafter.propose(context, min(k, spec.draft_max), sampler)
@@ -138,6 +149,15 @@ class Generator:
     def run(self, prompt: list[int], source: SettingsSource, cancel: threading.Event,
             refit: Callable[[str], list[int] | None] | None = None,
             extra_stops: tuple[str, ...] = ()) -> PyGenerator[Event, None, GenerationResult]:
+        try:
+            return (yield from self._run(prompt, source, cancel, refit, extra_stops))
+        finally:  # done, cancelled, failed or closed mid-reply: the batch must not wait for this cache
+            if self.batcher is not None:
+                self.batcher.leave(self.cache)
+
+    def _run(self, prompt: list[int], source: SettingsSource, cancel: threading.Event,
+             refit: Callable[[str], list[int] | None] | None,
+             extra_stops: tuple[str, ...]) -> PyGenerator[Event, None, GenerationResult]:
         model, tok, cache = self.model, self.model.tokenizer, self.cache
         n_ctx = cache.n_ctx
         first = source.snapshot()

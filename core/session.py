@@ -17,7 +17,7 @@ from .chat_template import ChatTemplate, TemplateLimitError, fallback_name_for
 from .drafters import Speculation
 from .errors import ChordError
 from .events import Done, ErrorEvent, Event, Notice
-from .generator import DecodeStep, Generator, GenerationResult
+from .generator import Generator, GenerationResult, StepBatcher
 from .model import Model
 from .reply import Reply
 from .sampling import SamplerSettings, SettingsSource, as_settings_source
@@ -28,9 +28,9 @@ _CONTINUE_MARK = "\ue000chord-continue\ue001"  # private-use characters no reply
 class ChatSession:
     def __init__(self, model: Model, template: ChatTemplate | None = None, n_ctx: int | None = None,
                  template_override: str | None = None, model_name: str | None = None,
-                 decode_step: DecodeStep | None = None, speculation: Speculation | None = None):
-        """``decode_step``: what runs a one-token step (default: the model's own
-        eval; a batcher runs several sessions' steps as one forward).
+                 batcher: StepBatcher | None = None, speculation: Speculation | None = None):
+        """``batcher``: what runs the one-token steps (default: the model's own
+        eval; a DecodeBatcher runs several sessions' steps as one forward).
         ``speculation``: how replies guess ahead (default off; see drafters.py)."""
         self.model = model
         # what replies are recorded under: the library name when the caller knows it
@@ -42,7 +42,7 @@ class ChatSession:
             err.fallback = fallback_name_for(model.metadata)
             raise
         self.cache = model.new_cache(n_ctx)
-        self.generator = Generator(model, self.cache, decode_step=decode_step, speculation=speculation)
+        self.generator = Generator(model, self.cache, batcher=batcher, speculation=speculation)
         self._busy = threading.Lock()
         tok = model.tokenizer
         self.bos_token = tok.id_to_token[tok.bos_id] if tok.bos_id is not None else ""

@@ -115,11 +115,15 @@ def test_with_prompt_lookup_a_seed_gives_the_tokens_of_plain_sampling(smol):
 def test_with_a_batcher_the_session_decodes_plainly(smol):
     steps = []
 
-    def decode_step(token, cache):
-        steps.append(token)
-        return smol.eval([token], cache)
+    class Batcher:
+        def decode(self, token, cache):
+            steps.append(token)
+            return smol.eval([token], cache)
 
-    session = ChatSession(smol, n_ctx=1024, decode_step=decode_step, speculation=Speculation(draft_max=6))
+        def leave(self, cache):
+            pass
+
+    session = ChatSession(smol, n_ctx=1024, batcher=Batcher(), speculation=Speculation(draft_max=6))
     msgs = [{"role": "user", "content": "Repeat this paragraph exactly:\n\n" + PARAGRAPH}]
     done = [e for e in session.stream(msgs, GREEDY) if isinstance(e, Done)][0]
     assert done.token_ids == _reply(smol, OFF).token_ids
