@@ -18,13 +18,9 @@ from typing import Iterator
 from ..errors import ChordError
 from ..events import Event
 from ..session import ChatSession
+from ..slots import SlotPool, SlotsBusyError
 from .errors import ApiError, bad_request
 from .params import GenerationRequest
-
-try:
-    from ..slots import SlotPool, SlotsBusyError
-except ImportError:  # until chord_core.slots lands
-    from .stand_in_slots import SlotPool, SlotsBusyError
 
 __all__ = ["ServedModel", "SlotPool", "SlotsBusyError"]
 
