@@ -34,7 +34,7 @@ from .events import Done, ErrorEvent, Notice
 from .model import Model
 from .sampling import SamplerSettings
 from .session import ChatSession
-from .server.stand_in_slots import SlotPool  # TEMPORARY until core/slots.py lands
+from .slots import SlotPool
 
 MAX_PARALLEL = 64
 
