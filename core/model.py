@@ -60,16 +60,19 @@ class Model:
     @classmethod
     def load(cls, path: str | os.PathLike, progress: Callable[[float], None] | None = None, *,
              backend: str = "auto", threads: int | None = None, kv_type: str = "f32",
-             n_ctx: int | None = None, memory_available: int | None = None) -> "Model":
+             n_ctx: int | None = None, memory_available: int | None = None,
+             gpu_layers: int | None = None) -> "Model":
         """Load a GGUF model. ``backend``: "auto" (compiled kernels when
         they import, else numpy), "cpu" or "numpy"; ``threads``: default the
         cores this process may use; ``kv_type``: "f32" or "f16" KV cache.
         Before any weight is read, the memory it needs with a context of
         ``n_ctx`` (default: the context a session opens with) is checked
-        against ``memory_available`` (default: what the OS says is free)."""
+        against ``memory_available`` (default: what the OS says is free).
+        ``gpu_layers``: on the cuda backend, the leading layers on the GPU
+        (default all; the rest and the output run on the CPU)."""
         if kv_type not in KV_TYPES:
             raise ChordError(f"unknown KV cache type {kv_type!r} (choose from {', '.join(KV_TYPES)})")
-        be, notice = make_backend(backend, threads)
+        be, notice = make_backend(backend, threads, gpu_layers)
         t0 = time.perf_counter()
         path = str(path)
         f = open_gguf(path)
@@ -79,6 +82,9 @@ class Model:
             check_weights(f, cfg)
             est = estimate_memory(f, cfg, n_ctx or min(cfg.context_length, DEFAULT_N_CTX), kv_type, be.name)
             check_memory(est, path, memory_available)
+            prepare = getattr(be, "prepare_load", None)  # a GPU backend checks its own memory first
+            if prepare is not None:
+                prepare(f, cfg, n_ctx or min(cfg.context_length, DEFAULT_N_CTX), path)
             weights = load_weights(f, cfg, be, progress)
         except BaseException:
             f.close()
@@ -114,7 +120,8 @@ class Model:
     # -- evaluation ------------------------------------------------------------
     def new_cache(self, n_ctx: int | None = None) -> KVCache:
         n = n_ctx or min(self.cfg.context_length, DEFAULT_N_CTX)
-        return KVCache(self.cfg, n, kv_type=self.kv_type)
+        make = getattr(self.backend, "new_cache", None)  # base.WholeStepBackend keeps its own cache
+        return make(self.cfg, n, self.kv_type) if make is not None else KVCache(self.cfg, n, kv_type=self.kv_type)
 
     def eval(self, ids, cache: KVCache, all_logits: bool = False) -> np.ndarray:
         """Append ``ids`` to the cache (prefill in chunks of PREFILL_CHUNK, or

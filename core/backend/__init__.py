@@ -9,6 +9,10 @@
 - ``cpu``: weights stay in their GGUF blocks (read through the mmap) and
   the products run in the C kernels of ``chord_core._kernels`` /
   ``chord_core._attention``.
+- ``cuda``: weights in their GGUF blocks on an NVIDIA GPU, the whole
+  forward step there (``cuda/``, through CuPy: the optional ``cuda``
+  extra). Only when asked for: ``auto`` never picks it, and nothing here
+  imports CuPy unless it is.
 
 ``auto`` (the default) is ``cpu`` when its kernels import, else ``numpy``
 with a notice saying why and how to get the fast one.
@@ -17,11 +21,12 @@ with a notice saying why and how to get the fast one.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..errors import ChordError
 from .base import Backend
 
-BACKEND_NAMES = ("auto", "cpu", "numpy")
+BACKEND_NAMES = ("auto", "cpu", "numpy", "cuda")
 
 FALLBACK_ADVICE = ("running on the slow numpy backend; reinstall with a C compiler and the Python "
                    "headers present (pip install --force-reinstall --no-deps chord-chat) for the fast one")
@@ -52,12 +57,40 @@ def kernels_unavailable_reason() -> str | None:
     return None
 
 
-def make_backend(name: str = "auto", threads: int | None = None) -> tuple[Backend, str | None]:
+CUDA_INSTALL = "pip install 'chord-chat[cuda]' (CuPy for CUDA 12; for a CUDA 13 driver: pip install cupy-cuda13x)"
+
+
+def cuda_unavailable_reason(cupy_module: Any = None) -> str | None:
+    """None when CuPy imports and sees a GPU, else one line saying what is
+    missing. ``cupy_module``: the module to ask (default: import cupy)."""
+    if cupy_module is None:
+        try:
+            import cupy as cupy_module
+        except ImportError as e:
+            return f"CuPy is not installed ({' '.join(str(e).split())}); {CUDA_INSTALL}"
+    try:
+        n = cupy_module.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDARuntimeError: no driver, no device, driver too old for this CuPy
+        return f"no usable CUDA GPU ({' '.join(str(e).split()) or type(e).__name__})"
+    return None if n > 0 else "no CUDA GPU found"
+
+
+def make_backend(name: str = "auto", threads: int | None = None,
+                 gpu_layers: int | None = None) -> tuple[Backend, str | None]:
     """The backend called ``name`` and, for ``auto`` falling back to numpy,
-    a one-line notice for the user (else None)."""
+    a one-line notice for the user (else None). ``gpu_layers``: for cuda,
+    how many leading layers go on the GPU (default all)."""
     if name not in BACKEND_NAMES:
         raise ChordError(f"unknown backend {name!r} (choose from {', '.join(BACKEND_NAMES)})")
     threads = check_threads(threads)
+    if name == "cuda":
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            raise ChordError(f"the cuda backend is unavailable: {reason}")
+        from .cuda.backend import CudaBackend
+        return CudaBackend(threads, gpu_layers), None
+    if gpu_layers is not None:
+        raise ChordError("--gpu-layers is for --backend cuda")
     if name == "numpy":
         from .numpy_backend import NumpyBackend
         return NumpyBackend(threads), None

@@ -24,6 +24,8 @@ def add_engine_args(p) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help=f"threads for the kernels (default: the cores this process may use, here {default_threads()})")
     p.add_argument("--kv-type", default="f32", help=f"KV cache element type: {' or '.join(KV_TYPES)} (default f32)")
+    p.add_argument("--gpu-layers", type=int, default=None, metavar="N",
+                   help="--backend cuda: the first N layers on the GPU, the rest on the CPU (default all)")
 
 
 def engine_options(args) -> dict[str, Any]:
@@ -34,7 +36,15 @@ def engine_options(args) -> dict[str, Any]:
         raise ChordError(f"--threads must be at least 1, got {args.threads}")
     if args.kv_type not in KV_TYPES:
         raise ChordError(f"--kv-type {args.kv_type!r} is not one of {', '.join(KV_TYPES)}")
-    return {"backend": args.backend, "threads": args.threads, "kv_type": args.kv_type}
+    options = {"backend": args.backend, "threads": args.threads, "kv_type": args.kv_type}
+    gpu_layers = getattr(args, "gpu_layers", None)
+    if gpu_layers is not None:
+        if gpu_layers < 0:
+            raise ChordError(f"--gpu-layers must be at least 0, got {gpu_layers}")
+        if args.backend != "cuda":
+            raise ChordError("--gpu-layers is for --backend cuda")
+        options["gpu_layers"] = gpu_layers
+    return options
 
 
 def load_model(spec: str, args=None) -> Model:

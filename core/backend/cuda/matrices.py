@@ -1,0 +1,132 @@
+"""Weight matrices on the GPU and the product with them.
+
+A matrix is its parts (Q|K|V may be Q4_K beside Q6_K), each uploaded once
+as planes of its GGUF blocks (layouts.py). ``linear`` picks the kernel by
+the number of rows T: up to ROW_EXACT_MAX_T, the GEMV once per row (each
+row equals its one-token product bit for bit); past that, the part is
+dequantized to F16 in a scratch buffer and multiplied through cuBLAS on the
+tensor cores, F32 accumulation and output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cupy as cp
+import numpy as np
+from cupy.cuda import cublas
+
+from ..base import ROW_EXACT_MAX_T
+from . import sources
+from .device import NULL, i32, launch, ptr
+from .layouts import PLANES, device_type, split_planes, to_f16_rows
+
+WARPS = 4  # per GEMV block
+CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT = 2, 0, 68, -1
+# rows a GEMV warp takes, by type: tuned by benchmarks/cuda_check.py
+ROWS_PER_WARP = {t: 2 for t in sources.DECODERS}
+
+
+@dataclass
+class DevicePart:
+    type_id: int  # the device type (layouts.device_type)
+    rows: int
+    cols: int
+    planes: list  # cupy uint8 arrays, PLANES[type_id] order
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.planes)
+
+
+@dataclass
+class DeviceMatrix:
+    parts: tuple[DevicePart, ...]
+    rows: int
+    cols: int
+    host: Any = None  # the host backend's form, where rows are also looked up on the CPU (token_embd)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.parts)
+
+
+def upload_part(raw: np.ndarray, type_id: int, rows: int, cols: int) -> DevicePart:
+    """GGUF bytes (rows, row_bytes) -> a part on the GPU (converted to F16
+    first when the type has no decoder)."""
+    t = device_type(type_id)
+    if t != type_id:
+        raw = to_f16_rows(raw, type_id, rows, cols)
+    return DevicePart(t, rows, cols, [cp.asarray(p) for p in split_planes(raw, t, rows, cols)])
+
+
+def part_bytes(type_id: int, n_bytes: int, n_elements: int) -> int:
+    """What a tensor of n_bytes in the file takes on the GPU."""
+    return n_bytes if device_type(type_id) == type_id else 2 * n_elements
+
+
+class Scratch:
+    """The F16 buffers of the tensor-core path, sized once for the model."""
+
+    def __init__(self, max_part_elems: int, max_rows_x: int, max_cols: int):
+        self.w16 = cp.empty(max_part_elems, cp.float16)
+        self.x16 = cp.empty(max_rows_x * max_cols, cp.float16)
+        self.x_scale = cp.empty(max_rows_x, cp.float32)
+        self.alpha = np.ones(1, np.float32)
+        self.beta = np.zeros(1, np.float32)
+
+    @staticmethod
+    def nbytes(max_part_elems: int, max_rows_x: int, max_cols: int) -> int:
+        return 2 * max_part_elems + 2 * max_rows_x * max_cols + 4 * max_rows_x
+
+
+def _planes_args(p: DevicePart) -> list:
+    args = [ptr(a) for a in p.planes]
+    return args + [NULL] * (4 - len(args))
+
+
+def gemv(p: DevicePart, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy: int) -> None:
+    """y[t, y_off + r] = part[r] . x[t] for t < T (offsets in elements)."""
+    R = ROWS_PER_WARP[p.type_id]
+    grid = ((p.rows + WARPS * R - 1) // (WARPS * R), T)
+    launch("matmul", sources.gemv_name(p.type_id, R), grid, (32 * WARPS,),
+           _planes_args(p) + [i32(p.rows), i32(p.cols), ptr(x, 4 * x_off), i32(ldx), ptr(y, 4 * y_off), i32(ldy)])
+
+
+def dequantize_f16(p: DevicePart, out) -> None:
+    n = p.rows * (p.cols // 32)
+    launch("matmul", sources.dequant_name(p.type_id), ((n + 255) // 256,), (256,),
+           _planes_args(p) + [i32(p.rows), i32(p.cols), ptr(out)])
+
+
+def gemm(p: DevicePart, s: Scratch, T: int, y, y_off: int, ldy: int) -> None:
+    """y[t, y_off + r] = part[r] . x16[t] (x16 filled by to_f16), F32 out."""
+    dequantize_f16(p, s.w16)
+    # column-major view: Y^T (rows x T) = W (rows x cols, given as its transpose) . X^T
+    cublas.gemmEx(cp.cuda.device.get_cublas_handle(), cublas.CUBLAS_OP_T, cublas.CUBLAS_OP_N,
+                  p.rows, T, p.cols, s.alpha.ctypes.data, s.w16.data.ptr, CUDA_R_16F, p.cols,
+                  s.x16.data.ptr, CUDA_R_16F, p.cols, s.beta.ctypes.data, y.data.ptr + 4 * y_off, CUDA_R_32F,
+                  ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)
+
+
+def linear(w: DeviceMatrix, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy: int, s: Scratch) -> None:
+    """y[t, y_off:y_off+w.rows] = W . x[t, x_off:x_off+w.cols] for t < T, device arrays."""
+    if T <= ROW_EXACT_MAX_T:
+        r = 0
+        for p in w.parts:
+            gemv(p, x, x_off, ldx, T, y, y_off + r, ldy)
+            r += p.rows
+        return
+    launch("matmul", "to_f16_rows", (T,), (256,), [ptr(x, 4 * x_off), i32(ldx), i32(w.cols), ptr(s.x16), ptr(s.x_scale)])
+    r = 0
+    for p in w.parts:
+        gemm(p, s, T, y, y_off + r, ldy)
+        r += p.rows
+    n = T * w.rows
+    launch("matmul", "scale_rows", ((n + 255) // 256,), (256,),
+           [ptr(y, 4 * y_off), i32(ldy), i32(T), i32(w.rows), ptr(s.x_scale)])
+
+
+
+assert set(ROWS_PER_WARP) == set(PLANES)
