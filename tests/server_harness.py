@@ -23,7 +23,8 @@ import uvicorn
 
 from chord_core import Model
 from chord_core.server.app import ModelHost, create_app
-from chord_core.server.served_model import ServedModel, SlotPool
+from chord_core.server.served_model import ServedModel
+from chord_core.slots import SlotPool
 
 MODEL_ID = "SmolLM2-135M-Instruct.Q4_1"
 JOIN_S = 60.0  # bounds on waits, far above what they take; never speed assertions

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from chord_core.server.served_model import SlotPool
+from chord_core.slots import SlotPool
 from server_harness import JOIN_S, MODEL_ID, chat, serving, smollm, smollm_path, sse_data
 
 openai = pytest.importorskip("openai", reason="the openai package is in the test extra")

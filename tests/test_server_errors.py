@@ -13,7 +13,7 @@ import pytest
 from chord_core.server.admission import Admission
 from chord_core.server.app import ModelHost, create_app
 from chord_core.server.errors import ApiError
-from chord_core.server.served_model import SlotPool
+from chord_core.slots import SlotPool
 from server_harness import JOIN_S, ObservedPool, RunningServer, chat, serving, smollm, sse_data
 
 BODY_LIMIT = 4096

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import psutil
 
-from chord_core.server.served_model import SlotPool
+from chord_core.slots import SlotPool
 from server_harness import JOIN_S, chat, serving, smollm, sse_data
 
 N_REQUESTS = 64

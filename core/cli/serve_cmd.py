@@ -143,7 +143,8 @@ def run(args) -> int:
 
 def _load(path, model_id: str, options: dict, args):
     from ..model import Model
-    from ..server.served_model import ServedModel, SlotPool
+    from ..server.served_model import ServedModel
+    from ..slots import SlotPool
 
     # the memory check counts every slot's cache full (None: one default context, the caches grow lazily)
     model = Model.load(path, **options, n_ctx=args.ctx * args.parallel if args.ctx else None)

@@ -22,7 +22,7 @@ from ..slots import SlotPool, SlotsBusyError
 from .errors import ApiError, bad_request
 from .params import GenerationRequest
 
-__all__ = ["ServedModel", "SlotPool", "SlotsBusyError"]
+__all__ = ["ServedModel"]
 
 
 class ServedModel:
