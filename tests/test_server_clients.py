@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -59,6 +60,21 @@ def test_seeded_completion_gives_the_tokens_of_chord_chat_run_raw(client):
                                       max_tokens=10, logprobs=1)
     assert reply.choices[0].text == expected["text"]
     assert [t.encode() for t in reply.choices[0].logprobs.tokens] == token_bytes(expected["token_ids"])
+
+
+def test_seeded_requests_give_the_same_tokens_alone_and_generating_together(client):
+    """Concurrent replies share batched decode steps; each still gets its own tokens."""
+    questions = [("Name a fruit.", 1), ("Name a river.", 2)]
+
+    def ask(question: str, seed: int) -> str:
+        reply = client.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": question}],
+                                               temperature=0.9, seed=seed, max_tokens=12)
+        return reply.choices[0].message.content
+
+    alone = [ask(q, seed) for q, seed in questions]
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(lambda qs: ask(*qs), questions))
+    assert together == alone
 
 
 def test_openai_stream_gives_the_same_reply_as_a_whole_request(client):
