@@ -49,16 +49,23 @@ def batch(model: Model, requests: Iterable[BatchRequest | ChordError], *, parall
     4096); ``template``: a fallback template name or .jinja file instead of
     the model's; ``start``: index of the first request (a resumed file's).
     Closing the iterator early cancels what is still generating."""
+    todo = list(requests)
+    if todo:
+        yield from _answers(_pool(model, parallel, len(todo), n_ctx, template, model_name), todo, start)
+
+
+def _pool(model: Model, parallel: int, n_requests: int, n_ctx: int | None, template: str | None,
+          model_name: str | None) -> SlotPool:
     if not 1 <= parallel <= MAX_PARALLEL:
         raise ChordError(f"parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
-    todo = list(requests)
-    if not todo:
-        return
-    pool = SlotPool(model, min(parallel, len(todo)), n_ctx, template_override=template, model_name=model_name)
+    return SlotPool(model, min(parallel, n_requests), n_ctx, template_override=template, model_name=model_name)
+
+
+def _answers(pool: SlotPool, todo: list[BatchRequest | ChordError], start: int) -> Iterator[BatchResult]:
     run = _Run(pool, todo, start)
     # one thread per slot: each slot's decode steps wait for the others' (slots.py)
     workers = [threading.Thread(target=run.work, name=f"chord-batch-{i}", daemon=True)
-               for i in range(min(parallel, len(todo)))]
+               for i in range(len(pool.sessions))]
     for w in workers:
         w.start()
     try:
@@ -157,6 +164,13 @@ class BatchSummary:
     errors: int
     generated_tokens: int
     wall_s: float
+    decode_steps: int = 0  # batched forwards run
+    decode_rows: int = 0  # replies' tokens they held
+
+    @property
+    def mean_batch(self) -> float:
+        """Replies sharing a decode step, on average: how well the steps were batched."""
+        return self.decode_rows / self.decode_steps if self.decode_steps else 0.0
 
     @property
     def tok_s(self) -> float:
@@ -183,10 +197,11 @@ def batch_file(model: Model, input_path: str | os.PathLike, output_path: str | o
         skipped = read_done(path, requests) if path.exists() else 0
         out = open(path, "ab")
     t0 = time.perf_counter()
+    todo = requests[skipped:]
+    pool = _pool(model, parallel, len(todo), n_ctx, template, model_name) if todo else None
     answered = errors = generated = 0
     try:
-        for result in batch(model, requests[skipped:], parallel=parallel, n_ctx=n_ctx, template=template,
-                            model_name=model_name, start=skipped):
+        for result in _answers(pool, todo, skipped) if pool else ():
             line = json.dumps(result.to_json(), ensure_ascii=False) + "\n"
             if out is not None:
                 out.write(line.encode("utf-8"))
@@ -201,4 +216,5 @@ def batch_file(model: Model, input_path: str | os.PathLike, output_path: str | o
         if out is not None:
             out.close()
     return BatchSummary(requests=len(requests), skipped=skipped, answered=answered, errors=errors,
-                        generated_tokens=generated, wall_s=time.perf_counter() - t0)
+                        generated_tokens=generated, wall_s=time.perf_counter() - t0,
+                        decode_steps=pool.batcher.batches if pool else 0, decode_rows=pool.batcher.rows if pool else 0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chord_core import BatchRequest, ChordError, Model, SamplerSettings, batch
+from chord_core import BatchRequest, ChordError, Model, SamplerSettings, batch, batch_file
 from chord_core.batch_io import read_done, read_requests
 
 SMOLLM = "SmolLM2-135M-Instruct.Q4_1"
@@ -90,6 +90,15 @@ def test_answers_come_in_request_order_though_later_ones_finish_first(smollm):
     answers = list(batch(smollm, requests, parallel=3))
     assert [(a.index, a.id) for a in answers] == [(0, "long"), (1, "Paris"), (2, "Rome"), (3, "Oslo"), (4, "Lima")]
     assert answers[0].completion_tokens == 40 and all(a.completion_tokens == 2 for a in answers[1:])
+
+
+def test_replies_generating_at_once_share_their_decode_steps(tmp_path, smollm):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"prompt": f"Story number {i}:", "temperature": 0, "max_tokens": 40}
+                                                 for i in range(4)])
+    summary = batch_file(smollm, source, tmp_path / "out.jsonl", parallel=4)
+    assert summary.generated_tokens == 160 and summary.errors == 0
+    assert summary.decode_rows == 160  # every chosen token was evaluated by a decode step of the batcher
+    assert summary.mean_batch > 1.0  # and those steps were shared: batched, not one reply at a time
 
 
 def test_a_failing_line_records_its_error_and_the_rest_go_on(tmp_path, smollm_path):

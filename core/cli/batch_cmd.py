@@ -62,5 +62,6 @@ def run(args) -> int:
     resumed = f", {summary.skipped} already done" if summary.skipped else ""
     print(f"chord-chat batch: {summary.answered} answered ({summary.errors} failed){resumed} of "
           f"{summary.requests}; {summary.generated_tokens} tokens in {summary.wall_s:.1f} s, "
-          f"{summary.tok_s:.1f} tok/s at --parallel {args.parallel}", file=sys.stderr)
+          f"{summary.tok_s:.1f} tok/s at --parallel {args.parallel} ({summary.mean_batch:.1f} replies per "
+          f"decode step on average)", file=sys.stderr)
     return 1 if summary.errors else 0
