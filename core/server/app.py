@@ -203,15 +203,18 @@ class Endpoints:
     async def _whole(self, job: Job, fmt: ReplyFormat, started: Started) -> dict[str, Any]:
         tokens: list[TokenEvent] = []
         done: Done | None = None
+        failed: ErrorEvent | None = None
         # read to the end, not just to Done: the job ends once its slot is back, so a
         # client that sends its next request on receiving this reply finds the slot free
         async for ev in job:
             if isinstance(ev, TokenEvent):
                 tokens.append(ev)
             elif isinstance(ev, ErrorEvent):
-                raise _engine_error(ev)
+                failed = ev
             elif isinstance(ev, Done):
                 done = ev
+        if failed is not None:
+            raise _engine_error(failed)
         if done is None:
             raise ApiError(500, "the engine ended without finishing the reply")
         return fmt.response(started, tokens, done)
