@@ -7,9 +7,11 @@ import asyncio
 import http.client
 import json
 import socket
+from contextlib import contextmanager
 
 import pytest
 
+from chord_core.events import ErrorEvent, Started
 from chord_core.server.admission import Admission
 from chord_core.server.app import ModelHost, create_app
 from chord_core.server.errors import ApiError
@@ -170,6 +172,35 @@ async def test_waiting_requests_take_their_turn_in_order_and_past_the_queue_get_
     assert not third.done()
     admission.leave()
     await asyncio.wait_for(third, JOIN_S)
+
+
+class FailingSession:
+    """Starts a reply, then fails as the engine reports a failure: with an ErrorEvent."""
+
+    turn_stops = ()
+
+    def generate_ids(self, ids, settings, cancel, extra_stops=()):
+        yield Started(prompt_tokens=len(ids), reused_tokens=0, n_ctx=128)
+        yield ErrorEvent("engine error: RuntimeError: boom")
+
+
+class FailingPool:
+    def __init__(self, pool: SlotPool):
+        self.model, self.sessions = pool.model, pool.sessions
+
+    @contextmanager
+    def acquire(self, prompt_ids=None):
+        yield FailingSession()
+
+
+def test_an_engine_failure_is_500_or_an_error_chunk_and_the_server_goes_on(pool):
+    with serving(FailingPool(pool), queue=1) as server:
+        status, _, body = server.post("/v1/chat/completions", chat("Hi", max_tokens=2))
+        assert "boom" in assert_error(status, body, 500, code="engine_error")["message"]
+        status, _, body = server.post("/v1/chat/completions", chat("Hi", max_tokens=2, stream=True))
+        assert status == 200  # the stream had started: the error can only come inside it
+        data = sse_data(body)
+        assert json.loads(data[-2])["error"]["code"] == "engine_error" and data[-1] == "[DONE]"
 
 
 def test_unknown_model_unknown_path_and_wrong_method(server):
