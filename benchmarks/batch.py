@@ -34,7 +34,7 @@ def write_prompts(path: Path, n: int) -> None:
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
 
 
-def one_run(model: Model, source: Path, parallel: int, max_tokens: int, workdir: Path) -> tuple[float, int, list]:
+def one_run(model: Model, source: Path, parallel: int, max_tokens: int, workdir: Path) -> tuple[float, int, list, float]:
     out = workdir / f"out-{parallel}-{time.monotonic_ns()}.jsonl"
     t0 = time.perf_counter()
     summary = batch_file(model, source, out, parallel=parallel, n_ctx=1024,
@@ -42,7 +42,7 @@ def one_run(model: Model, source: Path, parallel: int, max_tokens: int, workdir:
     wall = time.perf_counter() - t0
     answers = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert summary.errors == 0, [a.get("error") for a in answers]
-    return wall, summary.generated_tokens, [a["token_ids"] for a in answers]
+    return wall, summary.generated_tokens, [a["token_ids"] for a in answers], summary.mean_batch
 
 
 def main() -> int:
@@ -58,6 +58,7 @@ def main() -> int:
     model = Model.load(resolve_model(args.model), threads=args.threads)
     walls: dict[int, list[float]] = {p: [] for p in args.parallel}
     tokens: dict[int, int] = {}
+    mean_batch: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         source = workdir / "prompts.jsonl"
@@ -65,7 +66,7 @@ def main() -> int:
         reference = None
         for rep in range(args.reps):
             for parallel in args.parallel:
-                wall, generated, ids = one_run(model, source, parallel, args.max_tokens, workdir)
+                wall, generated, ids, mean_batch[parallel] = one_run(model, source, parallel, args.max_tokens, workdir)
                 reference = reference or ids
                 if ids != reference:
                     print(f"--parallel {parallel}: answers differ from --parallel {args.parallel[0]}'s", file=sys.stderr)
@@ -77,13 +78,15 @@ def main() -> int:
     rows = []
     print(f"\n{model.info.name}, {args.prompts} prompts, up to {args.max_tokens} tokens each, "
           f"{model.backend_name} backend, {model.threads} threads, medians of {args.reps}\n")
-    print("| --parallel | wall s | tokens | aggregate tok/s | speed-up |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| --parallel | wall s | tokens | aggregate tok/s | speed-up | replies per decode step |")
+    print("|---:|---:|---:|---:|---:|---:|")
     for parallel in args.parallel:
         wall = statistics.median(walls[parallel])
         rows.append({"parallel": parallel, "wall_s": wall, "tokens": tokens[parallel],
-                     "tok_s": tokens[parallel] / wall, "speedup": base / wall, "walls": walls[parallel]})
-        print(f"| {parallel} | {wall:.2f} | {tokens[parallel]} | {tokens[parallel] / wall:.1f} | {base / wall:.2f}x |")
+                     "tok_s": tokens[parallel] / wall, "speedup": base / wall, "walls": walls[parallel],
+                     "mean_batch": mean_batch[parallel]})
+        print(f"| {parallel} | {wall:.2f} | {tokens[parallel]} | {tokens[parallel] / wall:.1f} | {base / wall:.2f}x "
+              f"| {mean_batch[parallel]:.1f} |")
     if args.json:
         args.json.write_text(json.dumps({"model": model.info.name, "backend": model.backend_name,
                                          "threads": model.threads, "prompts": args.prompts,
