@@ -210,3 +210,13 @@ def test_every_known_bpe_pre_type_builds_and_round_trips():
         tok = Tokenizer.from_metadata({**md, "tokenizer.ggml.pre": name}, name)
         ids = tok.encode(TINY_TEXT, add_special=False)
         assert tok.decode(ids) == TINY_TEXT, name
+
+
+def test_a_byte_without_a_token_still_keeps_its_neighbours_apart(smollm):
+    """SmolLM2 has no token for byte 0x13: llama.cpp keeps it as a symbol
+    through the merges and drops it at the end, so "]" and "|" around it stay
+    two tokens (ids recorded from llama-cpp-python 0.3.36 by
+    scripts/fuzz_tokenizer.py), where merging first would give "]|"."""
+    assert smollm.encode("ñí]\x13|", add_special=False) == [10214, 6160, 77, 108]
+    assert smollm.encode("]|", add_special=False) == [26822]
+    assert smollm.decode(smollm.encode("a\x13b", add_special=False)) == "ab"

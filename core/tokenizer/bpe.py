@@ -31,17 +31,29 @@ def _merge_pairs(vocab: Vocab) -> list[tuple[str, str]]:
     return [(a, b) for a, b in split if a in tid and b in tid and a + b in tid]
 
 
+_UNKNOWN_BYTE = "\ue000chord-unknown-byte\ue001"  # private-use characters: no vocabulary has it
+
+
 class BpeEncoder:
     """Encodes one text fragment (no special tokens in it) the way llama.cpp's BPE session does."""
 
     def __init__(self, vocab: Vocab, path: str = "?"):
         pre = vocab.pre
         assert pre is not None
+        # A byte with no token of its own (SmolLM2 has none for 0x13, 0x04, ...)
+        # still stands between its neighbours in llama.cpp: it stays a symbol
+        # through the merges, so "]" and "|" around it never merge, and is
+        # dropped at the end. tokenizers drops such a byte before merging; an
+        # unknown-token placeholder outside the vocabulary keeps it in place.
+        self._unk_id = len(vocab.token_to_id)
+        ids = dict(vocab.token_to_id)
+        ids[_UNKNOWN_BYTE] = self._unk_id
         try:
             model = models.BPE(
-                vocab=vocab.token_to_id,
+                vocab=ids,
                 merges=_merge_pairs(vocab),
                 ignore_merges=pre.ignore_merges,
+                unk_token=_UNKNOWN_BYTE,
             )
             tk = Tokenizer(model)
             tk.pre_tokenizer = pre_tokenizers.Sequence(
@@ -53,4 +65,7 @@ class BpeEncoder:
         self._tk = tk
 
     def encode(self, text: str) -> list[int]:
-        return self._tk.encode(text, add_special_tokens=False).ids
+        ids = self._tk.encode(text, add_special_tokens=False).ids
+        if self._unk_id in ids:
+            ids = [i for i in ids if i != self._unk_id]
+        return ids
