@@ -79,6 +79,9 @@ def test_the_wheel_carries_the_compiled_kernels_every_package_and_the_data_files
     init_files |= {p.relative_to(source).as_posix() for p in (source / "chord_tui").rglob("__init__.py")}
     missing = sorted(init_files - names)
     assert missing == [], "packages on disk but not in the wheel (pyproject's packages list)"
+    cuda_sources = {"chord_core/" + p.relative_to(source / "core").as_posix()
+                    for p in (source / "core").rglob("*") if p.suffix in (".cu", ".cuh")}
+    assert sorted(cuda_sources - names) == [], "sources read at run time, missing from the wheel (package-data)"
     assert any(n.startswith("chord_core/templates/") and n.endswith(".jinja") for n in names)
     assert any(n.startswith("chord_tui/") and n.endswith(".tcss") for n in names)
 
