@@ -121,10 +121,101 @@ MM32(q5_0, 22, 16, 0)
 MM32(q5_1, 24, 0, 1)
 MM32(q8_0, 34, 0, 0)
 
+/* A few tokens (a batched decode step of several sequences, a speculative
+ * verify): the loop above unpacks every block's weights once per token, and
+ * unpacking (nibbles, the scale gather) costs more than the products. Here
+ * a block's 16 rows are unpacked once for up to MT_TOKENS tokens. Each
+ * token's integers are exact and its floats accumulate block after block in
+ * the one-token order, so every row keeps its one-token bits. */
+#define MT_TOKENS 8
+
+typedef struct {
+    __m512i u;       /* two rows' weights, unsigned */
+    __mmask64 neg;   /* Q8_0: the weights whose sign moves onto x */
+} w2_t;
+
+static inline w2_t w2_q4_0(const uint8_t *a, const uint8_t *b) { return (w2_t){nibbles_2rows(a + 2, b + 2), 0}; }
+static inline w2_t w2_q4_1(const uint8_t *a, const uint8_t *b) { return (w2_t){nibbles_2rows(a + 4, b + 4), 0}; }
+
+static inline w2_t w2_q5_0(const uint8_t *a, const uint8_t *b) {
+    return (w2_t){_mm512_or_si512(nibbles_2rows(a + 6, b + 6), fifth_bits_2rows(a + 2, b + 2)), 0};
+}
+
+static inline w2_t w2_q5_1(const uint8_t *a, const uint8_t *b) {
+    return (w2_t){_mm512_or_si512(nibbles_2rows(a + 8, b + 8), fifth_bits_2rows(a + 4, b + 4)), 0};
+}
+
+static inline w2_t w2_q8_0(const uint8_t *a, const uint8_t *b) {
+    __m512i w = join256(_mm256_loadu_si256((const __m256i *)(a + 2)), _mm256_loadu_si256((const __m256i *)(b + 2)));
+    return (w2_t){_mm512_abs_epi8(w), _mm512_movepi8_mask(w)};
+}
+
+static inline __m512i lanes_w2(w2_t w, __m512i x, __m512i x2, int signed_w) {
+    if (signed_w) { /* as lanes2_q8_0 */
+        x = _mm512_mask_sub_epi8(x, w.neg, _mm512_setzero_si512(), x);
+        x2 = _mm512_mask_sub_epi8(x2, w.neg, _mm512_setzero_si512(), x2);
+    }
+    return dot2_us8_512(w.u, x, x2);
+}
+
+#define MM32_TOKENS(NAME, BB, OFF, HASMIN, SIGNED)                                              \
+    static void mmt_##NAME(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,        \
+                           float *out, ptrdiff_t os) {                                         \
+        if (a->T == 1) {                                                                       \
+            mm_##NAME(w, rb, r0, r1, a, out, os);                                              \
+            return;                                                                            \
+        }                                                                                      \
+        const int nb = a->cols / 32;                                                           \
+        for (int g = r0; g < r1; g += 16) {                                                    \
+            const int n = r1 - g < 16 ? r1 - g : 16;                                           \
+            int32_t off[16];                                                                   \
+            group_offsets(off, 16, n, rb);                                                     \
+            const __mmask16 keep = (__mmask16)((1u << n) - 1);                                 \
+            const uint8_t *base = w + (size_t)g * rb;                                          \
+            for (int t0 = 0; t0 < a->T; t0 += MT_TOKENS) {                                     \
+                const int nt = a->T - t0 < MT_TOKENS ? a->T - t0 : MT_TOKENS;                  \
+                __m512 acc[MT_TOKENS];                                                         \
+                for (int j = 0; j < MT_TOKENS; j++) acc[j] = _mm512_setzero_ps();              \
+                for (int b = 0; b < nb; b++) {                                                 \
+                    const uint8_t *p = base + (size_t)b * BB;                                  \
+                    if (t0 == 0) prefetch_next_group(base + 16 * rb, 16 * BB, b, 1);           \
+                    const w2_t w0 = w2_##NAME(p + off[0], p + off[4]), w1 = w2_##NAME(p + off[1], p + off[5]); \
+                    const w2_t w2 = w2_##NAME(p + off[2], p + off[6]), w3 = w2_##NAME(p + off[3], p + off[7]); \
+                    const w2_t w4 = w2_##NAME(p + off[8], p + off[12]), w5 = w2_##NAME(p + off[9], p + off[13]); \
+                    const w2_t w6 = w2_##NAME(p + off[10], p + off[14]), w7 = w2_##NAME(p + off[11], p + off[15]); \
+                    __m512 d, m;                                                               \
+                    f16_pairs16(p, off, &d, &m);                                               \
+                    for (int j = 0; j < nt; j++) {                                             \
+                        const size_t t = (size_t)(t0 + j), tb = t * nb + b;                    \
+                        const int8_t *x = a->q + t * a->cols + 32 * b, *x2 = a->q2 + t * a->cols + 32 * b; \
+                        __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x)); \
+                        __m512i xv2 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x2)); \
+                        __m512i it = sum_rows16(                                               \
+                            lanes_w2(w0, xv, xv2, SIGNED), lanes_w2(w1, xv, xv2, SIGNED),      \
+                            lanes_w2(w2, xv, xv2, SIGNED), lanes_w2(w3, xv, xv2, SIGNED),      \
+                            lanes_w2(w4, xv, xv2, SIGNED), lanes_w2(w5, xv, xv2, SIGNED),      \
+                            lanes_w2(w6, xv, xv2, SIGNED), lanes_w2(w7, xv, xv2, SIGNED));     \
+                        if (OFF) it = _mm512_sub_epi32(it, _mm512_set1_epi32(OFF * a->bsum[tb])); \
+                        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(d, _mm512_set1_ps(a->d[tb])), acc[j]); \
+                        if (HASMIN) acc[j] = _mm512_fmadd_ps(m, _mm512_set1_ps(a->ds[tb]), acc[j]); \
+                    }                                                                          \
+                }                                                                              \
+                for (int j = 0; j < nt; j++)                                                   \
+                    _mm512_mask_storeu_ps(out + (ptrdiff_t)(t0 + j) * os + g, keep, acc[j]);   \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+MM32_TOKENS(q4_0, 18, 8, 0, 0)
+MM32_TOKENS(q4_1, 20, 0, 1, 0)
+MM32_TOKENS(q5_0, 22, 16, 0, 0)
+MM32_TOKENS(q5_1, 24, 0, 1, 0)
+MM32_TOKENS(q8_0, 34, 0, 0, 1)
+
 static void fill32(mm_fn *small) {
-    small[W_Q4_0] = mm_q4_0;
-    small[W_Q4_1] = mm_q4_1;
-    small[W_Q5_0] = mm_q5_0;
-    small[W_Q5_1] = mm_q5_1;
-    small[W_Q8_0] = mm_q8_0;
+    small[W_Q4_0] = mmt_q4_0;
+    small[W_Q4_1] = mmt_q4_1;
+    small[W_Q5_0] = mmt_q5_0;
+    small[W_Q5_1] = mmt_q5_1;
+    small[W_Q8_0] = mmt_q8_0;
 }

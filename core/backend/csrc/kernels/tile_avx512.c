@@ -168,8 +168,11 @@ static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t
     (f->has_min ? tile_blk32_min : tile_blk32_off)(f, pk, nb, a, t0, nt, res);
 }
 
+/* The 32-element types' few-token kernels unpack a block once for 8 tokens
+ * (simd32_avx512.h), which beats packing up to 32 tokens (SmolLM2's
+ * matrices, 2 threads: 576 x 3072 Q4_1 even at 32, 49152 x 576 Q8_0 2x). */
 const tile_kernels TILE_AVX512_VNNI = {tile_blk32, tile_sub32, tile_sub16, 255,
-                                       {[W_Q4_0] = 8, [W_Q4_1] = 8, [W_Q5_0] = 20, [W_Q5_1] = 8, [W_Q8_0] = 8,
+                                       {[W_Q4_0] = 32, [W_Q4_1] = 32, [W_Q5_0] = 32, [W_Q5_1] = 32, [W_Q8_0] = 32,
                                         [W_Q2_K] = 16, [W_Q3_K] = 12, [W_Q4_K] = 16, [W_Q5_K] = 12, [W_Q6_K] = 24}};
 
 #if defined(__clang__)
