@@ -217,3 +217,17 @@ def test_closing_the_iterator_early_stops_the_rest(smollm):
 def test_a_bad_parallel_is_refused(smollm):
     with pytest.raises(ChordError, match="parallel must be between 1 and 64"):
         list(batch(smollm, [BatchRequest(prompt="x")], parallel=0))
+
+
+def test_ctrl_c_keeps_the_answers_written_and_says_how_to_resume(tmp_path, smollm_path):
+    lines = [{"id": f"r{i}", "prompt": "Count: 1, 2,", "temperature": 0, "max_tokens": 16} for i in range(12)]
+    source, out = write_jsonl(tmp_path / "in.jsonl", lines), tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "chord_tui", "batch", str(smollm_path), str(source), "-o", str(out),
+                             "--parallel", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_lines(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 130
+    assert f"interrupted; the answers written are kept in {out}: run the same command to resume" in err
+    answers = read_jsonl(out)  # whole lines only, in order
+    assert [a["id"] for a in answers] == [f"r{i}" for i in range(len(answers))] and 1 <= len(answers) < 12

@@ -56,9 +56,14 @@ def run(args) -> int:
         sys.stdout.write(line)
         sys.stdout.flush()
 
-    summary = batch_file(model, args.input, args.output, parallel=args.parallel, n_ctx=args.ctx,
-                         template=args.template, defaults=defaults,
-                         write=None if args.output else write)
+    try:
+        summary = batch_file(model, args.input, args.output, parallel=args.parallel, n_ctx=args.ctx,
+                             template=args.template, defaults=defaults,
+                             write=None if args.output else write)
+    except KeyboardInterrupt:
+        kept = f"; the answers written are kept in {args.output}: run the same command to resume" if args.output else ""
+        print(f"chord-chat batch: interrupted{kept}", file=sys.stderr)
+        return 130
     resumed = f", {summary.skipped} already done" if summary.skipped else ""
     print(f"chord-chat batch: {summary.answered} answered ({summary.errors} failed){resumed} of "
           f"{summary.requests}; {summary.generated_tokens} tokens in {summary.wall_s:.1f} s, "
