@@ -40,17 +40,17 @@ def section(title: str) -> None:
     emit(f"\n## {title}\n")
 
 
-def event_ms(fn, reps: int = 20, warm: int = 3) -> float:
-    """Median device time of fn() in ms, by CUDA events."""
+def event_ms(fn, reps: int = 20, warm: int = 3, stream=None) -> float:
+    """Median device time of fn() in ms, by CUDA events on ``stream``."""
     import cupy as cp
     for _ in range(warm):
         fn()
     times = []
     for _ in range(reps):
         a, b = cp.cuda.Event(), cp.cuda.Event()
-        a.record()
+        a.record(stream)
         fn()
-        b.record()
+        b.record(stream)
         b.synchronize()
         times.append(cp.cuda.get_elapsed_time(a, b))
     return float(np.median(times))
@@ -165,7 +165,7 @@ def decode_speed(name: str, path: str, n: int = 128, prompt_len: int = 16) -> di
         walls.append(time.perf_counter() - t0)
     wall = float(np.median(walls))
     dm, graph = cache.decode_graph
-    gpu = event_ms(lambda: graph.launch(dm.stream), reps=30) / 1e3  # replays at the same position
+    gpu = event_ms(lambda: graph.launch(dm.stream), reps=30, stream=dm.stream) / 1e3  # replays at one position
     weights = sum(mat.nbytes for L in dm.layers for mat in (L.qkv, L.out, L.gate_up, L.down))
     weights += dm.output.nbytes if dm.output is not None else 0
     # the same step without the graph: kernels launched one by one from Python
@@ -194,15 +194,37 @@ def prefill_speed(path: str, T: int = 512, reps: int = 3) -> float:
     return T / float(np.median(times))
 
 
-def gemv_variants(path: str) -> None:
-    """Decode graph time per rows-per-warp choice (every type at once)."""
-    from chord_core.backend.cuda import matrices
-    emit("\n| rows per warp | decode GPU ms/token | tok/s (GPU only) |\n|---|---|---|")
-    for R in (1, 2, 4):
-        for t in matrices.ROWS_PER_WARP:
-            matrices.ROWS_PER_WARP[t] = R
-        r = decode_speed(f"R={R}", path, n=32)
-        emit(f"| {R} | {r['gpu_ms']:.3f} | {1e3 / r['gpu_ms']:.0f} |")
+def gemv_variants(path: str, ceiling: float) -> None:
+    """Each GEMV shape on the big model's large matrices (past the L2 cache);
+    the fastest per type is kept for the decode timings that follow."""
+    import cupy as cp
+    from chord_core.backend.cuda import matrices, sources
+    from chord_core.gguf_file import open_gguf
+    f = open_gguf(path)
+    names = ["blk.0.ffn_gate.weight", "blk.0.ffn_down.weight", "blk.1.ffn_down.weight", "output.weight"]
+    emit("\n| matrix | type | rows x cols | " + " | ".join(f"R={r} U={u} GB/s" for r, u in sources.GEMV_SHAPES) + " |")
+    emit("|---|---|---|" + "---|" * len(sources.GEMV_SHAPES))
+    best: dict[int, tuple[float, tuple[int, int]]] = {}
+    for name in names:
+        t = f.tensors[name]
+        rows, cols = t.shape[0], t.shape[1]
+        part = matrices.upload_part(np.asarray(f.raw(name), np.uint8).reshape(rows, -1), t.ggml_type, rows, cols)
+        x = cp.random.standard_normal((1, cols), dtype=cp.float32)
+        y = cp.empty((1, rows), cp.float32)
+        cells = []
+        for shape in sources.GEMV_SHAPES:
+            matrices.GEMV_SHAPE[part.type_id] = shape
+            ms = event_ms(lambda: matrices.gemv(part, x, 0, cols, 1, y, 0, rows), reps=30)
+            gbs = part.nbytes / ms / 1e6
+            cells.append(f"{gbs:.0f}")
+            if gbs > best.get(part.type_id, (0, None))[0]:
+                best[part.type_id] = (gbs, shape)
+        emit(f"| {name} | {sources.DECODERS[part.type_id]} | {rows} x {cols} | " + " | ".join(cells) + " |")
+    for t, (gbs, shape) in best.items():
+        matrices.GEMV_SHAPE[t] = shape
+        emit(f"- kept for {sources.DECODERS[t]}: R={shape[0]} U={shape[1]} ({gbs:.0f} GB/s, "
+             f"{100 * gbs / ceiling:.0f} % of the copy ceiling)")
+    f.close()
 
 
 def speed(args, ceiling: float) -> None:
@@ -214,6 +236,8 @@ def speed(args, ceiling: float) -> None:
                         "--quant", "Q4_K_M", "--out", args.make_big], check=True)
         big = str(next(Path(args.make_big).glob("*.gguf")))
         emit(f"- generated {Path(big).name} ({os.path.getsize(big) / 1e9:.2f} GB) in {time.perf_counter() - t0:.0f} s")
+    if big:
+        gemv_variants(big, ceiling)
     emit("| model | decode tok/s | wall ms/token | GPU ms/token (graph) | host overhead us/token | "
          "weights GB | GB/s | % of copy ceiling | step without graph ms |")
     emit("|---|---|---|---|---|---|---|---|---|")
@@ -233,8 +257,6 @@ def speed(args, ceiling: float) -> None:
         except Exception as e:  # noqa: BLE001
             emit(f"- prefill {name}: ERROR {type(e).__name__}: {e}")
             traceback.print_exc()
-    if big and args.variants:
-        gemv_variants(big)
 
 
 def real(args) -> None:
@@ -271,7 +293,6 @@ def main() -> None:
     ap.add_argument("--gemma")
     ap.add_argument("--big")
     ap.add_argument("--make-big")
-    ap.add_argument("--variants", action="store_true")
     ap.add_argument("--sections", default="env,bandwidth,kernels,tiny,real,speed,cli")
     args = ap.parse_args()
     want = set(args.sections.split(","))

@@ -62,10 +62,22 @@ def check_linear(rng, rows=300, cols=768) -> list[tuple[str, str, float, bool]]:
             out = cp.asnumpy(y)
             e = rel(out, x.astype(np.float64) @ w.T)
             path = "gemv" if T <= 32 else "f16 gemm"
-            tol = 1e-5 if T <= 32 else 5e-3
+            # types without a decoder are F16 on the GPU: their weights round there
+            tol = (1e-5 if t in sources.DECODERS else 1e-3) if T <= 32 else 5e-3
             res.append((f"{path} {name}", f"T={T}", e, e <= tol))
             if T == 1:
                 first = {"x": x, "y": out}
+        if t in sources.DECODERS:  # every compiled GEMV shape
+            from chord_core.backend.cuda import matrices
+            keep = matrices.GEMV_SHAPE[t]
+            worst = 0.0
+            for shape in sources.GEMV_SHAPES:
+                matrices.GEMV_SHAPE[t] = shape
+                y = cp.full((1, rows), np.nan, cp.float32)
+                linear(m, cp.asarray(first["x"]), 0, cols, 1, y, 0, rows, Scratch(rows * cols, 1, cols))
+                worst = max(worst, rel(cp.asnumpy(y), first["x"].astype(np.float64) @ w.T))
+            matrices.GEMV_SHAPE[t] = keep
+            res.append((f"gemv {name}", f"T=1, every shape {sources.GEMV_SHAPES}", worst, worst <= 1e-5))
         # a short chunk's rows equal one-token products bit for bit
         x = np.concatenate([first["x"], rng.standard_normal((4, cols)).astype(np.float32)])
         y = cp.full((5, rows), np.nan, cp.float32)
@@ -76,7 +88,7 @@ def check_linear(rng, rows=300, cols=768) -> list[tuple[str, str, float, bool]]:
 
 
 def _attend_case(rng, nh, nkv, d, cap, start, T, window, softcap):
-    q = rng.standard_normal((T, nh, d)).astype(np.float32) / np.sqrt(d)
+    q = (rng.standard_normal((T, nh, d)) / np.sqrt(d)).astype(np.float32)
     k = rng.standard_normal((nkv, cap, d)).astype(np.float16)
     v = rng.standard_normal((nkv, cap, d)).astype(np.float16)
     lo = max(0, start - window + 1) if window else 0
@@ -127,20 +139,22 @@ def check_elementwise(rng) -> list[tuple[str, str, float, bool]]:
         a = rng.standard_normal((T, E)).astype(np.float32)
         pw = rng.standard_normal(E).astype(np.float32) if post else None
         w = rng.standard_normal(E).astype(np.float32)
+        # device arrays held in names until the kernel has run (a temporary's memory goes back to the pool)
         xd, hd = cp.asarray(x), cp.full((T, E), np.nan, cp.float32)
+        ad, pwd, wd = cp.asarray(a), None if pw is None else cp.asarray(pw), cp.asarray(w)
         launch("layer_ops", "residual_norm", (T,), (256,),
-               [ptr(xd), ptr(cp.asarray(a)), i32(E), ptr(None if pw is None else cp.asarray(pw)), ptr(cp.asarray(w)),
-                ptr(hd), i32(E), f32(eps), i32(1)], shared_mem=4 * E)
+               [ptr(xd), ptr(ad), i32(E), ptr(pwd), ptr(wd), ptr(hd), i32(E), f32(eps), i32(1)], shared_mem=4 * E)
+        cp.cuda.Stream.null.synchronize()
         x2 = x + (rms_norm(a, pw, eps) if post else a)
         e = max(rel(cp.asnumpy(xd), x2), rel(cp.asnumpy(hd), rms_norm(x2, w, eps)))
         res.append(("residual_norm", f"post_norm={post}", e, e <= 1e-6))
     F = 1000
     gu = rng.standard_normal((T, 2 * F)).astype(np.float32) * 2
     from chord_core.forward import _gelu_tanh, _silu
+    gud = cp.asarray(gu)
     for gelu in (0, 1):
         out = cp.full((T, F), np.nan, cp.float32)
-        launch("layer_ops", "act_mul", ((T * F + 255) // 256,), (256,),
-               [ptr(cp.asarray(gu)), i32(F), i32(T), i32(gelu), ptr(out)])
+        launch("layer_ops", "act_mul", ((T * F + 255) // 256,), (256,), [ptr(gud), i32(F), i32(T), i32(gelu), ptr(out)])
         g = gu[:, :F].copy()
         ref = (_gelu_tanh(g) if gelu else _silu(g)) * gu[:, F:]
         e = rel(cp.asnumpy(out), ref)
@@ -163,12 +177,14 @@ def _check_qkv_post(rng) -> list[tuple[str, str, float, bool]]:
         q_out = cp.full((T, nh * d), np.nan, cp.float32)
         kc = cp.full((nkv, cap, d), np.nan, cp.float16)
         vc = cp.full((nkv, cap, d), np.nan, cp.float16)
+        keep = [cp.asarray(qkv), None if b is None else cp.asarray(b), None if qn is None else cp.asarray(qn),
+                None if kn is None else cp.asarray(kn), cp.asarray(inv_freqs(n_rot, 10000.0, 1.0, None)),
+                cp.asarray(np.array([start], np.int32))]
         launch("layer_ops", "qkv_post", (T, nh + 2 * nkv), (128,),
-               [ptr(cp.asarray(qkv)), i32(cols), ptr(None if b is None else cp.asarray(b)),
-                ptr(None if qn is None else cp.asarray(qn)), ptr(None if kn is None else cp.asarray(kn)),
-                ptr(cp.asarray(inv_freqs(n_rot, 10000.0, 1.0, None))), i32(n_rot),
-                ptr(cp.asarray(np.array([start], np.int32))), f32(scale), f32(1e-6), i32(nh), i32(nkv), i32(d), i32(d),
-                ptr(q_out), ptr(kc), ptr(vc), i32(cap)])
+               [ptr(keep[0]), i32(cols), ptr(keep[1]), ptr(keep[2]), ptr(keep[3]), ptr(keep[4]), i32(n_rot),
+                ptr(keep[5]), f32(scale), f32(1e-6), i32(nh), i32(nkv), i32(d), i32(d), ptr(q_out), ptr(kc), ptr(vc),
+                i32(cap)])
+        cp.cuda.Stream.null.synchronize()
         h = qkv + (b if b is not None else 0)
         q = h[:, :nh * d].reshape(T, nh, d).copy()
         k = h[:, nh * d:(nh + nkv) * d].reshape(T, nkv, d).copy()

@@ -41,7 +41,9 @@ def run(model: str) -> str:
                     break
             except OSError:
                 time.sleep(0.5)
-        msg = {"model": "any", "messages": [{"role": "user", "content": "Say hello in five words."}],
+        with urllib.request.urlopen(base + "/v1/models", timeout=10) as r:
+            model_id = json.loads(r.read())["data"][0]["id"]
+        msg = {"model": model_id, "messages": [{"role": "user", "content": "Say hello in five words."}],
                "max_tokens": 24, "temperature": 0}
         t0 = time.perf_counter()
         r = json.loads(_post(base + "/v1/chat/completions", msg))

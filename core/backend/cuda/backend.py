@@ -43,6 +43,18 @@ def _host_backend(threads: int):
     return NumpyBackend(threads)
 
 
+def same_type_runs(parts: list[tuple]) -> list[list[tuple]]:
+    """Consecutive parts of one type grouped: uploaded as one matrix, one
+    launch per step instead of one per part (Q|K|V, gate|up)."""
+    runs: list[list[tuple]] = []
+    for p in parts:
+        if runs and runs[-1][0][1] == p[1]:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return runs
+
+
 class CudaBackend:
     name = "cuda"
 
@@ -83,13 +95,12 @@ class CudaBackend:
             host = self.host.load_matrix(f, parts)
             if not on_gpu:
                 return host
-        dparts = []
+        raws = []
         for pname, (rows, cols), order in parts:
-            t = f.tensors[pname]
             raw = np.asarray(f.raw(pname), dtype=np.uint8).reshape(rows, -1)
-            if order is not None:
-                raw = raw[order]
-            dparts.append(upload_part(raw, t.ggml_type, rows, cols))
+            raws.append((raw[order] if order is not None else raw, f.tensors[pname].ggml_type, rows, cols))
+        dparts = [upload_part(np.concatenate([r[0] for r in group]), group[0][1], sum(r[2] for r in group),
+                              group[0][3]) for group in same_type_runs(raws)]
         return DeviceMatrix(tuple(dparts), sum(p.rows for p in dparts), parts[0][1][1], host)
 
     def matrix_rows(self, w: Any) -> int:
@@ -106,7 +117,7 @@ class CudaBackend:
 
     def forward_step(self, cfg: ModelConfig, w: ModelWeights, cache: CudaKVCache, ids, all_logits: bool,
                      trace=None) -> np.ndarray:
-        from ...forward import output_logits, run_layers, soft_capped
+        from ...forward import output_logits, run_layers
 
         ids = np.asarray(ids, dtype=np.int64)
         T, start = len(ids), cache.n_past
@@ -123,7 +134,10 @@ class CudaBackend:
             else:
                 out = dm.run(cache, x, start, all_logits, trace)
         if self.n_gpu == cfg.n_layer:
-            logits = soft_capped(cfg, out)
+            logits = out
+            if cfg.final_softcap:  # on the host: the logits are here anyway
+                c = np.float32(cfg.final_softcap)
+                logits = np.tanh(logits / c) * c
         else:
             x = out if self.n_gpu else x
             x = run_layers(self.host, cfg, w, cache, x, start, range(self.n_gpu, cfg.n_layer), trace)

@@ -4,10 +4,49 @@
 #include "quant_blocks.cuh"
 
 // y[t, row] = W[row] . x[t] for t = blockIdx.y. A warp owns R rows and walks
-// their units lane by lane; each x unit is read once for the R rows. Every t
-// runs the same instructions as a one-token call, so the rows of a short
-// chunk (a speculative verify step) equal their decode steps bit for bit.
+// their units lane by lane, U units per lane per step (their loads in flight
+// together); each x unit is read once for the R rows. Every t runs the same
+// instructions as a one-token call, so the rows of a short chunk (a
+// speculative verify step) equal their decode steps bit for bit.
 template <class B, int R>
+__device__ __forceinline__ void gemv_unit(const u8* const* P, int rows, int row0, int nu, int u,
+                                          const float* __restrict__ xt, float* acc) {
+    float xv[32], xs[B::RUNS];
+#pragma unroll
+    for (int r = 0; r < B::RUNS; r++) {
+        const float4* xp = (const float4*)(xt + B::run_start(u, r));
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < B::RUN / 4; i++) {
+            const float4 v = __ldg(xp + i);
+            xv[r * B::RUN + 4 * i] = v.x;
+            xv[r * B::RUN + 4 * i + 1] = v.y;
+            xv[r * B::RUN + 4 * i + 2] = v.z;
+            xv[r * B::RUN + 4 * i + 3] = v.w;
+            s += (v.x + v.y) + (v.z + v.w);
+        }
+        xs[r] = s;
+    }
+#pragma unroll
+    for (int i = 0; i < R; i++) {
+        const int row = row0 + i;
+        if (row < rows) {
+            float q[32], a[B::RUNS], b[B::RUNS];
+            B::decode(P, row, nu, u, q, a, b);
+            float s = 0.f;
+#pragma unroll
+            for (int r = 0; r < B::RUNS; r++) {
+                float d = 0.f;
+#pragma unroll
+                for (int k = 0; k < B::RUN; k++) d = fmaf(q[r * B::RUN + k], xv[r * B::RUN + k], d);
+                s = fmaf(a[r], d, fmaf(b[r], xs[r], s));
+            }
+            acc[i] += s;
+        }
+    }
+}
+
+template <class B, int R, int U>
 __global__ void __launch_bounds__(128) gemv(const u8* p0, const u8* p1, const u8* p2, const u8* p3,
                                             int rows, int cols, const float* __restrict__ x, int ldx,
                                             float* __restrict__ y, int ldy) {
@@ -20,40 +59,10 @@ __global__ void __launch_bounds__(128) gemv(const u8* p0, const u8* p1, const u8
     float acc[R];
 #pragma unroll
     for (int i = 0; i < R; i++) acc[i] = 0.f;
-    for (int u = lane; u < nu; u += 32) {
-        float xv[32], xs[B::RUNS];
+    for (int u = lane; u < nu; u += 32 * U) {
 #pragma unroll
-        for (int r = 0; r < B::RUNS; r++) {
-            const float4* xp = (const float4*)(xt + B::run_start(u, r));
-            float s = 0.f;
-#pragma unroll
-            for (int i = 0; i < B::RUN / 4; i++) {
-                const float4 v = __ldg(xp + i);
-                xv[r * B::RUN + 4 * i] = v.x;
-                xv[r * B::RUN + 4 * i + 1] = v.y;
-                xv[r * B::RUN + 4 * i + 2] = v.z;
-                xv[r * B::RUN + 4 * i + 3] = v.w;
-                s += (v.x + v.y) + (v.z + v.w);
-            }
-            xs[r] = s;
-        }
-#pragma unroll
-        for (int i = 0; i < R; i++) {
-            const int row = row0 + i;
-            if (row < rows) {
-                float q[32], a[B::RUNS], b[B::RUNS];
-                B::decode(P, row, nu, u, q, a, b);
-                float s = 0.f;
-#pragma unroll
-                for (int r = 0; r < B::RUNS; r++) {
-                    float d = 0.f;
-#pragma unroll
-                    for (int k = 0; k < B::RUN; k++) d = fmaf(q[r * B::RUN + k], xv[r * B::RUN + k], d);
-                    s = fmaf(a[r], d, fmaf(b[r], xs[r], s));
-                }
-                acc[i] += s;
-            }
-        }
+        for (int k = 0; k < U; k++)
+            if (u + 32 * k < nu) gemv_unit<B, R>(P, rows, row0, nu, u + 32 * k, xt, acc);
     }
 #pragma unroll
     for (int i = 0; i < R; i++) {

@@ -24,8 +24,9 @@ from .layouts import PLANES, device_type, split_planes, to_f16_rows
 
 WARPS = 4  # per GEMV block
 CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT = 2, 0, 68, -1
-# rows a GEMV warp takes, by type: tuned by benchmarks/cuda_check.py
-ROWS_PER_WARP = {t: 2 for t in sources.DECODERS}
+# (rows a GEMV warp takes, units a lane loads at once) by type: one of
+# sources.GEMV_SHAPES, picked by benchmarks/cuda_check.py's timings
+GEMV_SHAPE = {t: (2, 1) for t in sources.DECODERS}
 
 
 @dataclass
@@ -88,9 +89,10 @@ def _planes_args(p: DevicePart) -> list:
 
 def gemv(p: DevicePart, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy: int) -> None:
     """y[t, y_off + r] = part[r] . x[t] for t < T (offsets in elements)."""
-    R = ROWS_PER_WARP[p.type_id]
+    shape = GEMV_SHAPE[p.type_id]
+    R = shape[0]
     grid = ((p.rows + WARPS * R - 1) // (WARPS * R), T)
-    launch("matmul", sources.gemv_name(p.type_id, R), grid, (32 * WARPS,),
+    launch("matmul", sources.gemv_name(p.type_id, shape), grid, (32 * WARPS,),
            _planes_args(p) + [i32(p.rows), i32(p.cols), ptr(x, 4 * x_off), i32(ldx), ptr(y, 4 * y_off), i32(ldy)])
 
 
@@ -129,4 +131,4 @@ def linear(w: DeviceMatrix, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy:
 
 
 
-assert set(ROWS_PER_WARP) == set(PLANES)
+assert set(GEMV_SHAPE) == set(PLANES)

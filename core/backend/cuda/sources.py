@@ -11,11 +11,12 @@ HERE = Path(__file__).parent
 # ggml type id -> the decoder struct in quant_blocks.cuh. Every other type a
 # model may hold (F32, BF16, Q2_K, Q3_K) is converted to F16 at upload.
 DECODERS = {2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 1: "F16"}
-# rows a warp of the GEMV takes (each x unit read once for them), measured
-# by benchmarks/cuda_check.py
-GEMV_ROWS = (1, 2, 4)
+# GEMV shapes (R, U) compiled: R rows a warp takes (each x unit read once
+# for them), U units a lane loads at once; matrices.GEMV_SHAPE picks one
+# per type, measured by benchmarks/cuda_check.py
+GEMV_SHAPES = ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1))
 # head dims (k = v) the attention kernel is built for: 32 * N
-HEAD_DIMS = (64, 96, 128, 256)
+HEAD_DIMS = (32, 64, 96, 128, 256)
 
 NVRTC_OPTIONS = ("-std=c++17",)
 
@@ -29,8 +30,8 @@ def matmul_source() -> str:
     return _read("matmul.cu").replace('#include "quant_blocks.cuh"', _read("quant_blocks.cuh"))
 
 
-def gemv_name(type_id: int, rows_per_warp: int) -> str:
-    return f"gemv<{DECODERS[type_id]}, {rows_per_warp}>"
+def gemv_name(type_id: int, shape: tuple[int, int]) -> str:
+    return f"gemv<{DECODERS[type_id]}, {shape[0]}, {shape[1]}>"
 
 
 def dequant_name(type_id: int) -> str:
@@ -48,6 +49,6 @@ PLAIN_KERNELS = {"matmul": ("to_f16_rows", "scale_rows"),
 
 def modules() -> dict[str, tuple[str, list[str]]]:
     """module name -> (source, template instantiations to compile)."""
-    matmul = [gemv_name(t, r) for t in DECODERS for r in GEMV_ROWS] + [dequant_name(t) for t in DECODERS]
+    matmul = [gemv_name(t, rs) for t in DECODERS for rs in GEMV_SHAPES] + [dequant_name(t) for t in DECODERS]
     ops = [attend_name(d) for d in HEAD_DIMS]
     return {"matmul": (matmul_source(), matmul), "layer_ops": (_read("layer_ops.cu"), ops)}
