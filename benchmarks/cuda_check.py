@@ -201,10 +201,12 @@ def gemv_variants(path: str, ceiling: float) -> None:
     from chord_core.backend.cuda import matrices, sources
     from chord_core.gguf_file import open_gguf
     f = open_gguf(path)
-    names = ["blk.0.ffn_gate.weight", "blk.0.ffn_down.weight", "blk.1.ffn_down.weight", "output.weight"]
-    emit("\n| matrix | type | rows x cols | " + " | ".join(f"R={r} U={u} GB/s" for r, u in sources.GEMV_SHAPES) + " |")
+    q4k_down = next(n for n, t in f.tensors.items() if n.endswith("ffn_down.weight") and t.ggml_type == 12)
+    names = ["blk.0.ffn_gate.weight", "blk.0.ffn_down.weight", q4k_down, "output.weight"]
+    emit("\n| matrix | type | rows x cols | " + " | ".join(f"R={r} U={u} KS={k}" for r, u, k in sources.GEMV_SHAPES)
+         + " |")
     emit("|---|---|---|" + "---|" * len(sources.GEMV_SHAPES))
-    best: dict[int, tuple[float, tuple[int, int]]] = {}
+    best: dict[tuple[int, bool], tuple[float, tuple[int, int, int]]] = {}
     for name in names:
         t = f.tensors[name]
         rows, cols = t.shape[0], t.shape[1]
@@ -212,18 +214,19 @@ def gemv_variants(path: str, ceiling: float) -> None:
         x = cp.random.standard_normal((1, cols), dtype=cp.float32)
         y = cp.empty((1, rows), cp.float32)
         cells = []
+        key = (part.type_id, rows >= matrices.MANY_ROWS)
         for shape in sources.GEMV_SHAPES:
-            matrices.GEMV_SHAPE[part.type_id] = shape
+            matrices.GEMV_SHAPE[key] = shape
             ms = event_ms(lambda: matrices.gemv(part, x, 0, cols, 1, y, 0, rows), reps=30)
             gbs = part.nbytes / ms / 1e6
             cells.append(f"{gbs:.0f}")
-            if gbs > best.get(part.type_id, (0, None))[0]:
-                best[part.type_id] = (gbs, shape)
+            if gbs > best.get(key, (0, None))[0]:
+                best[key] = (gbs, shape)
         emit(f"| {name} | {sources.DECODERS[part.type_id]} | {rows} x {cols} | " + " | ".join(cells) + " |")
-    for t, (gbs, shape) in best.items():
-        matrices.GEMV_SHAPE[t] = shape
-        emit(f"- kept for {sources.DECODERS[t]}: R={shape[0]} U={shape[1]} ({gbs:.0f} GB/s, "
-             f"{100 * gbs / ceiling:.0f} % of the copy ceiling)")
+    for key, (gbs, shape) in best.items():
+        matrices.GEMV_SHAPE[key] = shape
+        emit(f"- kept for {sources.DECODERS[key[0]]}, {'many' if key[1] else 'few'} rows: R, U, KS = {shape} "
+             f"({gbs:.0f} GB/s, {100 * gbs / ceiling:.0f} % of the copy ceiling)")
     f.close()
 
 

@@ -36,41 +36,66 @@ __device__ __forceinline__ void gemv_unit(const u8* const* P, int rows, int row0
             float s = 0.f;
 #pragma unroll
             for (int r = 0; r < B::RUNS; r++) {
-                float d = 0.f;
+                float d0 = 0.f, d1 = 0.f;  // two chains: half the FMA latency in a row
 #pragma unroll
-                for (int k = 0; k < B::RUN; k++) d = fmaf(q[r * B::RUN + k], xv[r * B::RUN + k], d);
-                s = fmaf(a[r], d, fmaf(b[r], xs[r], s));
+                for (int k = 0; k < B::RUN; k += 2) {
+                    d0 = fmaf(q[r * B::RUN + k], xv[r * B::RUN + k], d0);
+                    d1 = fmaf(q[r * B::RUN + k + 1], xv[r * B::RUN + k + 1], d1);
+                }
+                s = fmaf(a[r], d0 + d1, fmaf(b[r], xs[r], s));
             }
             acc[i] += s;
         }
     }
 }
 
-template <class B, int R, int U>
+// Block of 4 warps: 4/KS row groups of R rows, each group's units split
+// over KS warps (few rows: more warps in flight), partial sums added in a
+// fixed order through shared memory.
+template <class B, int R, int U, int KS>
 __global__ void __launch_bounds__(128) gemv(const u8* p0, const u8* p1, const u8* p2, const u8* p3,
                                             int rows, int cols, const float* __restrict__ x, int ldx,
                                             float* __restrict__ y, int ldy) {
+    __shared__ float part[4][R];
     const u8* P[4] = {p0, p1, p2, p3};
-    const int lane = threadIdx.x & 31;
-    const int row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * R;
-    if (row0 >= rows) return;
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    const int ks = w % KS;
+    const int row0 = (blockIdx.x * (4 / KS) + w / KS) * R;
     const float* xt = x + (long)blockIdx.y * ldx;
     const int nu = cols >> 5;
     float acc[R];
 #pragma unroll
     for (int i = 0; i < R; i++) acc[i] = 0.f;
-    for (int u = lane; u < nu; u += 32 * U) {
+    if (row0 < rows) {
+        for (int u = lane + 32 * ks; u < nu; u += 32 * KS * U) {
 #pragma unroll
-        for (int k = 0; k < U; k++)
-            if (u + 32 * k < nu) gemv_unit<B, R>(P, rows, row0, nu, u + 32 * k, xt, acc);
+            for (int k = 0; k < U; k++)
+                if (u + 32 * KS * k < nu) gemv_unit<B, R>(P, rows, row0, nu, u + 32 * KS * k, xt, acc);
+        }
     }
 #pragma unroll
     for (int i = 0; i < R; i++) {
-        float v = acc[i];
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane == 0 && row0 + i < rows) y[(long)blockIdx.y * ldy + row0 + i] = v;
+        for (int o = 16; o > 0; o >>= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], o);
     }
+    if (KS > 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int i = 0; i < R; i++) part[w][i] = acc[i];
+        }
+        __syncthreads();
+        if (ks != 0) return;
+#pragma unroll
+        for (int i = 0; i < R; i++) {
+            float v = part[w][i];
+#pragma unroll
+            for (int k = 1; k < KS; k++) v += part[w + k][i];
+            acc[i] = v;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < R; i++)
+        if (lane == 0 && row0 + i < rows) y[(long)blockIdx.y * ldy + row0 + i] = acc[i];
 }
 
 // out[row, :] = W[row, :] as F16, one unit (32 weights) per thread

@@ -24,9 +24,12 @@ from .layouts import PLANES, device_type, split_planes, to_f16_rows
 
 WARPS = 4  # per GEMV block
 CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT = 2, 0, 68, -1
-# (rows a GEMV warp takes, units a lane loads at once) by type: one of
-# sources.GEMV_SHAPES, picked by benchmarks/cuda_check.py's timings
-GEMV_SHAPE = {t: (2, 1) for t in sources.DECODERS}
+# GEMV shape (sources.GEMV_SHAPES) by (type, many rows): matrices of at
+# least MANY_ROWS rows fill the GPU with one warp group per row block; fewer
+# rows split each row's units over several warps. Measured on an H100 by
+# benchmarks/cuda_check.py (a random Mistral-7B-shaped model).
+MANY_ROWS = 8192
+GEMV_SHAPE = {(t, many): (2, 1, 1) if many else (2, 1, 4) for t in sources.DECODERS for many in (False, True)}
 
 
 @dataclass
@@ -89,9 +92,9 @@ def _planes_args(p: DevicePart) -> list:
 
 def gemv(p: DevicePart, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy: int) -> None:
     """y[t, y_off + r] = part[r] . x[t] for t < T (offsets in elements)."""
-    shape = GEMV_SHAPE[p.type_id]
-    R = shape[0]
-    grid = ((p.rows + WARPS * R - 1) // (WARPS * R), T)
+    shape = GEMV_SHAPE[p.type_id, p.rows >= MANY_ROWS]
+    rows_per_block = WARPS // shape[2] * shape[0]
+    grid = ((p.rows + rows_per_block - 1) // rows_per_block, T)
     launch("matmul", sources.gemv_name(p.type_id, shape), grid, (32 * WARPS,),
            _planes_args(p) + [i32(p.rows), i32(p.cols), ptr(x, 4 * x_off), i32(ldx), ptr(y, 4 * y_off), i32(ldy)])
 
@@ -131,4 +134,4 @@ def linear(w: DeviceMatrix, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy:
 
 
 
-assert set(GEMV_SHAPE) == set(PLANES)
+assert {t for t, _ in GEMV_SHAPE} == set(PLANES)

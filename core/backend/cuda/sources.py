@@ -11,10 +11,11 @@ HERE = Path(__file__).parent
 # ggml type id -> the decoder struct in quant_blocks.cuh. Every other type a
 # model may hold (F32, BF16, Q2_K, Q3_K) is converted to F16 at upload.
 DECODERS = {2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 1: "F16"}
-# GEMV shapes (R, U) compiled: R rows a warp takes (each x unit read once
-# for them), U units a lane loads at once; matrices.GEMV_SHAPE picks one
-# per type, measured by benchmarks/cuda_check.py
-GEMV_SHAPES = ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1))
+# GEMV shapes (R, U, KS) compiled: R rows a warp takes (each x unit read
+# once for them), U units a lane loads at once, KS warps sharing a row's
+# units; matrices.GEMV_SHAPE picks one per type and row count, measured by
+# benchmarks/cuda_check.py
+GEMV_SHAPES = ((1, 1, 1), (2, 1, 1), (4, 1, 1), (2, 2, 1), (1, 1, 2), (2, 1, 2), (1, 1, 4), (2, 1, 4))
 # head dims (k = v) the attention kernel is built for: 32 * N
 HEAD_DIMS = (32, 64, 96, 128, 256)
 
@@ -30,8 +31,8 @@ def matmul_source() -> str:
     return _read("matmul.cu").replace('#include "quant_blocks.cuh"', _read("quant_blocks.cuh"))
 
 
-def gemv_name(type_id: int, shape: tuple[int, int]) -> str:
-    return f"gemv<{DECODERS[type_id]}, {shape[0]}, {shape[1]}>"
+def gemv_name(type_id: int, shape: tuple[int, int, int]) -> str:
+    return f"gemv<{DECODERS[type_id]}, {shape[0]}, {shape[1]}, {shape[2]}>"
 
 
 def dequant_name(type_id: int) -> str:
