@@ -14,26 +14,33 @@ from .discovery import discover
 from .manage import (
     DuplicateModelError,
     add_model,
+    add_remote,
     default_model_name,
     find_entry,
     get_entry,
+    get_remote,
     list_entries,
+    list_remotes,
     mark_used,
     name_for_path,
     registry,
     remove_model,
+    remove_remote,
     set_default,
 )
+from .remote import find_remote
 from .pull import PullCancelled, pull, resolve_source
 from .registry import LibraryEntry
+from .remote import RemoteEntry, describe_remote
 from ..gguf_shards import shard_paths
 from .validate import ModelSummary, validate_gguf
 
 __all__ = [
-    "DuplicateModelError", "LibraryEntry", "ModelSummary", "PullCancelled", "add_model", "default_model_name",
-    "discover",
-    "get_entry", "list_entries", "mark_used", "name_for_path", "pull", "remove_model", "resolve_model",
-    "resolve_source", "set_default", "shard_paths", "validate_gguf",
+    "DuplicateModelError", "LibraryEntry", "ModelSummary", "PullCancelled", "RemoteEntry", "add_model",
+    "add_remote", "default_model_name", "describe_remote", "discover",
+    "get_entry", "get_remote", "list_entries", "list_remotes", "mark_used", "name_for_path", "pull",
+    "remove_model", "remove_remote", "resolve_model", "resolve_source", "set_default", "shard_paths",
+    "validate_gguf",
 ]
 
 
@@ -56,6 +63,9 @@ def resolve_model(spec: str | None = None) -> Path:
         discover()  # a packaged model installed since the last look
         state = registry().load()
         entry = find_entry(state, spec)
+    if entry is None and (remote := find_remote(state, spec)) is not None:
+        raise ChordError(f"{remote.name!r} is a remote model at {remote.url}: `chord-chat run` and `chat` use it; "
+                         "this needs a local GGUF file")
     if entry is None:
         if path.is_dir():
             raise ChordError(f"{path}: is a directory, not a GGUF file")

@@ -14,6 +14,7 @@ from .. import locations
 from ..errors import ChordError
 from .files import copy_with_hash, fingerprint, free_path, is_inside_library, move_file, sha256_file
 from .registry import LibraryEntry, LibraryState, Registry, now_iso
+from .remote import RemoteEntry, find_remote, new_remote
 from ..gguf_shards import model_name_for, parse_shard_name
 from .validate import ModelSummary, validate_gguf
 
@@ -81,9 +82,9 @@ def get_entry(name: str) -> LibraryEntry:
 
 
 def _known(state: LibraryState) -> str:
-    if not state.models:
+    if not state.models and not state.remotes:
         return "the library is empty"
-    return "known: " + ", ".join(sorted(state.models))
+    return "known: " + ", ".join(sorted([*state.models, *state.remotes]))
 
 
 def entry_from_summary(summary: ModelSummary, name: str, files: list[Path], hashes: list[str],
@@ -114,7 +115,7 @@ def record_entry(entry: LibraryEntry, explicit_name: bool) -> LibraryEntry:
         if existing is not None:
             raise ChordError(f"{entry.path} is already in the library as {existing.name!r}")
         refuse_duplicate(state, entry.source, entry.sha256)
-        if entry.name in state.models:
+        if state.name_taken(entry.name):
             if explicit_name:
                 raise ChordError(f"a model named {entry.name!r} already exists; pick another with --name")
             entry.name = state.unique_name(entry.name)
@@ -138,7 +139,7 @@ def add_model(path: str | os.PathLike, name: str | None = None, mode: str = "lin
     existing = state.entry_for_path(summary.shards[0])
     if existing is not None and mode == "link":
         raise ChordError(f"{summary.shards[0]} is already in the library as {existing.name!r}")
-    if explicit and name in state.models:
+    if explicit and state.name_taken(name):
         raise ChordError(f"a model named {name!r} already exists; pick another with --name")
 
     sources = list(summary.shards)
@@ -218,6 +219,9 @@ def _remember_dismissed(state: LibraryState, entry: LibraryEntry) -> None:
 def set_default(name: str) -> LibraryEntry:
     with registry().transaction() as state:
         entry = find_entry(state, name)
+        if entry is None and find_remote(state, name) is not None:
+            raise ChordError(f"{name!r} is a remote model: the default is a local model file, opened even when "
+                             "no server answers; chat with it by name (`chord-chat chat NAME`)")
         if entry is None:
             raise ChordError(f"no model named {name!r} in the library ({_known(state)})")
         if not entry.files_present():
@@ -232,6 +236,9 @@ def mark_used(name: str) -> None:
     chatted with (the TUI's next default). A base model tried once does not."""
     with registry().transaction() as state:
         entry = find_entry(state, name)
+        if entry is None and (remote := find_remote(state, name)) is not None:
+            remote.last_used = now_iso()
+            return
         if entry is None:
             raise ChordError(f"no model named {name!r} in the library ({_known(state)})")
         entry.last_used = now_iso()
@@ -265,3 +272,35 @@ def default_model_name() -> str | None:
         discover()
         state = registry().load()
     return choose_default(state)
+
+
+# -- remote models (remote.py) ---------------------------------------------------------------
+def add_remote(name: str, url: str, model: str | None = None, api_key_env: str | None = None) -> RemoteEntry:
+    """Record a model served elsewhere; nothing is contacted (the server may be down now)."""
+    entry = new_remote(check_name(name), url, model, api_key_env)
+    with registry().transaction() as state:
+        if state.name_taken(entry.name):
+            raise ChordError(f"a model named {entry.name!r} already exists; pick another name")
+        state.remotes[entry.name] = entry
+    return entry
+
+
+def get_remote(name: str) -> RemoteEntry | None:
+    """The remote entry called ``name``, or None when ``name`` is no remote model."""
+    return find_remote(registry().load(), name)
+
+
+def list_remotes() -> list[RemoteEntry]:
+    return sorted(registry().load().remotes.values(), key=lambda e: e.name.lower())
+
+
+def remove_remote(name: str) -> RemoteEntry:
+    """Forget a remote entry; there is no file, so nothing on disk is touched."""
+    with registry().transaction() as state:
+        entry = find_remote(state, name)
+        if entry is None:
+            raise ChordError(f"no remote model named {name!r} in the library ({_known(state)})")
+        del state.remotes[entry.name]
+        if state.last_used == entry.name:
+            state.last_used = None
+    return entry

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 from .. import locations
 from ..atomic_file import atomic_write_text
 from ..errors import ChordError
+from .remote import RemoteEntry
 
 try:
     import fcntl
@@ -91,19 +92,23 @@ class LibraryEntry:
 @dataclass
 class LibraryState:
     models: dict[str, LibraryEntry] = field(default_factory=dict)
+    remotes: dict[str, RemoteEntry] = field(default_factory=dict)  # models on a server (remote.py)
     default: str | None = None
     last_used: str | None = None
     # bookkeeping of package discovery: what was seen, removed by the user, refused
     discovery: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({
+        data = {
             "format": FORMAT_VERSION,
             "default": self.default,
             "last_used": self.last_used,
             "models": {name: e.to_dict() for name, e in sorted(self.models.items())},
             "discovery": self.discovery,
-        }, indent=2, sort_keys=False) + "\n"
+        }
+        if self.remotes:  # absent until the first remote entry: an index without one reads as before
+            data["remotes"] = {name: e.to_dict() for name, e in sorted(self.remotes.items())}
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
     @classmethod
     def from_json(cls, text: str, origin: Path) -> "LibraryState":
@@ -112,6 +117,7 @@ class LibraryState:
             if not isinstance(raw, dict):
                 raise ValueError("top level is not an object")
             models = {name: LibraryEntry.from_dict(e) for name, e in raw.get("models", {}).items()}
+            remotes = {name: RemoteEntry.from_dict(e) for name, e in (raw.get("remotes") or {}).items()}
             for key, kinds in (("default", (str, type(None))), ("last_used", (str, type(None))),
                                ("discovery", (dict, type(None)))):
                 if not isinstance(raw.get(key), kinds):
@@ -120,15 +126,19 @@ class LibraryState:
             raise ChordError(
                 f"{origin}: the model library index is damaged ({err}); move it aside to start a new one"
             ) from None
-        return cls(models=models, default=raw.get("default"), last_used=raw.get("last_used"),
+        return cls(models=models, remotes=remotes, default=raw.get("default"), last_used=raw.get("last_used"),
                    discovery=raw.get("discovery") or {})
+
+    def name_taken(self, name: str) -> bool:
+        """Local and remote models share one namespace: a name means one model."""
+        return name in self.models or name in self.remotes
 
     def unique_name(self, wanted: str) -> str:
         """``wanted``, or ``wanted-2``, ``wanted-3``... whichever is free."""
-        if wanted not in self.models:
+        if not self.name_taken(wanted):
             return wanted
         n = 2
-        while f"{wanted}-{n}" in self.models:
+        while self.name_taken(f"{wanted}-{n}"):
             n += 1
         return f"{wanted}-{n}"
 
