@@ -13,9 +13,12 @@ from __future__ import annotations
 import ipaddress
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chord_core.errors import ChordError
+
+if TYPE_CHECKING:  # the CLI builds its parser on every start: no engine modules for a type
+    from chord_core.drafters import Speculation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -24,6 +27,7 @@ READY_LINE = "chord-chat web: serving on"  # printed once the socket listens; te
 
 def register(sub) -> None:
     from chord_core.cli.common import add_engine_args
+    from chord_core.cli.speculation_option import add_speculation_args
 
     p = sub.add_parser("web", help="serve the chat UI in a browser (textual-serve)")
     p.add_argument("model", nargs="?", help="library name or .gguf path (default: the app's default model)")
@@ -35,18 +39,27 @@ def register(sub) -> None:
                    help="the URL browsers reach the server at, when it is not http://HOST:PORT "
                         "(behind a proxy, or bound to 0.0.0.0)")
     add_engine_args(p)
+    add_speculation_args(p)
     p.set_defaults(func=run)
 
 
-def app_command(model: str | None, engine_options: dict[str, Any]) -> str:
+def app_command(model: str | None, engine_options: dict[str, Any], speculation: Speculation | None = None,
+                draft: str | None = None) -> str:
     """The shell command textual-serve runs per browser session: the chat UI
-    on this interpreter with the same model and engine options."""
+    on this interpreter with the same model, engine and speculation options
+    (``speculation``/``draft`` as ``launch`` takes them; None: chat's defaults)."""
     argv = [sys.executable, "-m", "chord_tui", "chat"]
     if model:
         argv.append(model)
     argv += ["--backend", engine_options["backend"], "--kv-type", engine_options["kv_type"]]
     if engine_options.get("threads") is not None:
         argv += ["--threads", str(engine_options["threads"])]
+    if engine_options.get("gpu_layers") is not None:
+        argv += ["--gpu-layers", str(engine_options["gpu_layers"])]
+    if speculation is not None:
+        argv += ["--lookup", str(speculation.lookup), "--draft-max", str(speculation.draft_max)]
+    if draft:
+        argv += ["--draft", draft]
     return shlex.join(argv)
 
 
@@ -71,11 +84,14 @@ def exposure_warning(host: str) -> str | None:
 
 def run(args) -> int:
     from chord_core.cli.common import engine_options
+    from chord_core.cli.speculation_option import check_speculation_args
     from chord_core.library import resolve_model
 
     options = engine_options(args)
-    if args.model:
-        resolve_model(args.model)  # a name or path that is no model: say so now, not in every browser tab
+    speculation = check_speculation_args(args)
+    for spec in (args.model, args.draft):
+        if spec:
+            resolve_model(spec)  # a name or path that is no model: say so now, not in every browser tab
     if not 0 < args.port < 65536:
         raise ChordError(f"--port must be between 1 and 65535, got {args.port}")
     try:
@@ -86,7 +102,7 @@ def run(args) -> int:
     warning = exposure_warning(args.host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    server = ChordWebServer(app_command(args.model, options), host=args.host, port=args.port,
+    server = ChordWebServer(app_command(args.model, options, speculation, args.draft), host=args.host, port=args.port,
                             public_url=args.public_url)
     server.serve()
     return 0

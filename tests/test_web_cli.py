@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from chord_core.cli.common import engine_options
+from chord_core.cli.speculation_option import check_speculation_args
 from chord_tui.cli import build_parser, main
 from chord_tui.web import app_command, exposure_warning
 
@@ -24,6 +25,29 @@ def test_each_browser_session_runs_the_chat_ui_with_the_web_options(tmp_path):
     assert chat_args.model == model
     assert engine_options(chat_args) == engine_options(web_args) == {"backend": "numpy", "threads": 3,
                                                                      "kv_type": "f16"}
+
+
+def test_each_browser_session_gets_the_gpu_layers_and_speculation_options_web_was_given():
+    web_args = build_parser().parse_args(["web", "m.gguf", "--backend", "cuda", "--gpu-layers", "7",
+                                          "--draft", "d.gguf", "--draft-max", "3", "--lookup", "4"])
+    command = app_command(web_args.model, engine_options(web_args), check_speculation_args(web_args), web_args.draft)
+    chat_args = build_parser().parse_args(shlex.split(command)[3:])
+    assert engine_options(chat_args) == {"backend": "cuda", "threads": None, "kv_type": "f32", "gpu_layers": 7}
+    assert check_speculation_args(chat_args) == check_speculation_args(web_args)
+    assert chat_args.draft == "d.gguf"
+
+
+def test_web_with_no_lookup_turns_it_off_in_each_session():
+    web_args = build_parser().parse_args(["web", "--no-lookup"])
+    command = app_command(web_args.model, engine_options(web_args), check_speculation_args(web_args), web_args.draft)
+    chat_args = build_parser().parse_args(shlex.split(command)[3:])
+    assert chat_args.lookup == 0 and chat_args.draft is None
+
+
+def test_web_with_an_unknown_draft_model_is_one_line_and_serves_nothing(capsys):
+    assert main(["web", "--draft", "no-such-draft"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no-such-draft" in err
 
 
 def test_web_without_a_model_opens_the_default_model_in_each_session():
