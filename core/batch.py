@@ -217,4 +217,13 @@ def batch_file(model: Model, input_path: str | os.PathLike, output_path: str | o
             out.close()
     return BatchSummary(requests=len(requests), skipped=skipped, answered=answered, errors=errors,
                         generated_tokens=generated, wall_s=time.perf_counter() - t0,
-                        decode_steps=pool.batcher.batches if pool else 0, decode_rows=pool.batcher.rows if pool else 0)
+                        **_decode_counts(pool, generated))
+
+
+def _decode_counts(pool: SlotPool | None, generated: int) -> dict[str, int]:
+    # one slot has no batcher: each of its tokens was a step of one row
+    if pool is None:
+        return {"decode_steps": 0, "decode_rows": 0}
+    if pool.batcher is None:
+        return {"decode_steps": generated, "decode_rows": generated}
+    return {"decode_steps": pool.batcher.batches, "decode_rows": pool.batcher.rows}

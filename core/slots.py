@@ -33,12 +33,17 @@ class SlotsBusyError(ChordError):
 
 class SlotPool:
     def __init__(self, model: Model, n_slots: int, n_ctx: int | None = None, template: ChatTemplate | None = None,
-                 template_override: str | None = None, model_name: str | None = None):
+                 template_override: str | None = None, model_name: str | None = None,
+                 speculation: Speculation | None = None):
+        """``speculation``: how a lone slot guesses ahead (drafters.py). Several
+        slots batch their decode steps instead, one token each, and a batched
+        session decodes plainly (generator.py), so it only applies to one slot."""
         if n_slots < 1:
             raise ChordError(f"a slot pool needs at least one slot, not {n_slots}")
         self.model = model
-        self.batcher = DecodeBatcher(model)
-        first = ChatSession(model, template, n_ctx, template_override, model_name, batcher=self.batcher)
+        self.batcher = DecodeBatcher(model) if n_slots > 1 else None
+        first = ChatSession(model, template, n_ctx, template_override, model_name, batcher=self.batcher,
+                            speculation=speculation)
         # one template for every slot: it is compiled and checked once
         self.sessions = [first] + [ChatSession(model, first.template, n_ctx, model_name=model_name,
                                                batcher=self.batcher) for _ in range(n_slots - 1)]

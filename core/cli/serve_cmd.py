@@ -20,7 +20,8 @@ import sys
 import threading
 
 from ..errors import ChordError
-from .common import add_engine_args, engine_options
+from .common import add_engine_args, engine_options, load_model
+from .speculation_option import add_speculation_args, check_speculation_args, speculation_for
 from .context_option import check_ctx, warn_above_training_context
 
 DEFAULT_HOST = "127.0.0.1"
@@ -51,6 +52,7 @@ def register(sub) -> None:
                    help=f"requests that may wait for a free slot (default {DEFAULT_QUEUE}); more get 429")
     p.add_argument("--template", help="fallback template name or a .jinja file, instead of the GGUF's")
     add_engine_args(p)
+    add_speculation_args(p)  # one slot only: several slots batch their decode steps instead
     p.set_defaults(func=run)
 
 
@@ -109,6 +111,10 @@ def run(args) -> int:
                          "pip install \"chord-chat[serve]\"")
     options = engine_options(args)
     check_options(args)
+    check_speculation_args(args)
+    if args.draft and args.parallel > 1:
+        print(f"chord-chat: warning: --draft is used with --parallel 1 only; with {args.parallel} slots their "
+              "decode steps are batched instead", file=sys.stderr)
     from ..library import name_for_path, resolve_model
 
     path = resolve_model(args.model)
@@ -151,5 +157,7 @@ def _load(path, model_id: str, options: dict, args):
     if model.backend_notice:
         print(f"chord-chat: {model.backend_notice}", file=sys.stderr)
     warn_above_training_context(model, args.ctx)
-    pool = SlotPool(model, args.parallel, args.ctx, template_override=args.template, model_name=model_id)
+    speculation = speculation_for(args, model, load_model) if args.parallel == 1 else None
+    pool = SlotPool(model, args.parallel, args.ctx, template_override=args.template, model_name=model_id,
+                    speculation=speculation)
     return ServedModel(pool, model_id)

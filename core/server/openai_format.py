@@ -50,6 +50,8 @@ def timings(started: Started, done: Done) -> dict[str, Any]:
         "predicted_per_token_ms": predicted_ms / s.generated if s.generated else 0.0,
         "predicted_per_second": s.decode_tok_s,
         "ttft_ms": s.ttft_s * 1000,
+        # speculative decoding (one slot): llama-server's names for guesses checked and kept
+        "draft_n": s.draft_proposed, "draft_n_accepted": s.draft_accepted,
     }
 
 
