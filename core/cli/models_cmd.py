@@ -11,7 +11,9 @@ TEMPLATE_HEAD_LINES = 8
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="manage the model library (list, show, add, pull, rm, default)",
+    from . import models_remote
+
+    p = sub.add_parser("models", help="manage the model library (list, show, add, add-remote, pull, rm, default)",
                        description="Manage the library of GGUF models (see docs/models.md).")
     verbs = p.add_subparsers(dest="models_verb", metavar="VERB")
 
@@ -32,6 +34,8 @@ def register(sub) -> None:
                      help="move it into the library directory")
     add.set_defaults(mode="link")
 
+    models_remote.register(verbs)
+
     pull = verbs.add_parser("pull", help="download an http(s) URL or hf:OWNER/REPO/FILE.gguf")
     pull.add_argument("source")
     pull.add_argument("--name", help="library name (default: the file name without .gguf)")
@@ -48,7 +52,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     verb = getattr(args, "models_verb", None) or "list"
-    return {"list": _list, "show": _show, "add": _add, "pull": _pull, "rm": _rm,
+    from . import models_remote
+
+    return {"list": _list, "show": _show, "add": _add, "add-remote": models_remote.add, "pull": _pull, "rm": _rm,
             "default": _default}[verb](args)
 
 
@@ -58,13 +64,15 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _list(args) -> int:
-    from ..library import discover, list_entries, registry
+    from ..library import discover, list_entries, list_remotes, registry
     from ..library.manage import choose_default
     from ..model_facts import BASE_MODEL_LABEL, format_params, format_size
+    from .models_remote import list_rows
 
     discover(notify=lambda message: print(f"chord-chat: {message}", file=sys.stderr))
     entries = list_entries()
-    if not entries:
+    remotes = list_remotes()
+    if not entries and not remotes:
         print("No models yet. Add one with `chord-chat models add FILE.gguf` or "
               "`chord-chat models pull URL`.")
         return 0
@@ -77,6 +85,8 @@ def _list(args) -> int:
         rows.append([marker, name, e.architecture, format_params(e.parameter_count), e.quant_type,
                      format_size(e.size), str(e.context_length or "?"), "chat" if e.has_chat_template else "base",
                      _short_source(e.source)])
+    rows += [row[:-1] + [_short_source(row[-1])] for row in list_rows(remotes)]
+    rows = rows[:1] + sorted(rows[1:], key=lambda r: r[1].lower())
     print(_table(rows))
     if not all(e.has_chat_template for e in entries):
         print(f"\nbase = {BASE_MODEL_LABEL} (no chat template; chat needs --template NAME|FILE)")
@@ -90,11 +100,14 @@ def _short_source(source: str) -> str:
 
 
 def _show(args) -> int:
-    from ..library import get_entry, validate_gguf
+    from ..library import get_entry, get_remote, validate_gguf
+    from . import models_remote
     from ..model_facts import BASE_MODEL_LABEL, format_params, format_size
 
     path = Path(args.name).expanduser()
     entry = None
+    if not path.is_file() and (remote := get_remote(args.name)) is not None:
+        return models_remote.show(remote)
     if not path.is_file():
         entry = get_entry(args.name)
         path = Path(entry.path)
@@ -204,9 +217,12 @@ def _pull(args) -> int:
 
 
 def _rm(args) -> int:
-    from ..library import get_entry, remove_model
+    from ..library import get_entry, get_remote, remove_model
     from ..library.files import is_inside_library
+    from . import models_remote
 
+    if (remote := get_remote(args.name)) is not None:
+        return models_remote.rm(remote, args.yes)
     entry = get_entry(args.name)
     if not args.yes and not sys.stdin.isatty():
         # an answer piped in (`echo n | ...`) was never typed at the prompt: do not act on it

@@ -66,6 +66,20 @@ def _messages(args) -> list[dict]:
     return msgs
 
 
+def _conversation(args) -> list[dict]:
+    msgs = _messages(args)
+    if not msgs or msgs[-1]["role"] != "user":
+        raise ChordError("nothing to answer: give a PROMPT, stdin, or --messages ending with a user message")
+    return msgs
+
+
+def _remote_entry(spec: str):
+    """The remote library entry ``spec`` names (a file of that name wins), or None."""
+    from ..library import get_remote
+
+    return None if Path(spec).expanduser().is_file() else get_remote(spec)
+
+
 def _max_tokens(args) -> int | None:
     if args.max_tokens is None:
         return DEFAULT_MAX_TOKENS
@@ -114,6 +128,11 @@ def run(args) -> int:
         raise ChordError("--raw needs a non-empty PROMPT (or text on stdin)")
     settings = _settings(args)
     check_speculation_args(args)
+    remote = _remote_entry(args.model)
+    if remote is not None:
+        from .run_remote import run_remote
+
+        return run_remote(args, remote, _conversation(args), settings)
     model = load_model(args.model, args)
     speculation = speculation_for(args, model, load_model)
     warn_above_training_context(model, args.ctx)
@@ -125,9 +144,7 @@ def run(args) -> int:
         prompt_text = args.prompt or ""
         events = session.complete(prompt_text, settings)
     else:
-        msgs = _messages(args)
-        if not msgs or msgs[-1]["role"] != "user":
-            raise ChordError("nothing to answer: give a PROMPT, stdin, or --messages ending with a user message")
+        msgs = _conversation(args)
         if session.is_completion_only:
             print(_base_model_warning(model), file=sys.stderr)
         try:
