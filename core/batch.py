@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .batch_io import BatchRequest, BatchResult, read_done, read_requests
+from .batch_io import BatchRequest, BatchResult, read_done, read_numbered_requests
 from .errors import ChordError
 from .events import Done, ErrorEvent, Notice
 from .model import Model
@@ -61,8 +61,9 @@ def _pool(model: Model, parallel: int, n_requests: int, n_ctx: int | None, templ
     return SlotPool(model, min(parallel, n_requests), n_ctx, template_override=template, model_name=model_name)
 
 
-def _answers(pool: SlotPool, todo: list[BatchRequest | ChordError], start: int) -> Iterator[BatchResult]:
-    run = _Run(pool, todo, start)
+def _answers(pool: SlotPool, todo: list[BatchRequest | ChordError], start: int,
+             sources: list[str] | None = None) -> Iterator[BatchResult]:
+    run = _Run(pool, todo, start, sources)
     # one thread per slot: each slot's decode steps wait for the others' (slots.py)
     workers = [threading.Thread(target=run.work, name=f"chord-batch-{i}", daemon=True)
                for i in range(len(pool.sessions))]
@@ -80,10 +81,12 @@ def _answers(pool: SlotPool, todo: list[BatchRequest | ChordError], start: int) 
 class _Run:
     """The requests, the answers as they come, and the workers' shared next index."""
 
-    def __init__(self, pool: SlotPool, requests: list[BatchRequest | ChordError], start: int):
+    def __init__(self, pool: SlotPool, requests: list[BatchRequest | ChordError], start: int,
+                 sources: list[str] | None = None):
         self.pool = pool
         self.requests = requests
         self.start = start
+        self.sources = sources  # "FILE: line N" of each request, put before an error the engine raised
         self.cancel = threading.Event()
         self._results: dict[int, BatchResult] = {}
         self._next = 0
@@ -112,12 +115,13 @@ class _Run:
         request, index = self.requests[i], self.start + i
         if isinstance(request, ChordError):
             return BatchResult(index=index, id=getattr(request, "id", None), error=str(request))
+        where = f"{self.sources[i]}: " if self.sources else ""
         try:
             return answer(self.pool, request, index, self.cancel)
         except ChordError as err:
-            return BatchResult(index=index, id=request.id, error=str(err))
+            return BatchResult(index=index, id=request.id, error=f"{where}{err}")
         except Exception as err:  # a bug answers its line, never the batch
-            return BatchResult(index=index, id=request.id, error=f"engine error: {type(err).__name__}: {err}")
+            return BatchResult(index=index, id=request.id, error=f"{where}engine error: {type(err).__name__}: {err}")
 
 
 def answer(pool: SlotPool, request: BatchRequest, index: int, cancel: threading.Event) -> BatchResult:
@@ -188,7 +192,8 @@ def batch_file(model: Model, input_path: str | os.PathLike, output_path: str | o
     kept and only the rest are generated. Without ``output_path`` the
     lines go to ``write`` (e.g. ``sys.stdout.write``). ``defaults``: the
     settings of a line that gives none (each line's own override them)."""
-    requests = read_requests(Path(input_path), defaults)
+    numbered = read_numbered_requests(Path(input_path), defaults)
+    sources, requests = [where for where, _ in numbered], [request for _, request in numbered]
     if output_path is None and write is None:
         raise ChordError("batch_file needs an output path or a write function")
     out, skipped = None, 0
@@ -201,7 +206,7 @@ def batch_file(model: Model, input_path: str | os.PathLike, output_path: str | o
     pool = _pool(model, parallel, len(todo), n_ctx, template, model_name) if todo else None
     answered = errors = generated = 0
     try:
-        for result in _answers(pool, todo, skipped) if pool else ():
+        for result in _answers(pool, todo, skipped, sources[skipped:]) if pool else ():
             line = json.dumps(result.to_json(), ensure_ascii=False) + "\n"
             if out is not None:
                 out.write(line.encode("utf-8"))

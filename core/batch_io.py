@@ -127,23 +127,31 @@ def _line_id(data: Any) -> str | None:
 def read_requests(path: Path, defaults: SamplerSettings | None = None) -> list[BatchRequest | RequestError]:
     """Each non-blank line of ``path`` as a request, or the one-line error that
     line gets instead (it is answered with that error; the rest go on)."""
+    return [request for _, request in read_numbered_requests(path, defaults)]
+
+
+def read_numbered_requests(path: Path, defaults: SamplerSettings | None = None,
+                           ) -> list[tuple[str, BatchRequest | RequestError]]:
+    """``read_requests``, each request with where it came from (``"FILE: line N"``),
+    so an error the engine raises later can name its line too."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise ChordError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    out: list[BatchRequest | RequestError] = []
+    out: list[tuple[str, BatchRequest | RequestError]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        where = f"{path}: line {number}"
         try:
             data = json.loads(line)
         except ValueError as err:
-            out.append(RequestError(f"{path}: line {number}: not JSON ({err})"))
+            out.append((where, RequestError(f"{where}: not JSON ({err})")))
             continue
         try:
-            out.append(BatchRequest.from_json(data, defaults))
+            out.append((where, BatchRequest.from_json(data, defaults)))
         except ChordError as err:
-            out.append(RequestError(f"{path}: line {number}: {err}", _line_id(data)))
+            out.append((where, RequestError(f"{where}: {err}", _line_id(data))))
     if not out:
         raise ChordError(f"{path}: no requests (expected one JSON object per line)")
     return out

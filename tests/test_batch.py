@@ -121,7 +121,7 @@ def test_a_failing_line_records_its_error_and_the_rest_go_on(tmp_path, smollm_pa
     assert errors["role"] == f"{source}: line 3: message 0: role 'robot' is not one of system, user, assistant"
     assert errors["key"].startswith(f"{source}: line 4: unknown key(s) 'temprature'")
     assert errors["value"] == f"{source}: line 5: top_p must be between 0.0 and 1.0, got 7"
-    assert "too long for the context" in errors["long"]
+    assert errors["long"].startswith(f"{source}: line 6: ") and "too long for the context" in errors["long"]
     assert all("\n" not in e for e in errors.values())
     assert answers[0]["completion_tokens"] == 3 and answers[-1]["completion_tokens"] == 3
     assert "7 answered (5 failed) of 7" in r.stderr
