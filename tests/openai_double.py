@@ -12,7 +12,8 @@ script the next replies:
 - ``models``: the ids ``/v1/models`` lists; a request naming another is 404;
 - ``drop_after``: close the connection after that many tokens, mid-body;
 - ``hold_after``: after that many tokens wait (bounded) for ``release`` or
-  for the client to go away; ``client_gone`` is set once a write fails.
+  for the client to go away; ``client_gone`` is set once a write fails;
+- ``stream_error``: an error chunk in place of the reply's end.
 
 ``requests`` records every chat request's JSON body, in order.
 """
@@ -41,6 +42,7 @@ class OpenAIDouble:
         self.n_ctx = 2048
         self.drop_after: int | None = None
         self.hold_after: int | None = None
+        self.stream_error: str | None = None  # sent as an error chunk after the tokens (as serve does)
         self.release = threading.Event()
         self.holding = threading.Event()  # set once a reply waits at hold_after
         self.client_gone = threading.Event()
@@ -48,7 +50,8 @@ class OpenAIDouble:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="openai-double", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="openai-double", daemon=True)
 
     def start(self) -> "OpenAIDouble":
         self._thread.start()
@@ -75,6 +78,8 @@ class OpenAIDouble:
         return {"id": "chatcmpl-double", "object": "chat.completion.chunk", "choices": [choice]}
 
     def closing_chunks(self) -> list[dict[str, Any]]:
+        if self.stream_error is not None:
+            return [{"error": {"message": self.stream_error, "type": "server_error"}}]
         last = {"id": "chatcmpl-double", "object": "chat.completion.chunk",
                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]}
         usage = {"id": "chatcmpl-double", "object": "chat.completion.chunk", "choices": [],
