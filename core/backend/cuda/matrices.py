@@ -30,7 +30,7 @@ CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT = 2, 0, 68, -1
 # benchmarks/cuda_check.py (a random Mistral-7B-shaped model).
 MANY_ROWS = 8192
 GEMV_SHAPE = {(t, many): (2, 1, 1) if many else (2, 1, 4) for t in sources.DECODERS for many in (False, True)}
-GEMV_SHAPE.update({(12, True): (2, 1, 2), (12, False): (2, 1, 4), (14, True): (2, 2, 1), (14, False): (1, 1, 2)})
+GEMV_SHAPE.update({(12, True): (4, 1, 1), (12, False): (4, 1, 1), (14, True): (2, 2, 1), (14, False): (1, 1, 2)})
 
 
 @dataclass
