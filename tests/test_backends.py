@@ -30,7 +30,7 @@ def test_auto_is_the_cpu_backend_with_the_requested_threads():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"backend": "gpu"}, "unknown backend 'gpu' (choose from auto, cpu, numpy)"),
+    ({"backend": "gpu"}, "unknown backend 'gpu' (choose from auto, cpu, numpy, cuda)"),
     ({"threads": 0}, "threads must be a whole number of at least 1, got 0"),
     ({"kv_type": "q8"}, "unknown KV cache type 'q8' (choose from f32, f16)"),
 ])
