@@ -145,6 +145,7 @@ def _bad_inputs(tmp_path):
         (["run", t, "hi", "--seed", "4294967297"], "seed must be at most 4294967295"),
         (["run", t, "hi", "--temperature", "inf"], "temperature must be a finite number"),
         (["run", t, "--raw", ""], "--raw needs a non-empty PROMPT"),
+        (["run", t, " \n"], "nothing to answer: the prompt is empty"),
         (["run", t, "hi", "--template", str(tmp_path / "note.jinja")], "is not a chat template"),
         (["run", t, "hi", "--template", str(tmp_path / "broken.jinja")], "has a syntax error at line 1"),
         (["run", t, "--messages", str(tmp_path / "wizard.json")], "role 'wizard' is not one of"),

@@ -67,6 +67,8 @@ def _messages(args) -> list[dict]:
 
 
 def _conversation(args) -> list[dict]:
+    if args.prompt is not None and not args.prompt.strip():  # an empty pipe, a blank argument: no question
+        raise ChordError("nothing to answer: the prompt is empty (give PROMPT, text on stdin, or --messages)")
     msgs = _messages(args)
     if not msgs or msgs[-1]["role"] != "user":
         raise ChordError("nothing to answer: give a PROMPT, stdin, or --messages ending with a user message")
