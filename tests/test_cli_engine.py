@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,8 @@ def test_run_streams_and_verbose(capsys, smollm_path):
     code, out, err = cli(capsys, "run", smollm_path, "Say hi", "--temperature", "0", "-n", "4", "--verbose")
     assert code == 0 and out.strip()
     assert "<|im_start|>user\nSay hi<|im_end|>" in err and "tokens per second" in err
+    # tokens, not forwards ("runs"): with speculative decoding one forward yields several
+    assert re.search(r"^eval += +\d+ tokens \(", err, re.M), err
 
 
 def test_run_takes_the_prompt_after_the_options_as_the_readme_shows(capsys, smollm_path):

@@ -202,7 +202,7 @@ def run(args) -> int:
     if args.verbose:
         print(f"load time      = {model.info.load_s * 1000:10.2f} ms", file=sys.stderr)
         print(f"prompt eval    = {s.prompt_tokens:6d} tokens ({s.prefill_tok_s:8.2f} tokens per second)", file=sys.stderr)
-        print(f"eval           = {s.generated:6d} runs   ({s.decode_tok_s:8.2f} tokens per second)", file=sys.stderr)
+        print(f"eval           = {s.generated:6d} tokens ({s.decode_tok_s:8.2f} tokens per second)", file=sys.stderr)
         print(f"time to first  = {s.ttft_s * 1000:10.2f} ms; finish: {done.reason}", file=sys.stderr)
         if s.draft_proposed:
             print(f"speculation    = {s.draft_accepted} of {s.draft_proposed} guesses kept ({s.acceptance:.0%}; "
