@@ -315,7 +315,8 @@ class ChordApp(App):
             models = await asyncio.to_thread(self.engine.list_models)
         except Exception:  # the library could not be read: the picker keeps what it had
             models = None
-        names = [m.name for m in models] if models is not None else None
+        # a draft runs here beside the model: a remote entry has no weights to draft with
+        names = [m.name for m in models if not m.remote] if models is not None else None
         self.chat.side_panel.show_speculation(*self.engine.speculation, names)
 
     def on_setting_changed(self, message: SettingChanged) -> None:

@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             from chord_core.library import resolve_model
             from chord_tui.launch import launch
 
-            if getattr(args, "model", None):
+            from chord_core.library import get_remote
+
+            if getattr(args, "model", None) and get_remote(args.model) is None:
                 resolve_model(args.model)  # a name or path that is no model: say so here, not in the UI
             chat = args.command == "chat"
             speculation = check_speculation_args(args) if chat else None  # bad numbers: one line, before the UI

@@ -1,7 +1,10 @@
 """``CoreEngine``: the Engine protocol (engine.py) backed by chord_core.
 
 Called from the App's thread workers; holds the loaded Model and one
-ChatSession whose KV cache serves every conversation by prefix reuse.
+ChatSession whose KV cache serves every conversation by prefix reuse, or,
+when the library name is a remote entry, a ``RemoteChat`` to its server
+instead: ``load`` picks which, and each method that depends on the loaded
+model asks the one it holds, so the UI never knows which it talks to.
 
 One model at a time: a load swaps the new model in under ``_lock`` and
 closes the old one, so its weights, file mapping and KV cache are given
@@ -23,16 +26,21 @@ from typing import Callable, Iterator
 import psutil
 
 from chord_core import library
-from chord_core.events import Event
+from chord_core.events import ErrorEvent, Event
 from chord_core.kv_cache import KVCache
 from chord_core.library.files import is_inside_library
 from chord_core.drafters import DEFAULT_LOOKUP, Speculation, check_draft_model
 from chord_core.errors import ChordError
 from chord_core.model import Model
+from chord_core.remote_chat import RemoteChat
 from chord_core.sampling import LiveSettings
 from chord_core.session import ChatSession
 
 from .engine import LoadedModelInfo, ModelEntry, Progress
+from .remote_model import remote_info, remote_model_entry
+
+REMOTE_CANNOT_CONTINUE = ("continuing a reply needs a local model: an OpenAI-compatible server always starts a new "
+                          "reply; regenerate it instead")
 
 def _entry(e: library.LibraryEntry, default: str | None) -> ModelEntry:
     return ModelEntry(
@@ -94,6 +102,7 @@ class CoreEngine:
         self.template_override = template_override
         self._model: Model | None = None
         self._session: ChatSession | None = None
+        self._remote: RemoteChat | None = None  # loaded instead of _model/_session for a remote entry
         self._info: LoadedModelInfo | None = None
         self._template: str | None = None  # the loaded model's template override, kept across context changes
         self._lock = threading.Lock()  # load vs generate: held while a reply streams and while models swap
@@ -102,7 +111,9 @@ class CoreEngine:
     def list_models(self) -> list[ModelEntry]:
         library.discover()
         default = library.default_model_name()
-        return [_entry(e, default) for e in library.list_entries()]
+        entries = [_entry(e, default) for e in library.list_entries()]
+        entries += [remote_model_entry(e) for e in library.list_remotes()]
+        return sorted(entries, key=lambda e: e.name.lower())
 
     def default_model(self) -> str | None:
         return library.default_model_name()
@@ -118,11 +129,17 @@ class CoreEngine:
         return _entry(library.pull(source, progress=progress, cancel=cancel), library.default_model_name())
 
     def remove_model(self, name: str) -> None:
+        if library.get_remote(name) is not None:
+            library.remove_remote(name)  # an entry only: there is no file
+            return
         library.remove_model(name)
 
     # -- the loaded model ----------------------------------------------------------
     def load(self, name_or_path: str, progress: Progress | None = None,
              n_ctx: int | None = None, template: str | None = None) -> LoadedModelInfo:
+        remote = None if Path(name_or_path).expanduser().is_file() else library.get_remote(name_or_path)
+        if remote is not None:
+            return self._load_remote(remote, progress)
         path = library.resolve_model(name_or_path)
         if progress:
             progress(0.0, f"loading {Path(path).name}")
@@ -136,9 +153,11 @@ class CoreEngine:
             model.close()
             raise
         with self._lock:  # a reply still streaming ends first (the App has cancelled it)
-            old = self._model
-            self._model, self._session, self._template = model, session, template
+            old, old_remote = self._model, self._remote
+            self._model, self._session, self._template, self._remote = model, session, template, None
             self._info = self._describe(name, str(path), model, session)
+        if old_remote is not None:
+            old_remote.close()
         if old is not None:
             old.close()
             del old
@@ -152,7 +171,38 @@ class CoreEngine:
             progress(1.0, "ready")
         return self._info
 
+    def _load_remote(self, entry: library.RemoteEntry, progress: Progress | None) -> LoadedModelInfo:
+        """Connect (the server answers, takes the key, names its model), then swap it in for
+        whatever was loaded; a local model's memory is given back as for any other swap."""
+        if progress:
+            progress(-1, f"connecting to {entry.url}")
+        chat = RemoteChat(entry)
+        try:
+            chat.connect()
+        except BaseException:
+            chat.close()
+            raise
+        with self._lock:
+            old, old_remote = self._model, self._remote
+            self._model = self._session = self._template = None
+            self._remote, self._info = chat, remote_info(chat)
+        if old_remote is not None:
+            old_remote.close()
+        if old is not None:
+            old.close()
+            del old
+            return_freed_memory()
+        library.mark_used(entry.name)
+        if progress:
+            progress(1.0, "ready")
+        return self._info
+
+    def _refuse_remote(self, what: str) -> None:
+        if self._remote is not None:
+            raise ChordError(f"{what} is the server's business for a remote model ({self._remote.entry.url})")
+
     def set_context(self, n_ctx: int | None) -> LoadedModelInfo:
+        self._refuse_remote("the context size")
         self.n_ctx = n_ctx
         with self._lock:
             if self._model is None or self._info is None:
@@ -233,10 +283,14 @@ class CoreEngine:
 
     @property
     def backend(self) -> str:
+        if self._remote is not None:
+            return "remote"
         return getattr(self._model, "backend_name", "numpy") if self._model is not None else ""
 
     @property
     def threads(self) -> int:
+        if self._remote is not None:
+            return 0  # the server's threads are its own
         return getattr(self._model, "threads", 1) if self._model is not None else 0
 
     def _require(self) -> ChatSession:
@@ -246,18 +300,25 @@ class CoreEngine:
 
     def render_prompt(self, messages: list[dict[str, str]],
                       add_generation_prompt: bool = True) -> tuple[str, list[int]]:
+        self._refuse_remote("the exact prompt")
         s = self._require()
         return (s.render(messages, add_generation_prompt=add_generation_prompt),
                 s.prompt_ids(messages, add_generation_prompt=add_generation_prompt))
 
     def token_pieces(self, ids: list[int]) -> list[tuple[str, bool]]:
+        self._refuse_remote("tokenizing")
         tok = self._require().model.tokenizer
         return [(tok.token_to_piece(i).decode("utf-8", errors="replace"), tok.is_control(i)) for i in ids]
 
     def stream_reply(self, messages: list[dict[str, str]], settings: LiveSettings,
                      cancel: threading.Event, continue_reply: bool = False) -> Iterator[Event]:
         with self._lock:  # the session and its model cannot be swapped out mid-reply
-            yield from self._require().stream(messages, settings, cancel, continue_reply=continue_reply)
+            if self._remote is None:
+                yield from self._require().stream(messages, settings, cancel, continue_reply=continue_reply)
+            elif continue_reply:
+                yield ErrorEvent(REMOTE_CANNOT_CONTINUE)
+            else:  # the settings are read once, for this request: a slider applies to the next one
+                yield from self._remote.stream(messages, settings, cancel)
 
     def memory_mb(self) -> float:
         return psutil.Process().memory_info().rss / 1e6  # decimal MB, as every size is shown

@@ -37,6 +37,7 @@ class ModelEntry:
     file_in_library: bool = True  # its file is in the library's folder: removing the model deletes it
     has_chat_template: bool = True  # False: a base model, for completion only
     metadata: dict[str, Any] = field(default_factory=dict)  # extra details for the details pane
+    remote: bool = False  # served by an OpenAI-compatible server (``path`` is its URL), no file here
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from textual.widgets import Button, DataTable, Header, Input, Label, ProgressBar
 
 from chord_core.errors import ChordError
 from chord_core.model_facts import BASE_MODEL_LABEL, format_params, format_size
-from chord_tui.engine import ModelEntry
+from chord_tui.engine import LoadedModelInfo, ModelEntry
 from chord_tui.screens.dialogs import ConfirmDialog
 from chord_tui.widgets.footer import FittingFooter
 from chord_tui.widgets.path_suggester import PathSuggester
@@ -33,13 +33,38 @@ COLUMNS = ("", "Name", "Quant", "Size", "Kind", "Params", "Arch", "Ctx")
 
 
 def kind(entry: ModelEntry) -> str:
-    """"chat", or "base" for a model without a chat template (completion only)."""
+    """"chat", "base" for a model without a chat template (completion only), or "remote"."""
+    if entry.remote:
+        return "remote"
     return "chat" if entry.has_chat_template else "base"
+
+
+def is_loaded(entry: ModelEntry, info: LoadedModelInfo | None) -> bool:
+    # the name too: two remote entries may share a server's URL
+    return info is not None and info.path == entry.path and info.name == entry.name
+
+
+def table_row(entry: ModelEntry, mark: str) -> tuple[str, ...]:
+    """A row in COLUMNS' order; a remote model has no file to measure: dashes."""
+    if entry.remote:
+        return (mark, entry.name, "-", "-", kind(entry), "-", "-", str(entry.context_length or "-"))
+    return (mark, entry.name, entry.quant, format_size(entry.size_bytes), kind(entry),
+            format_params(entry.n_params), entry.architecture, str(entry.context_length))
+
+
+def remote_details(entry: ModelEntry, loaded: bool) -> str:
+    lines = [entry.name + ("  (loaded)" if loaded else ""), "",
+             "remote        an OpenAI-compatible server runs it",
+             f"url           {entry.path}", f"template      {entry.template_source}"]
+    lines += [f"{key:<13} {value}" for key, value in entry.metadata.items()]
+    return "\n".join(lines)
 
 
 def details(entry: ModelEntry | None, loaded: bool) -> str:
     if entry is None:
         return "The library is empty: add a .gguf file or pull one (a URL or hf:owner/repo/file.gguf)."
+    if entry.remote:
+        return remote_details(entry, loaded)
     lines = [
         entry.name + ("  (default)" if entry.is_default else "") + ("  (loaded)" if loaded else ""),
         "",
@@ -61,6 +86,9 @@ def details(entry: ModelEntry | None, loaded: bool) -> str:
 def removal_consequence(entry: ModelEntry, loaded: bool) -> str:
     """What deleting ``entry`` does, as the library does it: a file in the
     library's folder is deleted, one added from elsewhere stays."""
+    if entry.remote:
+        return (f"Only the library entry is removed: it is a remote model at {entry.path}, so nothing on disk "
+                "is deleted." + (" The chat keeps using it until you load another." if loaded else ""))
     parts = entry.metadata.get("shards", 1)
     files = f"its file {entry.path}" if parts == 1 else f"its {parts} files ({entry.path} and the rest)"
     if entry.file_in_library:
@@ -145,9 +173,8 @@ class ModelsScreen(Screen):
         table = self.table
         table.clear()
         for entry in self.entries:
-            mark = ("●" if info and info.path == entry.path else " ") + ("★" if entry.is_default else " ")
-            table.add_row(mark, entry.name, entry.quant, format_size(entry.size_bytes), kind(entry),
-                          format_params(entry.n_params), entry.architecture, str(entry.context_length), key=entry.name)
+            mark = ("●" if is_loaded(entry, info) else " ") + ("★" if entry.is_default else " ")
+            table.add_row(*table_row(entry, mark), key=entry.name)
         names = [e.name for e in self.entries]
         if current in names:
             table.move_cursor(row=names.index(current))
@@ -161,7 +188,7 @@ class ModelsScreen(Screen):
     def show_details(self) -> None:
         entry = self.selected
         info = self.app.engine.info
-        self.query_one("#model-details", Static).update(details(entry, bool(entry and info and info.path == entry.path)))
+        self.query_one("#model-details", Static).update(details(entry, entry is not None and is_loaded(entry, info)))
 
     def on_data_table_row_highlighted(self) -> None:
         self.show_details()
@@ -207,7 +234,9 @@ class ModelsScreen(Screen):
             # the next start opens the library's default, not a model that is gone
             self.app.config.last_model = None
             self.app.schedule_config_save()
-        done = "and deleted its file" if entry.file_in_library else f"from the library; its file stays at {entry.path}"
+        done = ("from the library (a remote model: nothing on disk was deleted)" if entry.remote
+                else "and deleted its file" if entry.file_in_library
+                else f"from the library; its file stays at {entry.path}")
         self.notify(f"Removed {entry.name} {done}")
         self.refresh_models()
 

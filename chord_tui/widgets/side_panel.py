@@ -110,7 +110,7 @@ class SidePanel(VerticalScroll):
     def _show_context(self, info: LoadedModelInfo | None) -> None:
         select = self.query_one("#context-size", Select)
         with select.prevent(Select.Changed):
-            if info is None:
+            if info is None or not info.n_ctx:  # none loaded, or a server that does not say
                 select.set_options([])
                 select.disabled = True
             else:

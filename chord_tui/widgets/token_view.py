@@ -4,7 +4,9 @@ Each token is a span with an ``@click`` action, so a mouse click selects it;
 Left/Right move the selection from the keyboard. The selected token's top-5
 alternatives (from ``TokenEvent.alternatives``) are shown underneath.
 Colours carry the probability, and low-probability tokens are also
-underlined so the inspector still says something under NO_COLOR.
+underlined so the inspector still says something under NO_COLOR. A token
+whose probability is unknown (a remote server that sends no
+log-probabilities) has no colour, and the pane says why.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ BANDS: tuple[tuple[float, str], ...] = (
     (0.0, "#8a1f2a"),
 )
 UNDERLINE_BELOW = 0.3
+UNKNOWN_STYLE = "dim"  # a token whose probability the server did not send
+UNAVAILABLE = "probability unavailable: the server sent no log-probabilities (logprobs) for this reply"
 
 
 def band(prob: float) -> str:
@@ -91,10 +95,10 @@ class TokenView(Static, can_focus=True):
         underline = self.app.no_color
         for index, (piece, prob, _alts) in enumerate(self.tokens):
             shown = visible(piece)
-            style = f"on {band(prob)}"
+            style = UNKNOWN_STYLE if prob is None else f"on {band(prob)}"
             if index == self.cursor:
                 style = "reverse bold"
-            elif underline and prob < UNDERLINE_BELOW:
+            elif underline and prob is not None and prob < UNDERLINE_BELOW:
                 style += " underline"
             spans.append(Span(offset, offset + len(shown), f"{style} @click=select({index})"))
             text_parts.append(shown)
@@ -134,6 +138,8 @@ def describe(token: TokenRecord | None, index: int) -> str:
     if token is None:
         return "Select a token (click, or ←/→) to see its alternatives."
     piece, prob, alts = token
+    if prob is None:
+        return f"token {index + 1}: {piece!r}  {UNAVAILABLE}"
     lines = [f"token {index + 1}: {piece!r}  p={prob:.3f}   top-5:"]
     for text, alt_prob in alts[:5]:
         mark = "▸" if text == piece else "·"  # not a space: leading spaces are trimmed
