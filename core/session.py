@@ -10,6 +10,7 @@ changed tail.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Callable, Iterator
 
@@ -26,12 +27,19 @@ _CONTINUE_MARK = "\ue000chord-continue\ue001"  # private-use characters no reply
 
 
 class ChatSession:
-    def __init__(self, model: Model, template: ChatTemplate | None = None, n_ctx: int | None = None,
-                 template_override: str | None = None, model_name: str | None = None,
+    def __init__(self, model: Model, template: ChatTemplate | str | os.PathLike | None = None,
+                 n_ctx: int | None = None, template_override: str | None = None, model_name: str | None = None,
                  batcher: StepBatcher | None = None, speculation: Speculation | None = None):
-        """``batcher``: what runs the one-token steps (default: the model's own
+        """``template``: a ChatTemplate, or a fallback template's name
+        (``chatml``, ...) or a .jinja file instead of the model's own (as
+        ``batch``'s ``template=``; ``template_override`` is the older name).
+        ``batcher``: what runs the one-token steps (default: the model's own
         eval; a DecodeBatcher runs several sessions' steps as one forward).
         ``speculation``: how replies guess ahead (default off; see drafters.py)."""
+        if isinstance(template, (str, os.PathLike)):
+            if template_override is not None:
+                raise ChordError("give the chat template once: template or template_override, not both")
+            template, template_override = None, os.fspath(template)
         self.model = model
         # what replies are recorded under: the library name when the caller knows it
         self.model_name = model_name or model.info.name

@@ -65,6 +65,16 @@ def test_a_chosen_fallbacks_end_of_turn_text_stops_the_reply(gemma_path):
     assert done.text == "Hello" and done.reason == "stop_string"
 
 
+def test_a_template_name_or_file_given_as_template_is_the_fallback_batch_takes_under_that_name(gemma_path, tmp_path):
+    # batch(..., template="chatml") takes a name or .jinja file; ChatSession's own `template=` takes them too
+    m = ScriptedModel(gemma_path, [])
+    by_name = ChatSession(m, template="chatml")
+    assert by_name.template.source.kind == "fallback" and by_name.turn_stops == ("<|im_end|>",)
+    jinja = tmp_path / "mine.jinja"
+    jinja.write_text("{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}")
+    assert ChatSession(m, template=jinja).render([{"role": "user", "content": "Hi"}]) == "[user] Hi\n"
+
+
 def test_a_base_model_without_a_chosen_template_completes_the_text_as_it_stands(gemma_path):
     m = ScriptedModel(gemma_path, [])
     m.script = ids_of(m, " there was")
