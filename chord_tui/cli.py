@@ -45,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_chat_model(spec: str) -> None:
+    """A name or path that is no model: say so here, in one line, not in the UI. A remote
+    entry is a model too; whether its server answers is the UI's to show."""
+    from chord_core.library import get_remote, resolve_model
+
+    if get_remote(spec) is None:
+        resolve_model(spec)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -61,10 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             from chord_core.library import resolve_model
             from chord_tui.launch import launch
 
-            from chord_core.library import get_remote
-
-            if getattr(args, "model", None) and get_remote(args.model) is None:
-                resolve_model(args.model)  # a name or path that is no model: say so here, not in the UI
+            if getattr(args, "model", None):
+                check_chat_model(args.model)
             chat = args.command == "chat"
             speculation = check_speculation_args(args) if chat else None  # bad numbers: one line, before the UI
             if chat and args.draft:
