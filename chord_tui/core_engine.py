@@ -39,6 +39,7 @@ from chord_core.session import ChatSession
 from .engine import LoadedModelInfo, ModelEntry, Progress
 from .remote_model import remote_info, remote_model_entry
 
+REMOTE_PROMPT = "a remote model's server ({url}) renders the prompt with its own template: it cannot be shown here"
 REMOTE_CANNOT_CONTINUE = ("continuing a reply needs a local model: an OpenAI-compatible server always starts a new "
                           "reply; regenerate it instead")
 
@@ -198,11 +199,12 @@ class CoreEngine:
         return self._info
 
     def _refuse_remote(self, what: str) -> None:
+        """``what`` (with ``{url}``) is the server's to decide for a remote model: say so in one line."""
         if self._remote is not None:
-            raise ChordError(f"{what} is the server's business for a remote model ({self._remote.entry.url})")
+            raise ChordError(what.format(url=self._remote.entry.url))
 
     def set_context(self, n_ctx: int | None) -> LoadedModelInfo:
-        self._refuse_remote("the context size")
+        self._refuse_remote("the context size of a remote model is set by its server ({url})")
         self.n_ctx = n_ctx
         with self._lock:
             if self._model is None or self._info is None:
@@ -300,13 +302,13 @@ class CoreEngine:
 
     def render_prompt(self, messages: list[dict[str, str]],
                       add_generation_prompt: bool = True) -> tuple[str, list[int]]:
-        self._refuse_remote("the exact prompt")
+        self._refuse_remote(REMOTE_PROMPT)
         s = self._require()
         return (s.render(messages, add_generation_prompt=add_generation_prompt),
                 s.prompt_ids(messages, add_generation_prompt=add_generation_prompt))
 
     def token_pieces(self, ids: list[int]) -> list[tuple[str, bool]]:
-        self._refuse_remote("tokenizing")
+        self._refuse_remote(REMOTE_PROMPT)
         tok = self._require().model.tokenizer
         return [(tok.token_to_piece(i).decode("utf-8", errors="replace"), tok.is_control(i)) for i in ids]
 

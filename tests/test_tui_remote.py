@@ -131,3 +131,20 @@ async def test_the_models_screen_marks_remote_models_and_loads_one(tmp_path, dou
         assert app.engine.info.name == "double-two" and app.engine.info.quant == "double-model"
         rows = {table.get_row_at(i)[1]: table.get_row_at(i) for i in range(table.row_count)}
         assert rows["double-two"][0].startswith("●") and not rows["double"][0].startswith("●")
+
+
+async def test_what_the_server_owns_is_refused_in_one_line_and_the_reply_stays(tmp_path, double):
+    app = remote_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot, rounds=200)
+        await send(app, pilot, "story")
+        await pilot.press("f3")  # the prompt view: the server renders the prompt, not chord-chat
+        await settle(app, pilot)
+        notes = [str(n.message) for n in app._notifications]
+        assert any("renders the prompt with its own template" in n for n in notes)
+        app.chat.chat_input.focus()
+        await pilot.press("ctrl+g")  # continue: no OpenAI-compatible way to extend a reply
+        await settle(app, pilot, rounds=200)
+        reply = app.chat.query(MessageView).last()
+        assert reply.content == "Hello, world!" and "continuing a reply needs a local model" in reply.note
+        assert stored(app)[-1].content == "Hello, world!" and len(double.requests) == 1
