@@ -101,11 +101,14 @@ async def test_server_failures_show_in_the_conversation_and_keep_it(tmp_path, do
         double.drop_after, double.api_key = None, "not-what-you-sent"
         refused = await send(app, pilot, "second")
         assert "401" in refused.note and refused.content == ""
+        double.api_key, double.models = None, ["a-newer-model"]  # the server let the model go
+        gone = await send(app, pilot, "third")
+        assert "has no model double-model (404" in gone.note
         double.stop()
-        unreachable = await send(app, pilot, "third")
+        unreachable = await send(app, pilot, "fourth")
         assert "cannot reach" in unreachable.note
         messages = stored(app)
-        assert [m.content for m in messages if m.role == "user"] == ["first", "second", "third"]
+        assert [m.content for m in messages if m.role == "user"] == ["first", "second", "third", "fourth"]
         assert messages[1].content == "Hello," and "broke off" in messages[1].record["error"]
         assert "broke off mid-reply" in str(dropped.query_one(".message-header", Static).render())
 
