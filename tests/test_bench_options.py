@@ -68,7 +68,7 @@ def test_depth_counts_against_the_context(capsys):
 
 @pytest.mark.parametrize("option, says", [
     (["--threads", "0"], "--threads must be at least 1, got 0"),
-    (["--backend", "gpu"], "--backend 'gpu' is not one of auto, cpu, numpy"),
+    (["--backend", "gpu"], "--backend 'gpu' is not one of auto, cpu, numpy, cuda"),
     (["--kv-type", "q8"], "--kv-type 'q8' is not one of f32, f16"),
 ])
 @pytest.mark.parametrize("verb", ["bench", "run", "perplexity", "chat"])

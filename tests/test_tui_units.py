@@ -201,7 +201,7 @@ def test_launch_builds_the_app_on_the_core_engine(monkeypatch, tmp_path):
 
     monkeypatch.setattr(ChordApp, "run", fake_run)
     assert launch_mod.launch("gemma-3-270m", {"backend": "numpy"}) == 0
-    assert seen["options"] == {"load_options": {"backend": "numpy"}}
+    assert seen["options"] == {"load_options": {"backend": "numpy"}, "draft": None, "speculation": None}
     assert isinstance(seen["engine"], FakeEngine) and seen["model"] == "gemma-3-270m"
     assert seen["store"].path.name == "conversations.db"
 
