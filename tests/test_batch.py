@@ -177,7 +177,9 @@ def test_a_killed_batch_resumes_where_it_stopped(tmp_path, smollm_path):
         proc.wait(timeout=WAIT_S)
     kept = out.read_bytes()
     n_kept = kept.count(b"\n")
-    assert 1 <= n_kept < 12
+    # almost always mid-batch; on a starved machine the kill may come after the
+    # last answer, and resuming must then answer nothing (no clock decides it)
+    assert 1 <= n_kept <= 12
     r = cli("batch", str(smollm_path), str(source), "-o", str(out), "--parallel", "2")
     assert r.returncode == 0, r.stderr
     assert f"{12 - n_kept} answered (0 failed), {n_kept} already done of 12" in r.stderr
@@ -220,7 +222,9 @@ def test_a_bad_parallel_is_refused(smollm):
 
 
 def test_ctrl_c_keeps_the_answers_written_and_says_how_to_resume(tmp_path, smollm_path):
-    lines = [{"id": f"r{i}", "prompt": "Count: 1, 2,", "temperature": 0, "max_tokens": 16} for i in range(12)]
+    # far more work than can finish between the first answer and the signal,
+    # so the interrupt always lands mid-batch (the test waits on the file, not a clock)
+    lines = [{"id": f"r{i}", "prompt": "Count: 1, 2,", "temperature": 0, "max_tokens": 32} for i in range(400)]
     source, out = write_jsonl(tmp_path / "in.jsonl", lines), tmp_path / "out.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "chord_tui", "batch", str(smollm_path), str(source), "-o", str(out),
                              "--parallel", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -230,4 +234,4 @@ def test_ctrl_c_keeps_the_answers_written_and_says_how_to_resume(tmp_path, smoll
     assert proc.returncode == 130
     assert f"interrupted; the answers written are kept in {out}: run the same command to resume" in err
     answers = read_jsonl(out)  # whole lines only, in order
-    assert [a["id"] for a in answers] == [f"r{i}" for i in range(len(answers))] and 1 <= len(answers) < 12
+    assert [a["id"] for a in answers] == [f"r{i}" for i in range(len(answers))] and 1 <= len(answers) < 400
