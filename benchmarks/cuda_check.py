@@ -194,37 +194,58 @@ def prefill_speed(path: str, T: int = 512, reps: int = 3) -> float:
     return T / float(np.median(times))
 
 
+def _time_shapes(part, cols: int, rows: int) -> list[tuple[str, tuple[int, int, int], float]]:
+    """GB/s of every compiled GEMV shape on one part: float activations, and
+    for the k-quants the integer kernel (its quantize_x timed with it)."""
+    import cupy as cp
+    from chord_core.backend.cuda import act_q8, matrices, sources
+    x = cp.random.standard_normal((1, cols), dtype=cp.float32)
+    y = cp.empty((1, rows), cp.float32)
+    xq = cp.empty(act_q8.row_bytes(cols), cp.uint8)
+    out = []
+    for shape in sources.GEMV_SHAPES:
+        ms = event_ms(lambda: matrices.gemv(part, x, 0, cols, 1, y, 0, rows, shape=shape), reps=30)
+        out.append(("float", shape, part.nbytes / ms / 1e6))
+    if part.type_id in sources.Q8_DECODERS:
+        for shape in sources.GEMV_Q8_SHAPES:
+            def step():
+                matrices.quantize_x(x, 0, cols, 1, cols, xq)
+                matrices.gemv_q8(part, xq, 1, y, 0, rows, shape=shape)
+            ms = event_ms(step, reps=30)
+            out.append(("q8", shape, part.nbytes / ms / 1e6))
+    return out
+
+
 def gemv_variants(path: str, ceiling: float) -> None:
     """Each GEMV shape on the big model's large matrices (past the L2 cache);
     the fastest per type is kept for the decode timings that follow."""
-    import cupy as cp
     from chord_core.backend.cuda import matrices, sources
     from chord_core.gguf_file import open_gguf
     f = open_gguf(path)
     q4k_down = next(n for n, t in f.tensors.items() if n.endswith("ffn_down.weight") and t.ggml_type == 12)
-    names = ["blk.0.ffn_gate.weight", "blk.0.ffn_down.weight", q4k_down, "output.weight"]
-    emit("\n| matrix | type | rows x cols | " + " | ".join(f"R={r} U={u} KS={k}" for r, u, k in sources.GEMV_SHAPES)
-         + " |")
-    emit("|---|---|---|" + "---|" * len(sources.GEMV_SHAPES))
+    q6k_v = next((n for n, t in f.tensors.items() if n.endswith("attn_v.weight") and t.ggml_type == 14), None)
+    names = ["blk.0.attn_q.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_down.weight", q4k_down, "output.weight"]
+    names += [q6k_v] if q6k_v else []
+    emit("\n| matrix | type | rows x cols | GB/s per shape (R, U, KS), float activations | best, 8-bit activations "
+         "(quantize_x included) |")
+    emit("|---|---|---|---|---|")
     best: dict[tuple[int, bool], tuple[float, tuple[int, int, int]]] = {}
     for name in names:
         t = f.tensors[name]
         rows, cols = t.shape[0], t.shape[1]
         part = matrices.upload_part(np.asarray(f.raw(name), np.uint8).reshape(rows, -1), t.ggml_type, rows, cols)
-        x = cp.random.standard_normal((1, cols), dtype=cp.float32)
-        y = cp.empty((1, rows), cp.float32)
-        cells = []
+        res = _time_shapes(part, cols, rows)
         key = (part.type_id, rows >= matrices.MANY_ROWS)
-        for shape in sources.GEMV_SHAPES:
-            matrices.GEMV_SHAPE[key] = shape
-            ms = event_ms(lambda: matrices.gemv(part, x, 0, cols, 1, y, 0, rows), reps=30)
-            gbs = part.nbytes / ms / 1e6
-            cells.append(f"{gbs:.0f}")
-            if gbs > best.get(key, (0, None))[0]:
-                best[key] = (gbs, shape)
-        emit(f"| {name} | {sources.DECODERS[part.type_id]} | {rows} x {cols} | " + " | ".join(cells) + " |")
+        fl = " ".join(f"{s}:{g:.0f}" for k, s, g in res if k == "float")
+        q8 = [(g, s) for k, s, g in res if k == "q8"]
+        for g, s in q8:
+            if g > best.get(key, (0, None))[0]:
+                best[key] = (g, s)
+        q8_cell = " ".join(f"{s}:{g:.0f}" for g, s in q8) or "-"
+        emit(f"| {name} | {sources.DECODERS[part.type_id]} | {rows} x {cols} | {fl} | {q8_cell} |")
+        del part
     for key, (gbs, shape) in best.items():
-        matrices.GEMV_SHAPE[key] = shape
+        matrices.GEMV_Q8_SHAPE[key] = shape
         emit(f"- kept for {sources.DECODERS[key[0]]}, {'many' if key[1] else 'few'} rows: R, U, KS = {shape} "
              f"({gbs:.0f} GB/s, {100 * gbs / ceiling:.0f} % of the copy ceiling)")
     f.close()

@@ -8,7 +8,7 @@ import numpy as np
 import cupy as cp
 
 from chord_core.backend.attention_ref import attend_reference
-from chord_core.backend.cuda import sources
+from chord_core.backend.cuda import act_q8, matrices, sources
 from chord_core.backend.cuda.matrices import Scratch, linear, upload_part, DeviceMatrix
 from chord_core.backend.cuda.step import attend, decode_splits
 from chord_core.backend.cuda.device import f32, i32, launch, ptr
@@ -46,7 +46,50 @@ def rel(out, ref) -> float:
     return float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30))
 
 
-def check_linear(rng, rows=300, cols=768) -> list[tuple[str, str, float, bool]]:
+def _x_ref(t: int, x: np.ndarray) -> np.ndarray:
+    """The activations a GEMV of type t computes with: the k-quants' in two 8-bit levels."""
+    if t in sources.Q8_DECODERS:
+        return act_q8.dequantize_rows(act_q8.quantize_rows(x), x.shape[1])
+    return x.astype(np.float64)
+
+
+def _gemv_shapes(t, part, x, w) -> float:
+    """Worst relative error over every compiled GEMV shape of the type, T = 1."""
+    rows, cols = part.rows, part.cols
+    xd = cp.asarray(x)
+    xq = cp.empty(act_q8.row_bytes(cols), cp.uint8)
+    matrices.quantize_x(xd, 0, cols, 1, cols, xq)
+    worst = 0.0
+    q8 = t in sources.Q8_DECODERS
+    for shape in sources.GEMV_Q8_SHAPES if q8 else sources.GEMV_SHAPES:
+        y = cp.full((1, rows), np.nan, cp.float32)
+        if q8:
+            matrices.gemv_q8(part, xq, 1, y, 0, rows, shape=shape)
+        else:
+            matrices.gemv(part, xd, 0, cols, 1, y, 0, rows, shape=shape)
+        worst = max(worst, rel(cp.asnumpy(y), _x_ref(t, x) @ w.T))
+    return worst
+
+
+def check_quantize_x(rng) -> list[tuple[str, str, float, bool]]:
+    """quantize_x writes act_q8.quantize_rows' bytes exactly (zero groups, wide ranges)."""
+    res = []
+    for cols, T in ((256, 1), (4096, 3), (14336, 2)):
+        x = (rng.standard_normal((T, cols)) * np.exp(rng.uniform(-8, 8, (T, cols // 32, 1))).repeat(32, 2)
+             .reshape(T, cols)).astype(np.float32)
+        x[0, 32:64] = 0
+        n = act_q8.row_bytes(cols)
+        xq = cp.full(T * n, 0xAB, cp.uint8)
+        xd = cp.asarray(x)
+        matrices.quantize_x(xd, 0, cols, T, cols, xq)
+        got, ref = cp.asnumpy(xq).reshape(T, n), act_q8.quantize_rows(x)
+        diff = int((got != ref).sum())
+        err = float(np.abs(act_q8.dequantize_rows(got, cols) - x).max() / np.abs(x).max())
+        res.append(("quantize_x", f"T={T} cols={cols}: bytes differing from act_q8 {diff}", err, diff == 0))
+    return res
+
+
+def check_linear(rng, rows=301, cols=768) -> list[tuple[str, str, float, bool]]:
     """(kernel, case, rel error, pass) for every type and path."""
     res = []
     for name, t in TYPES.items():
@@ -60,25 +103,21 @@ def check_linear(rng, rows=300, cols=768) -> list[tuple[str, str, float, bool]]:
             y = cp.full((T, rows), np.nan, cp.float32)
             linear(m, cp.asarray(x), 0, cols, T, y, 0, rows, Scratch(rows * cols, T, cols))
             out = cp.asnumpy(y)
-            e = rel(out, x.astype(np.float64) @ w.T)
-            path = "gemv" if T <= 32 else "f16 gemm"
+            q8 = T <= 32 and t in sources.Q8_DECODERS
+            e = rel(out, (_x_ref(t, x) if T <= 32 else x.astype(np.float64)) @ w.T)
+            path = ("gemv_q8" if q8 else "gemv") if T <= 32 else "f16 gemm"
             # types without a decoder are F16 on the GPU: their weights round there
             tol = (1e-5 if t in sources.DECODERS else 1e-3) if T <= 32 else 5e-3
-            res.append((f"{path} {name}", f"T={T}", e, e <= tol))
+            case = f"T={T}"
+            if q8:  # against the float activations too: the two levels' own error
+                case += f" (vs float x: {rel(out, x.astype(np.float64) @ w.T):.1e})"
+            res.append((f"{path} {name}", case, e, e <= tol))
             if T == 1:
                 first = {"x": x, "y": out}
-        if t in sources.DECODERS:  # every compiled GEMV shape
-            from chord_core.backend.cuda import matrices
-            key = (t, rows >= matrices.MANY_ROWS)
-            keep = matrices.GEMV_SHAPE[key]
-            worst = 0.0
-            for shape in sources.GEMV_SHAPES:
-                matrices.GEMV_SHAPE[key] = shape
-                y = cp.full((1, rows), np.nan, cp.float32)
-                linear(m, cp.asarray(first["x"]), 0, cols, 1, y, 0, rows, Scratch(rows * cols, 1, cols))
-                worst = max(worst, rel(cp.asnumpy(y), first["x"].astype(np.float64) @ w.T))
-            matrices.GEMV_SHAPE[key] = keep
-            res.append((f"gemv {name}", f"T=1, every shape {sources.GEMV_SHAPES}", worst, worst <= 1e-5))
+        if t in sources.DECODERS:
+            shapes = sources.GEMV_Q8_SHAPES if t in sources.Q8_DECODERS else sources.GEMV_SHAPES
+            worst = _gemv_shapes(t, part, first["x"], w)
+            res.append((f"gemv {name}", f"T=1, every shape {shapes}", worst, worst <= 1e-5))
         # a short chunk's rows equal one-token products bit for bit
         x = np.concatenate([first["x"], rng.standard_normal((4, cols)).astype(np.float32)])
         y = cp.full((5, rows), np.nan, cp.float32)
@@ -206,4 +245,4 @@ def _check_qkv_post(rng) -> list[tuple[str, str, float, bool]]:
 
 def run_all(seed: int = 0) -> list[tuple[str, str, float, bool]]:
     rng = np.random.default_rng(seed)
-    return check_linear(rng) + check_attention(rng) + check_elementwise(rng)
+    return check_quantize_x(rng) + check_linear(rng) + check_attention(rng) + check_elementwise(rng)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from chord_core.backend import cuda_unavailable_reason, make_backend
-from chord_core.backend.cuda import layouts, sources
+from chord_core.backend.cuda import act_q8, layouts, sources
 from chord_core.backend.cuda.memory import (check_device_memory, estimate_device, layer_of,
                                             resolve_gpu_layers)
 from chord_core.config import config_from_metadata
@@ -99,11 +99,30 @@ def test_every_decoder_and_head_dim_is_instantiated_from_the_sources():
         assert sources.dequant_name(t) in matmul_names
         assert all(sources.gemv_name(t, s) in matmul_names for s in sources.GEMV_SHAPES)
         assert f"struct {sources.DECODERS[t]} " in matmul_src  # the header is inlined
+    q8_src, q8_names = mods["matmul_q8"]
+    assert [sources.gemv_q8_name(t, s) for t in sources.Q8_DECODERS for s in sources.GEMV_Q8_SHAPES] == q8_names
+    assert all(f"struct {sources.Q8_DECODERS[t]} " in q8_src for t in sources.Q8_DECODERS)
     ops_src, ops_names = mods["layer_ops"]
     assert [sources.attend_name(d) for d in sources.HEAD_DIMS] == ops_names
     for module, names in sources.PLAIN_KERNELS.items():
         for name in names:
             assert f'extern "C" __global__ void {name}(' in mods[module][0]
+
+
+def test_activations_in_two_levels_stand_for_x_within_a_512th_of_their_group_step():
+    rng = np.random.default_rng(3)
+    cols = 256
+    x = (rng.standard_normal((3, cols)) * np.exp(rng.uniform(-6, 6, (3, cols // 32))).repeat(32, 1)).astype(np.float32)
+    x[1, 64:96] = 0  # a silent group stays exactly zero
+    xq = act_q8.quantize_rows(x)
+    assert xq.shape == (3, act_q8.row_bytes(cols)) == (3, 2 * cols + 8 * cols // 32)
+    got = act_q8.dequantize_rows(xq, cols)
+    step = np.abs(x).reshape(3, -1, 32).max(2).repeat(32, 1) / 127  # d1 of each element's group
+    assert (np.abs(got - x) <= step / 256 * 1.01).all()  # d1 / 512 at most, d1 / 256 where q2 clamps
+    assert (got[1, 64:96] == 0).all()
+    ds = xq[:, 2 * cols:].copy().view(np.float32).reshape(3, -1, 2)
+    q = 256 * xq[:, :cols].view(np.int8).astype(np.int64) + xq[:, cols:2 * cols].view(np.int8)
+    assert (ds[:, :, 1] == q.reshape(3, -1, 32).sum(2)).all()  # S: each group's integer sum, exact
 
 
 def test_gpu_layers_resolve_to_all_by_default_and_are_checked():

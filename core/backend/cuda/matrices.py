@@ -5,7 +5,9 @@ as planes of its GGUF blocks (layouts.py). ``linear`` picks the kernel by
 the number of rows T: up to ROW_EXACT_MAX_T, the GEMV once per row (each
 row equals its one-token product bit for bit); past that, the part is
 dequantized to F16 in a scratch buffer and multiplied through cuBLAS on the
-tensor cores, F32 accumulation and output.
+tensor cores, F32 accumulation and output. The k-quants' GEMV
+(sources.Q8_DECODERS) takes the activations in two 8-bit levels
+(act_q8.py), quantized once per call into the scratch.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from cupy.cuda import cublas
 
 from ..base import ROW_EXACT_MAX_T
-from . import sources
+from . import act_q8, sources
 from .device import NULL, i32, launch, ptr
 from .layouts import PLANES, device_type, split_planes, to_f16_rows
 
@@ -31,6 +33,8 @@ CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT = 2, 0, 68, -1
 MANY_ROWS = 8192
 GEMV_SHAPE = {(t, many): (2, 1, 1) if many else (2, 1, 4) for t in sources.DECODERS for many in (False, True)}
 GEMV_SHAPE.update({(12, True): (4, 1, 1), (12, False): (4, 1, 1), (14, True): (2, 2, 1), (14, False): (1, 1, 2)})
+# the same for the integer GEMV of the k-quants (sources.GEMV_Q8_SHAPES)
+GEMV_Q8_SHAPE = {(t, many): (2, 1, 1) if many else (1, 1, 2) for t in sources.Q8_DECODERS for many in (False, True)}
 
 
 @dataclass
@@ -78,12 +82,14 @@ class Scratch:
         self.w16 = cp.empty(max_part_elems, cp.float16)
         self.x16 = cp.empty(max_rows_x * max_cols, cp.float16)
         self.x_scale = cp.empty(max_rows_x, cp.float32)
+        self.xq = cp.empty(min(max_rows_x, ROW_EXACT_MAX_T) * act_q8.row_bytes(max_cols), cp.uint8)
         self.alpha = np.ones(1, np.float32)
         self.beta = np.zeros(1, np.float32)
 
     @staticmethod
     def nbytes(max_part_elems: int, max_rows_x: int, max_cols: int) -> int:
-        return 2 * max_part_elems + 2 * max_rows_x * max_cols + 4 * max_rows_x
+        q8 = min(max_rows_x, ROW_EXACT_MAX_T) * act_q8.row_bytes(max_cols)
+        return 2 * max_part_elems + 2 * max_rows_x * max_cols + 4 * max_rows_x + q8
 
 
 def _planes_args(p: DevicePart) -> list:
@@ -91,13 +97,30 @@ def _planes_args(p: DevicePart) -> list:
     return args + [NULL] * (4 - len(args))
 
 
-def gemv(p: DevicePart, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy: int) -> None:
-    """y[t, y_off + r] = part[r] . x[t] for t < T (offsets in elements)."""
-    shape = GEMV_SHAPE[p.type_id, p.rows >= MANY_ROWS]
+def gemv(p: DevicePart, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy: int, shape=None) -> None:
+    """y[t, y_off + r] = part[r] . x[t] for t < T (offsets in elements), float
+    activations; ``shape`` (sources.GEMV_SHAPES) defaults to GEMV_SHAPE's."""
+    shape = shape or GEMV_SHAPE[p.type_id, p.rows >= MANY_ROWS]
     rows_per_block = WARPS // shape[2] * shape[0]
     grid = ((p.rows + rows_per_block - 1) // rows_per_block, T)
     launch("matmul", sources.gemv_name(p.type_id, shape), grid, (32 * WARPS,),
            _planes_args(p) + [i32(p.rows), i32(p.cols), ptr(x, 4 * x_off), i32(ldx), ptr(y, 4 * y_off), i32(ldy)])
+
+
+def quantize_x(x, x_off: int, ldx: int, T: int, cols: int, xq) -> None:
+    """xq[t] = x[t, x_off:x_off+cols] in two 8-bit levels (act_q8.py's bytes)."""
+    launch("matmul_q8", "quantize_x", ((cols // 32 + 7) // 8, T), (256,),
+           [ptr(x, 4 * x_off), i32(ldx), i32(cols), ptr(xq), i32(act_q8.row_bytes(cols))])
+
+
+def gemv_q8(p: DevicePart, xq, T: int, y, y_off: int, ldy: int, shape=None) -> None:
+    """y[t, y_off + r] = part[r] . xq[t] for t < T, xq from quantize_x."""
+    shape = shape or GEMV_Q8_SHAPE[p.type_id, p.rows >= MANY_ROWS]
+    rows_per_block = WARPS // shape[2] * shape[0]
+    grid = ((p.rows + rows_per_block - 1) // rows_per_block, T)
+    launch("matmul_q8", sources.gemv_q8_name(p.type_id, shape), grid, (32 * WARPS,),
+           _planes_args(p) + [i32(p.rows), i32(p.cols), ptr(xq), i32(act_q8.row_bytes(p.cols)), ptr(y, 4 * y_off),
+                              i32(ldy)])
 
 
 def dequantize_f16(p: DevicePart, out) -> None:
@@ -119,9 +142,14 @@ def gemm(p: DevicePart, s: Scratch, T: int, y, y_off: int, ldy: int) -> None:
 def linear(w: DeviceMatrix, x, x_off: int, ldx: int, T: int, y, y_off: int, ldy: int, s: Scratch) -> None:
     """y[t, y_off:y_off+w.rows] = W . x[t, x_off:x_off+w.cols] for t < T, device arrays."""
     if T <= ROW_EXACT_MAX_T:
+        if any(p.type_id in sources.Q8_DECODERS for p in w.parts):
+            quantize_x(x, x_off, ldx, T, w.cols, s.xq)
         r = 0
         for p in w.parts:
-            gemv(p, x, x_off, ldx, T, y, y_off + r, ldy)
+            if p.type_id in sources.Q8_DECODERS:
+                gemv_q8(p, s.xq, T, y, y_off + r, ldy)
+            else:
+                gemv(p, x, x_off, ldx, T, y, y_off + r, ldy)
             r += p.rows
         return
     launch("matmul", "to_f16_rows", (T,), (256,), [ptr(x, 4 * x_off), i32(ldx), i32(w.cols), ptr(s.x16), ptr(s.x_scale)])

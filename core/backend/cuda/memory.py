@@ -11,6 +11,8 @@ from typing import Any
 from ...config import ModelConfig
 from ...errors import ChordError, ModelTooLargeError
 from ...model_facts import format_size
+from ..base import ROW_EXACT_MAX_T
+from .act_q8 import row_bytes
 from .layouts import device_type
 
 F32 = 4
@@ -82,8 +84,10 @@ def estimate_device(f: Any, cfg: ModelConfig, n_ctx: int, n_gpu: int, t_max: int
     E, F = cfg.n_embd, cfg.n_ff
     qkv = cfg.n_head * cfg.head_dim_k + cfg.n_head_kv * (cfg.head_dim_k + cfg.head_dim_v)
     acts = t_max * (4 * E + qkv + cfg.n_head * (cfg.head_dim_k + 2 * cfg.head_dim_v) + 3 * F) * F32
-    # F16 weights and activations of the tensor-core path; logits of LOGIT_ROWS rows
-    scratch = acts + 2 * biggest + 2 * t_max * max_cols + LOGIT_ROWS * cfg.n_vocab * F32 + RESERVE_BYTES
+    # F16 weights and activations of the tensor-core path; 8-bit activations
+    # of the GEMV; logits of LOGIT_ROWS rows
+    scratch = (acts + 2 * biggest + 2 * t_max * max_cols + min(t_max, ROW_EXACT_MAX_T) * row_bytes(max_cols)
+               + LOGIT_ROWS * cfg.n_vocab * F32 + RESERVE_BYTES)
     return DeviceEstimate(per_layer, output, scratch, n_gpu, int(n_ctx))
 
 

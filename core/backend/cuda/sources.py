@@ -16,6 +16,11 @@ DECODERS = {2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 12: "Q4_K", 1
 # units; matrices.GEMV_SHAPE picks one per type and row count, measured by
 # benchmarks/cuda_check.py
 GEMV_SHAPES = ((1, 1, 1), (2, 1, 1), (4, 1, 1), (2, 2, 1), (1, 1, 2), (2, 1, 2), (1, 1, 4), (2, 1, 4))
+# ggml type id -> the integer decoder struct in matmul_q8.cu: these types'
+# decode GEMV takes activations in two 8-bit levels (act_q8.py) and dp4a
+Q8_DECODERS = {12: "Q4_K", 13: "Q5_K", 14: "Q6_K"}
+# their GEMV shapes (R, U, KS) compiled, as GEMV_SHAPES; a unit is 64 weights
+GEMV_Q8_SHAPES = ((1, 1, 1), (2, 1, 1), (4, 1, 1), (1, 2, 1), (2, 2, 1), (1, 1, 2), (2, 1, 2), (1, 1, 4))
 # head dims (k = v) the attention kernel is built for: 32 * N
 HEAD_DIMS = (32, 64, 96, 128, 256)
 
@@ -35,6 +40,10 @@ def gemv_name(type_id: int, shape: tuple[int, int, int]) -> str:
     return f"gemv<{DECODERS[type_id]}, {shape[0]}, {shape[1]}, {shape[2]}>"
 
 
+def gemv_q8_name(type_id: int, shape: tuple[int, int, int]) -> str:
+    return f"gemv_q8<{Q8_DECODERS[type_id]}, {shape[0]}, {shape[1]}, {shape[2]}>"
+
+
 def dequant_name(type_id: int) -> str:
     return f"dequant_f16<{DECODERS[type_id]}>"
 
@@ -44,12 +53,14 @@ def attend_name(head_dim: int) -> str:
 
 
 # extern "C" kernels of each module (found by name, no instantiation)
-PLAIN_KERNELS = {"matmul": ("to_f16_rows", "scale_rows"),
+PLAIN_KERNELS = {"matmul": ("to_f16_rows", "scale_rows"), "matmul_q8": ("quantize_x",),
                  "layer_ops": ("residual_norm", "qkv_post", "act_mul", "attend_combine")}
 
 
 def modules() -> dict[str, tuple[str, list[str]]]:
     """module name -> (source, template instantiations to compile)."""
     matmul = [gemv_name(t, rs) for t in DECODERS for rs in GEMV_SHAPES] + [dequant_name(t) for t in DECODERS]
+    q8 = [gemv_q8_name(t, rs) for t in Q8_DECODERS for rs in GEMV_Q8_SHAPES]
     ops = [attend_name(d) for d in HEAD_DIMS]
-    return {"matmul": (matmul_source(), matmul), "layer_ops": (_read("layer_ops.cu"), ops)}
+    return {"matmul": (matmul_source(), matmul), "matmul_q8": (_read("matmul_q8.cu"), q8),
+            "layer_ops": (_read("layer_ops.cu"), ops)}
