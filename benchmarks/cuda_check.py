@@ -148,8 +148,9 @@ def fidelity(name: str, path: str, ref_json: str) -> None:
          f"{'yes' if ok else '**NO**'} | {len(ids) / t:.0f} |")
 
 
-def decode_speed(name: str, path: str, n: int = 128, prompt_len: int = 16) -> dict:
-    """Decode tok/s at a short context; GPU time of one graph replay; host overhead."""
+def decode_speed(name: str, path: str, n: int = 128, prompt_len: int = 16, breakdown: float = 0.0) -> dict:
+    """Decode tok/s at a short context; GPU time of one graph replay; host
+    overhead; with ``breakdown`` (the copy ceiling), the step's operations."""
     from chord_core.model import Model
     m = Model.load(path, backend="cuda")
     rng = np.random.default_rng(0)
@@ -166,6 +167,10 @@ def decode_speed(name: str, path: str, n: int = 128, prompt_len: int = 16) -> di
     wall = float(np.median(walls))
     dm, graph = cache.decode_graph
     gpu = event_ms(lambda: graph.launch(dm.stream), reps=30, stream=dm.stream) / 1e3  # replays at one position
+    ops, times = [], {}
+    if breakdown:
+        import cuda_step_breakdown
+        ops, times = cuda_step_breakdown.breakdown(dm, cache, breakdown)
     weights = sum(mat.nbytes for L in dm.layers for mat in (L.qkv, L.out, L.gate_up, L.down))
     weights += dm.output.nbytes if dm.output is not None else 0
     # the same step without the graph: kernels launched one by one from Python
@@ -177,7 +182,7 @@ def decode_speed(name: str, path: str, n: int = 128, prompt_len: int = 16) -> di
     eager = (time.perf_counter() - t0) / 10
     return {"name": name, "tok_s": 1 / wall, "wall_ms": 1e3 * wall, "gpu_ms": 1e3 * gpu,
             "host_us": 1e6 * (wall - gpu), "weights_gb": weights / 1e9, "gbs": weights / gpu / 1e9,
-            "eager_ms": 1e3 * eager}
+            "eager_ms": 1e3 * eager, "ops": ops, "times": times}
 
 
 def prefill_speed(path: str, T: int = 512, reps: int = 3) -> float:
@@ -194,63 +199,6 @@ def prefill_speed(path: str, T: int = 512, reps: int = 3) -> float:
     return T / float(np.median(times))
 
 
-def _time_shapes(part, cols: int, rows: int) -> list[tuple[str, tuple[int, int, int], float]]:
-    """GB/s of every compiled GEMV shape on one part: float activations, and
-    for the k-quants the integer kernel (its quantize_x timed with it)."""
-    import cupy as cp
-    from chord_core.backend.cuda import act_q8, matrices, sources
-    x = cp.random.standard_normal((1, cols), dtype=cp.float32)
-    y = cp.empty((1, rows), cp.float32)
-    xq = cp.empty(act_q8.row_bytes(cols), cp.uint8)
-    out = []
-    for shape in sources.GEMV_SHAPES:
-        ms = event_ms(lambda: matrices.gemv(part, x, 0, cols, 1, y, 0, rows, shape=shape), reps=30)
-        out.append(("float", shape, part.nbytes / ms / 1e6))
-    if part.type_id in sources.Q8_DECODERS:
-        for shape in sources.GEMV_Q8_SHAPES:
-            def step():
-                matrices.quantize_x(x, 0, cols, 1, cols, xq)
-                matrices.gemv_q8(part, xq, 1, y, 0, rows, shape=shape)
-            ms = event_ms(step, reps=30)
-            out.append(("q8", shape, part.nbytes / ms / 1e6))
-    return out
-
-
-def gemv_variants(path: str, ceiling: float) -> None:
-    """Each GEMV shape on the big model's large matrices (past the L2 cache);
-    the fastest per type is kept for the decode timings that follow."""
-    from chord_core.backend.cuda import matrices, sources
-    from chord_core.gguf_file import open_gguf
-    f = open_gguf(path)
-    q4k_down = next(n for n, t in f.tensors.items() if n.endswith("ffn_down.weight") and t.ggml_type == 12)
-    q6k_v = next((n for n, t in f.tensors.items() if n.endswith("attn_v.weight") and t.ggml_type == 14), None)
-    names = ["blk.0.attn_q.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_down.weight", q4k_down, "output.weight"]
-    names += [q6k_v] if q6k_v else []
-    emit("\n| matrix | type | rows x cols | GB/s per shape (R, U, KS), float activations | best, 8-bit activations "
-         "(quantize_x included) |")
-    emit("|---|---|---|---|---|")
-    best: dict[tuple[int, bool], tuple[float, tuple[int, int, int]]] = {}
-    for name in names:
-        t = f.tensors[name]
-        rows, cols = t.shape[0], t.shape[1]
-        part = matrices.upload_part(np.asarray(f.raw(name), np.uint8).reshape(rows, -1), t.ggml_type, rows, cols)
-        res = _time_shapes(part, cols, rows)
-        key = (part.type_id, rows >= matrices.MANY_ROWS)
-        fl = " ".join(f"{s}:{g:.0f}" for k, s, g in res if k == "float")
-        q8 = [(g, s) for k, s, g in res if k == "q8"]
-        for g, s in q8:
-            if g > best.get(key, (0, None))[0]:
-                best[key] = (g, s)
-        q8_cell = " ".join(f"{s}:{g:.0f}" for g, s in q8) or "-"
-        emit(f"| {name} | {sources.DECODERS[part.type_id]} | {rows} x {cols} | {fl} | {q8_cell} |")
-        del part
-    for key, (gbs, shape) in best.items():
-        matrices.GEMV_Q8_SHAPE[key] = shape
-        emit(f"- kept for {sources.DECODERS[key[0]]}, {'many' if key[1] else 'few'} rows: R, U, KS = {shape} "
-             f"({gbs:.0f} GB/s, {100 * gbs / ceiling:.0f} % of the copy ceiling)")
-    f.close()
-
-
 def speed(args, ceiling: float) -> None:
     section("Speed")
     big = args.big
@@ -260,8 +208,17 @@ def speed(args, ceiling: float) -> None:
                         "--quant", "Q4_K_M", "--out", args.make_big], check=True)
         big = str(next(Path(args.make_big).glob("*.gguf")))
         emit(f"- generated {Path(big).name} ({os.path.getsize(big) / 1e9:.2f} GB) in {time.perf_counter() - t0:.0f} s")
-    if big:
-        gemv_variants(big, ceiling)
+    if big:  # the step's operations, and the GEMV shapes that serve it best
+        import cuda_step_breakdown
+        from chord_core.backend.cuda import matrices, sources
+        r = decode_speed("random Mistral-7B shape Q4_K_M", big, breakdown=ceiling)
+        emit("\nDecode step of the random Mistral-7B shape, operation by operation (each kind captured alone):\n")
+        emit("\n".join(r["ops"]))
+        for many, shape in cuda_step_breakdown.fastest_shapes(r["times"]).items():
+            for t in sources.Q8_DECODERS:
+                matrices.GEMV_Q8_SHAPE[t, many] = shape
+            emit(f"- 8-bit GEMV shape kept for {'many' if many else 'few'} rows: R, U, KS = {shape}")
+        emit("")
     emit("| model | decode tok/s | wall ms/token | GPU ms/token (graph) | host overhead us/token | "
          "weights GB | GB/s | % of copy ceiling | step without graph ms |")
     emit("|---|---|---|---|---|---|---|---|---|")

@@ -10,7 +10,7 @@ import cupy as cp
 from chord_core.backend.attention_ref import attend_reference
 from chord_core.backend.cuda import act_q8, matrices, sources
 from chord_core.backend.cuda.matrices import Scratch, linear, upload_part, DeviceMatrix
-from chord_core.backend.cuda.step import attend, decode_splits
+from chord_core.backend.cuda.step import NORM_THREADS, attend, decode_splits
 from chord_core.backend.cuda.device import f32, i32, launch, ptr
 from chord_core.quants import REGISTRY, dequantize
 from chord_core.rope import apply_rope, rope_rotations
@@ -182,7 +182,7 @@ def check_elementwise(rng) -> list[tuple[str, str, float, bool]]:
         # device arrays held in names until the kernel has run (a temporary's memory goes back to the pool)
         xd, hd = cp.asarray(x), cp.full((T, E), np.nan, cp.float32)
         ad, pwd, wd = cp.asarray(a), None if pw is None else cp.asarray(pw), cp.asarray(w)
-        launch("layer_ops", "residual_norm", (T,), (256,),
+        launch("layer_ops", "residual_norm", (T,), (NORM_THREADS,),
                [ptr(xd), ptr(ad), i32(E), ptr(pwd), ptr(wd), ptr(hd), i32(E), f32(eps), i32(1)], shared_mem=4 * E)
         cp.cuda.Stream.null.synchronize()
         x2 = x + (rms_norm(a, pw, eps) if post else a)

@@ -36,10 +36,12 @@ extern "C" __global__ void residual_norm(float* __restrict__ x, const float* __r
     float inv_a = 1.f;
     if (add && post_w) {
         float ss = 0.f;
+#pragma unroll 4
         for (int i = threadIdx.x; i < n; i += blockDim.x) ss += ar[i] * ar[i];
         inv_a = 1.f / sqrtf(block_sum(ss, red) * (1.f / n) + eps);
     }
     float ss = 0.f;
+#pragma unroll 4
     for (int i = threadIdx.x; i < n; i += blockDim.x) {
         float v = xr[i];
         if (add) {
@@ -51,6 +53,7 @@ extern "C" __global__ void residual_norm(float* __restrict__ x, const float* __r
     }
     const float inv = 1.f / sqrtf(block_sum(ss, red) * (1.f / n) + eps);
     float* hr = h + (long)blockIdx.x * n;
+#pragma unroll 4
     for (int i = threadIdx.x; i < n; i += blockDim.x) hr[i] = row[i] * inv * w[i];
 }
 

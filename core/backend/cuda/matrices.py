@@ -34,7 +34,7 @@ MANY_ROWS = 8192
 GEMV_SHAPE = {(t, many): (2, 1, 1) if many else (2, 1, 4) for t in sources.DECODERS for many in (False, True)}
 GEMV_SHAPE.update({(12, True): (4, 1, 1), (12, False): (4, 1, 1), (14, True): (2, 2, 1), (14, False): (1, 1, 2)})
 # the same for the integer GEMV of the k-quants (sources.GEMV_Q8_SHAPES)
-GEMV_Q8_SHAPE = {(t, many): (2, 1, 1) if many else (1, 1, 2) for t in sources.Q8_DECODERS for many in (False, True)}
+GEMV_Q8_SHAPE = {(t, many): (2, 2, 1) for t in sources.Q8_DECODERS for many in (False, True)}
 
 
 @dataclass

@@ -20,7 +20,7 @@ GEMV_SHAPES = ((1, 1, 1), (2, 1, 1), (4, 1, 1), (2, 2, 1), (1, 1, 2), (2, 1, 2),
 # decode GEMV takes activations in two 8-bit levels (act_q8.py) and dp4a
 Q8_DECODERS = {12: "Q4_K", 13: "Q5_K", 14: "Q6_K"}
 # their GEMV shapes (R, U, KS) compiled, as GEMV_SHAPES; a unit is 64 weights
-GEMV_Q8_SHAPES = ((1, 1, 1), (2, 1, 1), (4, 1, 1), (1, 2, 1), (2, 2, 1), (1, 1, 2), (2, 1, 2), (1, 1, 4))
+GEMV_Q8_SHAPES = ((1, 2, 1), (2, 1, 1), (2, 2, 1), (4, 1, 1), (4, 2, 1), (2, 4, 1), (1, 4, 1), (2, 2, 2))
 # head dims (k = v) the attention kernel is built for: 32 * N
 HEAD_DIMS = (32, 64, 96, 128, 256)
 
