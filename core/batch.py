@@ -49,9 +49,20 @@ def batch(model: Model, requests: Iterable[BatchRequest | ChordError], *, parall
     4096); ``template``: a fallback template name or .jinja file instead of
     the model's; ``start``: index of the first request (a resumed file's).
     Closing the iterator early cancels what is still generating."""
-    todo = list(requests)
+    todo = _checked_requests(requests)
     if todo:
         yield from _answers(_pool(model, parallel, len(todo), n_ctx, template, model_name), todo, start)
+
+
+def _checked_requests(requests: Iterable[BatchRequest | ChordError]) -> list[BatchRequest | ChordError]:
+    if isinstance(requests, (str, bytes, dict)):
+        raise ChordError(f"requests is a {type(requests).__name__}, not a list of BatchRequest")
+    todo = list(requests)
+    for i, request in enumerate(todo):
+        if not isinstance(request, (BatchRequest, ChordError)):
+            raise ChordError(f"requests[{i}] is a {type(request).__name__}, not a BatchRequest "
+                             "(BatchRequest.from_json turns a JSONL line's dict into one)")
+    return todo
 
 
 def _pool(model: Model, parallel: int, n_requests: int, n_ctx: int | None, template: str | None,
@@ -101,7 +112,10 @@ class _Run:
 
     def work(self) -> None:
         while (i := self._take()) is not None:
-            result = self._answer(i)
+            try:
+                result = self._answer(i)
+            except BaseException as err:  # the caller waits for every index: it must get an answer, always
+                result = BatchResult(index=self.start + i, error=f"engine error: {type(err).__name__}: {err}")
             with self._cond:
                 self._results[i] = result
                 self._cond.notify_all()

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -214,6 +215,26 @@ def test_closing_the_iterator_early_stops_the_rest(smollm):
     first = next(answers)
     answers.close()  # the other slot's reply is cancelled; the workers are joined
     assert first.completion_tokens == 30
+
+
+@pytest.mark.parametrize("requests", [[BatchRequest(prompt="x"), {"prompt": "a dict, not a BatchRequest"}],
+                                      "a string, not a list of requests"])
+def test_a_request_of_the_wrong_type_is_a_one_line_error_not_a_hang(smollm, requests):
+    # the worker thread died on it and the caller waited forever for its answer
+    outcome = []
+
+    def consume():
+        try:
+            outcome.append(list(batch(smollm, requests, parallel=2)))
+        except ChordError as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    worker.join(WAIT_S)  # a bound on a hang, far above what the call takes
+    assert outcome, "batch() hung on a request of the wrong type"
+    assert isinstance(outcome[0], ChordError) and "not a" in str(outcome[0]) and "BatchRequest" in str(outcome[0])
+    assert "\n" not in str(outcome[0])
 
 
 def test_a_bad_parallel_is_refused(smollm):
