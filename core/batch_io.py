@@ -138,6 +138,8 @@ def read_numbered_requests(path: Path, defaults: SamplerSettings | None = None,
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise ChordError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise ChordError(f"{path}: cannot read ({err.strerror or err})") from None
     out: list[tuple[str, BatchRequest | RequestError]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():

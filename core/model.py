@@ -108,10 +108,22 @@ class Model:
 
     # -- text ----------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        if not isinstance(text, str):
+            raise ChordError(f"tokenize takes text (a str), got {type(text).__name__}")
         return self.tokenizer.encode(text, add_special=add_special, parse_special=parse_special)
 
     def detokenize(self, ids) -> str:
-        return self.tokenizer.decode([int(i) for i in ids])
+        return self.tokenizer.decode(self._checked_ids(ids, self.tokenizer.vocab.n_vocab))
+
+    @staticmethod
+    def _checked_ids(ids, n_vocab: int) -> list[int]:
+        """``ids`` as ints, each below ``n_vocab`` (else a one-line ChordError naming it)."""
+        ids = [int(i) for i in ids]
+        for position, token in enumerate(ids):
+            if not 0 <= token < n_vocab:
+                raise ChordError(f"token id {token} at position {position} is outside the vocabulary "
+                                 f"(0..{n_vocab - 1})")
+        return ids
 
     @property
     def n_vocab(self) -> int:
@@ -153,8 +165,10 @@ class Model:
 
     def logits(self, ids) -> np.ndarray:
         """Fresh context; float32 logits at every position, shape (len(ids), n_vocab)."""
-        ids = list(ids)
-        cache = self.new_cache(max(len(ids), 1))
+        ids = self._checked_ids(ids, self.n_vocab)
+        if not ids:
+            raise ChordError("logits needs at least one token id")
+        cache = self.new_cache(len(ids))
         return self.eval(ids, cache, all_logits=True)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ChordError
 from .model import Model
 
 
@@ -31,11 +32,16 @@ def log_softmax_at(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return rows[np.arange(len(targets)), targets] - lse
 
 
+class TextTooShortError(ChordError, ValueError):
+    """The text has fewer tokens than one chunk (a ValueError too, as it was before the API had a contract)."""
+
+
 def perplexity(model: Model, text: str, n_ctx: int = 512) -> PerplexityResult:
     tokens = model.tokenize(text, add_special=False)
     n_chunks = len(tokens) // n_ctx
     if n_chunks == 0:
-        raise ValueError(f"need at least {n_ctx} tokens, the text has {len(tokens)}; use a smaller --ctx")
+        raise TextTooShortError(f"need at least {n_ctx} tokens, the text has {len(tokens)}; "
+                                "use a smaller context (n_ctx, --ctx)")
     add_bos = model.tokenizer.add_bos
     first = n_ctx // 2
     nll, count, per_chunk = 0.0, 0, []

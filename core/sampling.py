@@ -139,6 +139,9 @@ def as_settings_source(settings: SamplerSettings | SettingsSource | None) -> Set
     """Fixed settings (or the defaults, for None) as a source; a source as it is."""
     if settings is None or isinstance(settings, SamplerSettings):
         return LiveSettings(settings)
+    if not callable(getattr(settings, "snapshot", None)):
+        raise ChordError(f"settings must be a SamplerSettings or LiveSettings, got {type(settings).__name__} "
+                         "(SamplerSettings.from_dict makes one from a dict)")
     return settings
 
 

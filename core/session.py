@@ -145,6 +145,10 @@ class ChatSession:
     def stream(self, messages: list[dict], settings: SettingsSource | SamplerSettings | None = None,
                cancel: threading.Event | None = None, continue_reply: bool = False) -> Iterator[Event]:
         """Reply to ``messages``; yields Started, TokenEvent…, Stats…, Notice…, then Done or ErrorEvent."""
+        if not isinstance(messages, (list, tuple)) or not messages or not all(isinstance(m, dict) for m in messages):
+            yield ErrorEvent(f"messages must be a non-empty list of {{role, content}} dicts, "
+                             f"got {type(messages).__name__} {messages!r:.40}")
+            return
         try:
             msgs, ids, dropped = self._fit(messages, continue_reply, reserve=min(256, self.n_ctx // 4))
         except ChordError as e:
@@ -159,6 +163,10 @@ class ChatSession:
     def complete(self, prompt: str, settings: SettingsSource | SamplerSettings | None = None,
                  cancel: threading.Event | None = None) -> Iterator[Event]:
         """Plain completion of ``prompt`` (special-token text parsed, BOS as the model asks)."""
+        if not isinstance(prompt, str) or not prompt:
+            yield ErrorEvent("the prompt to complete is empty" if prompt == "" else
+                             f"the prompt to complete must be text (a str), got {type(prompt).__name__}")
+            return
         ids = self.model.tokenize(prompt, add_special=True, parse_special=True)
         if len(ids) >= self.n_ctx:
             yield ErrorEvent(f"the prompt is too long for the context: {len(ids)} tokens, context is {self.n_ctx}")
