@@ -62,6 +62,7 @@ def test_auto_falls_back_to_numpy_and_says_why_when_the_kernels_cannot_load():
     got = _load_in_subprocess("auto", {"CHORD_ISA": "no-such-isa"})
     assert got["backend"] == "numpy"
     assert "no-such-isa" in got["notice"] and "numpy backend" in got["notice"]
+    assert "unset CHORD_ISA" in got["notice"]  # the cure for a path forced by hand, not a reinstall
     assert "\n" not in got["notice"]
 
 

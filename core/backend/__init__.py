@@ -102,4 +102,7 @@ def make_backend(name: str = "auto", threads: int | None = None,
         raise ChordError(f"the cpu backend's compiled kernels are unavailable ({reason}); "
                          "use --backend numpy, or reinstall with a C compiler present")
     from .numpy_backend import NumpyBackend
-    return NumpyBackend(threads), f"compiled kernels unavailable ({reason}): {FALLBACK_ADVICE}"
+    # a path forced by CHORD_ISA that this CPU cannot run is the user's to undo, not the build's
+    advice = ("running on the slow numpy backend; unset CHORD_ISA (or name a path listed) for the fast one"
+              if "CHORD_ISA" in reason else FALLBACK_ADVICE)
+    return NumpyBackend(threads), f"compiled kernels unavailable ({reason}): {advice}"

@@ -134,7 +134,7 @@ def run(args) -> int:
     def load() -> None:
         try:
             host.serve(_load(path, model_id, options, args))
-            print(f"{READY_LINE}: {model_id} at {url}/v1 ({args.parallel} slots of "
+            print(f"{READY_LINE}: {model_id} at {url}/v1 ({args.parallel} slot{'s' if args.parallel != 1 else ''} of "
                   f"{host.served.n_ctx} tokens){'' if args.api_key else ', no API key'}", file=sys.stderr, flush=True)
         except ChordError as err:
             failure.append(str(err))
