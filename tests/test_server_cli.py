@@ -88,7 +88,7 @@ def test_serve_answers_with_the_key_and_stops_on_ctrl_c():
         while not any(READY_LINE in line for line in seen):
             seen.append(lines.get(timeout=JOIN_S))  # a bound on the wait, not a speed assertion
         ready = next(line for line in seen if READY_LINE in line)
-        assert "1 slots of 256 tokens" in ready
+        assert "1 slot of 256 tokens" in ready
         port = int(re.search(r"127\.0\.0\.1:(\d+)/v1", ready).group(1))
         status, body = _post(port, "/v1/chat/completions", {"model": MODEL_ID, "max_tokens": 2,
                                                             "messages": [{"role": "user", "content": "Hi"}]},
