@@ -8,6 +8,7 @@ is internal and may change. The engine never imports the UI
 
 from .batch import BatchSummary, batch, batch_file
 from .batch_io import BatchRequest, BatchResult
+from .drafters import Speculation
 from .errors import ChordError, ContextFullError, ModelFormatError, ModelTooLargeError, UnsupportedModelError
 from .events import Done, ErrorEvent, Event, Notice, Started, Stats, TokenAlternative, TokenEvent
 from .library import resolve_model
@@ -20,6 +21,7 @@ from .session import ChatSession
 __all__ = [
     # models and replies
     "Model", "ModelInfo", "resolve_model", "ChatSession", "Reply", "SamplerSettings", "LiveSettings",
+    "Speculation",
     # many requests at once
     "batch", "batch_file", "BatchRequest", "BatchResult", "BatchSummary",
     # scoring
