@@ -247,8 +247,12 @@ def test_ctrl_c_keeps_the_answers_written_and_says_how_to_resume(tmp_path, smoll
     # so the interrupt always lands mid-batch (the test waits on the file, not a clock)
     lines = [{"id": f"r{i}", "prompt": "Count: 1, 2,", "temperature": 0, "max_tokens": 32} for i in range(400)]
     source, out = write_jsonl(tmp_path / "in.jsonl", lines), tmp_path / "out.jsonl"
+    # a shell starting this suite in the background (nohup, `&`, some CI runners)
+    # hands its children SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: give the batch the disposition a terminal's Ctrl-C meets
     proc = subprocess.Popen([sys.executable, "-m", "chord_tui", "batch", str(smollm_path), str(source), "-o", str(out),
-                             "--parallel", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--parallel", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_lines(out, 1, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=WAIT_S)
