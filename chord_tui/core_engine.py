@@ -157,12 +157,7 @@ class CoreEngine:
             old, old_remote = self._model, self._remote
             self._model, self._session, self._template, self._remote = model, session, template, None
             self._info = self._describe(name, str(path), model, session)
-        if old_remote is not None:
-            old_remote.close()
-        if old is not None:
-            old.close()
-            del old
-            return_freed_memory()
+        _release(old, old_remote)
         try:
             library.mark_used(name)
         except Exception:  # a model opened by path need not be in the library
@@ -187,12 +182,7 @@ class CoreEngine:
             old, old_remote = self._model, self._remote
             self._model = self._session = self._template = None
             self._remote, self._info = chat, remote_info(chat)
-        if old_remote is not None:
-            old_remote.close()
-        if old is not None:
-            old.close()
-            del old
-            return_freed_memory()
+        _release(old, old_remote)
         library.mark_used(entry.name)
         if progress:
             progress(1.0, "ready")
@@ -324,3 +314,13 @@ class CoreEngine:
 
     def memory_mb(self) -> float:
         return psutil.Process().memory_info().rss / 1e6  # decimal MB, as every size is shown
+
+
+def _release(model, remote) -> None:
+    """Give back what a swap replaced: a remote's connection, a local model's weights."""
+    if remote is not None:
+        remote.close()
+    if model is not None:
+        model.close()
+        del model
+        return_freed_memory()

@@ -10,11 +10,11 @@ config under the same CHORD_HOME, each session a process with its own model.
 
 from __future__ import annotations
 
-import ipaddress
 import shlex
 import sys
 from typing import TYPE_CHECKING, Any
 
+from chord_core.cli.serve_cmd import is_loopback
 from chord_core.errors import ChordError
 
 if TYPE_CHECKING:  # the CLI builds its parser on every start: no engine modules for a type
@@ -61,15 +61,6 @@ def app_command(model: str | None, engine_options: dict[str, Any], speculation: 
     if draft:
         argv += ["--draft", draft]
     return shlex.join(argv)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve anywhere
-        return False
 
 
 def exposure_warning(host: str) -> str | None:
