@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,18 @@ def _post(port: int, path: str, body: dict, key: str | None = None) -> tuple[int
         return resp.status, json.loads(resp.read())
     finally:
         conn.close()
+
+
+def _served(model: Path, capsys, *options: str) -> str:
+    from chord_core.cli.serve_cmd import _load
+    from chord_tui.cli import build_parser
+
+    args = build_parser().parse_args(["serve", str(model), "--parallel", "1", "--ctx", "256", *options])
+    _load(model, model.stem, {}, args)
+    return capsys.readouterr().err
+
+
+def test_serving_a_base_model_warns_that_chat_requests_are_completed_as_text(capsys, gemma_path):
+    err = _served(Path(gemma_path), capsys)
+    assert "is a base model: completion only" in err and "/v1/completions" in err
+    assert "base model" not in _served(Path(gemma_path), capsys, "--template", "gemma")

@@ -160,4 +160,14 @@ def _load(path, model_id: str, options: dict, args):
     speculation = speculation_for(args, model, load_model) if args.parallel == 1 else None
     pool = SlotPool(model, args.parallel, args.ctx, template_override=args.template, model_name=model_id,
                     speculation=speculation)
+    if pool.sessions[0].is_completion_only:
+        print(base_model_warning(model_id), file=sys.stderr)
     return ServedModel(pool, model_id)
+
+
+def base_model_warning(model_id: str) -> str:
+    from ..model_facts import BASE_MODEL_LABEL
+
+    return (f"chord-chat: warning: {model_id} is a {BASE_MODEL_LABEL} (it has no chat template): "
+            "/v1/chat/completions joins the messages into plain text and completes it; use /v1/completions, "
+            "or serve it with --template NAME|FILE to chat")
