@@ -60,6 +60,7 @@ def test_run_json_fields_and_template(capsys, smollm_path, tmp_path):
                              "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n"
                              "<|im_start|>assistant\n")
     assert len(res["token_ids"]) <= 5 and res["template"] == "GGUF tokenizer.chat_template"
+    assert res["completion_tokens"] == len(res["token_ids"])  # the name batch and serve use
 
 
 def test_run_streams_and_verbose(capsys, smollm_path):

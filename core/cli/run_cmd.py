@@ -190,6 +190,7 @@ def run(args) -> int:
         print(json.dumps({
             "text": done.text, "token_ids": list(done.token_ids), "prompt": prompt_text,
             "finish_reason": done.reason, "prompt_tokens": s.prompt_tokens,
+            "completion_tokens": len(done.token_ids),  # as batch and serve name it
             "prefill_tok_s": round(s.prefill_tok_s, 2), "decode_tok_s": round(s.decode_tok_s, 2),
             "ttft_s": round(s.ttft_s, 4), "template": str(session.template.source), "seed": done.record["seed"],
             "speculation": done.record.get("speculation"),
