@@ -15,10 +15,12 @@
 #include "simd_avx512.h"
 #include "simd32_avx512.h"
 #include "simdk_avx512.h"
+#include "rtile_avx512.h"
 
 void simd_small_avx512_vnni(mm_fn *small) {
     fill32(small);
     fillk(small);
+    fill_rtile(small);
 }
 
 #if defined(__clang__)

@@ -168,12 +168,15 @@ static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t
     (f->has_min ? tile_blk32_min : tile_blk32_off)(f, pk, nb, a, t0, nt, res);
 }
 
-/* The 32-element types' few-token kernels unpack a block once for 8 tokens
- * (simd32_avx512.h), which beats packing up to 32 tokens (SmolLM2's
- * matrices, 2 threads: 576 x 3072 Q4_1 even at 32, 49152 x 576 Q8_0 2x). */
+/* Below these the few-token kernels win: the 32-element types, Q4_K and
+ * Q6_K transpose 16 rows in registers for up to 8 tokens (rtile_avx512.h),
+ * cheaper than packing up to 48-64 tokens (SmolLM2's and Gemma 3's
+ * matrices, one thread: 46080 x 576 Q4_1 at 64 tokens 15.6 ms against
+ * 16.4, 5760 x 2048 Q4_K 5.9 against 7.4, Q6_K even at 48); the other
+ * k-quants' one-token kernels read each group of rows once for every token. */
 const tile_kernels TILE_AVX512_VNNI = {tile_blk32, tile_sub32, tile_sub16, 255,
-                                       {[W_Q4_0] = 32, [W_Q4_1] = 32, [W_Q5_0] = 32, [W_Q5_1] = 32, [W_Q8_0] = 32,
-                                        [W_Q2_K] = 16, [W_Q3_K] = 12, [W_Q4_K] = 16, [W_Q5_K] = 12, [W_Q6_K] = 24}};
+                                       {[W_Q4_0] = 64, [W_Q4_1] = 64, [W_Q5_0] = 64, [W_Q5_1] = 64, [W_Q8_0] = 64,
+                                        [W_Q2_K] = 16, [W_Q3_K] = 12, [W_Q4_K] = 64, [W_Q5_K] = 12, [W_Q6_K] = 48}};
 
 #if defined(__clang__)
 #pragma clang attribute pop
