@@ -97,6 +97,7 @@ MM32(q5_0, 22, 16, 0)
 MM32(q5_1, 24, 0, 1)
 MM32(q8_0, 34, 0, 0)
 
+#include "rtile_avx2.h"
 #include "tiled.h"
 
 void simd_fill_avx2(isa_table *t) {
@@ -107,6 +108,7 @@ void simd_fill_avx2(isa_table *t) {
     small[W_Q5_1] = mm_q5_1;
     small[W_Q8_0] = mm_q8_0;
     simd_k_avx2(small);
+    fill_rtile2(small);
     tiled_end(t, &TILE_AVX2);
 }
 

@@ -39,7 +39,7 @@ void simd_fill_avx512(isa_table *t) {
         fillk(small);
     }
     /* without VNNI the AVX2 tile kernels (maddubs) serve */
-    tiled_end(t, vnni ? &TILE_AVX512_VNNI : &TILE_AVX2);
+    tiled_end(t, vnni ? &TILE_AVX512_VNNI : &TILE_AVX2_UNDER_AVX512);
 }
 
 #if defined(__clang__)

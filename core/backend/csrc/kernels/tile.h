@@ -62,7 +62,7 @@ int tile_mm(const tile_kernels *k, int wt, const uint8_t *w, size_t rb, int r0, 
 
 extern const tile_kernels TILE_PORTABLE;
 #if defined(__x86_64__) || defined(_M_X64)
-extern const tile_kernels TILE_AVX512_VNNI, TILE_AVX2;
+extern const tile_kernels TILE_AVX512_VNNI, TILE_AVX2, TILE_AVX2_UNDER_AVX512;
 #endif
 
 #endif

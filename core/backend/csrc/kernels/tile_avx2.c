@@ -182,10 +182,22 @@ static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t
     (f->has_min ? tile_blk32_min : tile_blk32_off)(f, pk, nb, a, t0, nt, res);
 }
 
-/* maddubs needs u * 127 * 2 within int16: not Q8_0's u up to 255. */
+/* maddubs needs u * 127 * 2 within int16: not Q8_0's u up to 255. Below
+ * these the few-token kernels win: Q4_0/Q4_1/Q5_0/Q5_1 and Q4_K transpose
+ * 8 rows in registers for up to 4 tokens (rtile_avx2.h), cheaper than
+ * packing up to 32-48 tokens (SmolLM2's and Gemma 3's matrices, one
+ * thread: 46080 x 576 Q4_1 at 32 tokens 19.0 ms against 22.8, 36864 x 640
+ * Q5_0 20.4 against 26.8, 5760 x 2048 Q4_K about even at 32); the other
+ * k-quants' one-token kernels read each group of rows once for every token. */
 const tile_kernels TILE_AVX2 = {tile_blk32, tile_sub32, tile_sub16, 63,
-                                {[W_Q4_0] = 8, [W_Q4_1] = 8, [W_Q5_0] = 12, [W_Q5_1] = 8, [W_Q8_0] = 255,
-                                 [W_Q2_K] = 24, [W_Q3_K] = 16, [W_Q4_K] = 16, [W_Q5_K] = 12, [W_Q6_K] = 24}};
+                                {[W_Q4_0] = 48, [W_Q4_1] = 48, [W_Q5_0] = 48, [W_Q5_1] = 48, [W_Q8_0] = 255,
+                                 [W_Q2_K] = 24, [W_Q3_K] = 16, [W_Q4_K] = 32, [W_Q5_K] = 12, [W_Q6_K] = 24}};
+
+/* The same kernels under the avx512 path of CPUs without VNNI, whose
+ * few-token kernels are simd_avx512.c's (thresholds measured against those). */
+const tile_kernels TILE_AVX2_UNDER_AVX512 = {tile_blk32, tile_sub32, tile_sub16, 63,
+                                             {[W_Q4_0] = 8, [W_Q4_1] = 8, [W_Q5_0] = 12, [W_Q5_1] = 8, [W_Q8_0] = 255,
+                                              [W_Q2_K] = 24, [W_Q3_K] = 16, [W_Q4_K] = 16, [W_Q5_K] = 12, [W_Q6_K] = 24}};
 
 #if defined(__clang__)
 #pragma clang attribute pop
