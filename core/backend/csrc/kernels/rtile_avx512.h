@@ -1,5 +1,6 @@
-/* A few tokens (a batched decode step of several sequences, a speculative
- * verify) on AVX-512 VNNI, included by simd_avx512_vnni.c.
+/* Products of 1-63 tokens (decode; a batched decode step of several
+ * sequences, a speculative verify) on AVX-512 VNNI, included by
+ * simd_avx512_vnni.c.
  *
  * The one-token kernels multiply each row's block into int32 lanes and sum
  * the lanes of 16 (or 4) rows by a shuffle tree for every token, and the
@@ -13,7 +14,8 @@
  * tokens, and dropped. Every (row, token) gets the integers and float
  * operations of kernels.h in the order the one-token kernels use, so rows
  * keep their bits whatever T. Full groups of 16 rows only; a last partial
- * group goes to the one-token kernels. */
+ * group goes to the one-token kernels, as Q6_K's T = 1 and 2 (see
+ * RT_DRIVER). */
 
 #define RT_TOKENS 8
 
@@ -213,19 +215,23 @@ static inline void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
         RT_EACH##NT(RT_STORE)                                                                  \
     }
 
-/* Groups of 16 rows, tokens RT_TOKENS at a time; a partial last group (and
- * T = 1, which the one-token kernel does as fast) goes to `one`. */
+/* Groups of 16 rows, tokens RT_TOKENS at a time; a partial last group and
+ * T below MIN_T go to `one`. Even one token is faster here than in the
+ * one-token kernels (no shuffle tree per block: SmolLM2's 46080 x 576 Q4_1
+ * 0.43 ms against 0.58, its 49152 x 576 Q8_0 0.68 against 1.05, Gemma 3's
+ * Q4_K 0.20 against 0.23), except for Q6_K, whose transposes cost more
+ * than its one-token kernel's whole product (T = 2 about even). */
 typedef void (*rt_fn)(const uint8_t *base, size_t rb, const act_t *a, int t0, float *out, ptrdiff_t os, int pf);
 
 #define RT_TABLE(NAME)                                                                         \
     static const rt_fn rt_##NAME[RT_TOKENS] = {rt_##NAME##_1, rt_##NAME##_2, rt_##NAME##_3, rt_##NAME##_4, \
                                                rt_##NAME##_5, rt_##NAME##_6, rt_##NAME##_7, rt_##NAME##_8};
 
-#define RT_DRIVER(NAME, ONE)                                                                   \
+#define RT_DRIVER(NAME, ONE, MIN_T)                                                            \
     RT_TABLE(NAME)                                                                             \
     static void rtm_##NAME(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,        \
                            float *out, ptrdiff_t os) {                                         \
-        if (a->T == 1) {                                                                       \
+        if (a->T < MIN_T) {                                                                    \
             ONE(w, rb, r0, r1, a, out, os);                                                    \
             return;                                                                            \
         }                                                                                      \
@@ -249,7 +255,7 @@ typedef void (*rt_fn)(const uint8_t *base, size_t rb, const act_t *a, int t0, fl
     RT32(NAME, BB, OFF, HASMIN, 6)                                                             \
     RT32(NAME, BB, OFF, HASMIN, 7)                                                             \
     RT32(NAME, BB, OFF, HASMIN, 8)                                                             \
-    RT_DRIVER(NAME, mmt_##NAME)
+    RT_DRIVER(NAME, mmt_##NAME, 1)
 
 RT32_ALL(q4_0, 18, 8, 0)
 RT32_ALL(q4_1, 20, 0, 1)
@@ -359,7 +365,7 @@ RTK_Q4K(5)
 RTK_Q4K(6)
 RTK_Q4K(7)
 RTK_Q4K(8)
-RT_DRIVER(q4_k, mm_q4_k)
+RT_DRIVER(q4_k, mm_q4_k, 1)
 #undef NPAIR
 
 /* Q6_K: low nibbles at 0 (byte 64h + l: element 128h + l, high nibble
@@ -422,7 +428,7 @@ RTK_Q6K(5)
 RTK_Q6K(6)
 RTK_Q6K(7)
 RTK_Q6K(8)
-RT_DRIVER(q6_k, mm_q6_k)
+RT_DRIVER(q6_k, mm_q6_k, 3)
 #undef NPAIR
 
 static void fill_rtile(mm_fn *small) {
