@@ -57,16 +57,6 @@ static inline __m256i rt2_ctl(uint32_t c0) {
     return _mm256_broadcastsi128_si256(l);
 }
 
-/* float(256 * i1 + i2) per lane, the exact value rounded once. */
-static inline __m256 rt2_two_level(__m256i i1, __m256i i2) {
-    const __m256d k = _mm256_set1_pd(256.0);
-    __m256d lo = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(i1)), k,
-                                 _mm256_cvtepi32_pd(_mm256_castsi256_si128(i2)));
-    __m256d hi = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(i1, 1)), k,
-                                 _mm256_cvtepi32_pd(_mm256_extracti128_si256(i2, 1)));
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
-}
-
 #define RT2_EACH1(X) X(0)
 #define RT2_EACH2(X) X(0) X(1)
 #define RT2_EACH3(X) X(0) X(1) X(2)
@@ -242,8 +232,8 @@ RT2_32_ALL(q5_1, 24, 0, 1, 4, W_Q5_1)
     {                                                                                          \
         RT2K_MINS(t)                                                                           \
         __m256 dx = _mm256_set1_ps(xd[(size_t)(t) * nb + i]);                                  \
-        acc##t = _mm256_fmadd_ps(rt2_two_level(i##t, j##t), _mm256_mul_ps(d, dx), acc##t);     \
-        acc##t = _mm256_fnmadd_ps(rt2_two_level(m1##t, m2##t), _mm256_mul_ps(dm, dx), acc##t); \
+        acc##t = _mm256_fmadd_ps(two_level8(i##t, j##t), _mm256_mul_ps(d, dx), acc##t);     \
+        acc##t = _mm256_fnmadd_ps(two_level8(m1##t, m2##t), _mm256_mul_ps(dm, dx), acc##t); \
     }
 
 /* Q4_K: see rtile_avx512.h for the layout. */

@@ -147,4 +147,15 @@ static inline void group_offsets(int32_t *off, int lanes, int n, size_t rb) {
     for (int i = 0; i < lanes; i++) off[i] = (int32_t)((size_t)(i < n ? i : n - 1) * rb);
 }
 
+/* float(256 * i1 + i2) for 8 lanes, the exact value rounded once (kernels.h's
+ * two_level; exact in double): the tile and register-tile kernels' scale step. */
+static inline __m256 two_level8(__m256i i1, __m256i i2) {
+    const __m256d k = _mm256_set1_pd(256.0);
+    __m256d lo = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(i1)), k,
+                                 _mm256_cvtepi32_pd(_mm256_castsi256_si128(i2)));
+    __m256d hi = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(i1, 1)), k,
+                                 _mm256_cvtepi32_pd(_mm256_extracti128_si256(i2, 1)));
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+}
+
 #endif

@@ -15,6 +15,8 @@
 
 #include <immintrin.h>
 
+#include "simd_x86.h"
+
 static inline __m256i bcast32(const void *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -29,17 +31,6 @@ static inline int flush_groups(const tile_fmt *f) { return 32767 / (2 * 127 * f-
  * both levels' registers, more spill (measured). */
 #define EACH_T1(X) X(0)
 #define EACH_T2(X) X(0) X(1)
-
-/* float(256 * i1 + i2) per lane, the exact value rounded once (kernels.h's
- * two_level; exact in double). */
-static inline __m256 two_level8(__m256i i1, __m256i i2) {
-    const __m256d k = _mm256_set1_pd(256.0);
-    __m256d lo = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(i1)), k,
-                                 _mm256_cvtepi32_pd(_mm256_castsi256_si128(i2)));
-    __m256d hi = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(i1, 1)), k,
-                                 _mm256_cvtepi32_pd(_mm256_extracti128_si256(i2, 1)));
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
-}
 
 /* k-quants: one pass over the weights for both levels, each into its own
  * registers (p / is, pb / js): half as long dependency chains as level
