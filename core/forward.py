@@ -98,6 +98,11 @@ def _attention(be: Backend, cfg: ModelConfig, w: ModelWeights, lw: LayerWeights,
         q *= np.float32(w.q_scale)  # 1/sqrt(d): RoPE is linear, so before or after is alike
 
     window = cfg.sliding_window if cfg.swa_layers[il] else 0
+    attend_rows = getattr(be, "attend_rows", None)  # base.RowsAttention
+    if attend_rows is not None and len(spans) == T:  # a row per sequence (forward_batch): one call for all
+        out = attend_rows(q, k, v, [s.cache.k[il] for s in spans], [s.cache.v[il] for s in spans],
+                          [s.start for s in spans], window, cfg.attn_softcap)
+        return be.linear(out, lw.attn_output)
     outs = []
     for s in spans:  # each sequence attends over its own cache
         start, end = s.start, s.start + (s.rows.stop - s.rows.start)

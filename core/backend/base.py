@@ -64,6 +64,18 @@ class Backend(Protocol):
         > 0: scores are soft-capped (Gemma 2). Returns (T, n_head*hd_v)."""
 
 
+class RowsAttention(Protocol):
+    """Optional for a Backend: the attention of one decode row per sequence
+    (forward_batch's step), each over its own cache, in one call."""
+
+    def attend_rows(self, q: np.ndarray, k_new: np.ndarray, v_new: np.ndarray, ks: list[np.ndarray],
+                    vs: list[np.ndarray], starts: list[int], window: int, softcap: float) -> np.ndarray:
+        """Row b: its key k_new[b] and value v_new[b] (n_head_kv, hd) written at
+        position starts[b] of caches ks[b], vs[b], then what ``attend(q[b:b+1],
+        ks[b], vs[b], starts[b], lo, window, softcap)`` returns for that row, bit
+        for bit (lo: the window's edge, else 0). Returns (rows, n_head*hd_v)."""
+
+
 class WholeStepBackend(Protocol):
     """A backend whose activations live on its own device (the cuda backend):
     ``forward()`` hands it the whole step, so nothing crosses to the host

@@ -92,6 +92,12 @@ class CpuBackend:
                                  q, start, lo, window)
         return self._attend(q, k, v, start, lo, window, softcap)
 
+    def attend_rows(self, q, k_new, v_new, ks, vs, starts, window, softcap):
+        """A batched decode step's attention in one call (see base.RowsAttention)."""
+        out = np.empty((q.shape[0], q.shape[1] * v_new.shape[2]), np.float32)
+        _attention.attend_rows(q, k_new, v_new, ks, vs, out, starts, window, float(softcap or 0.0), self.threads)
+        return out
+
     def _decode_attention_differs(self, n_kv: int, start: int, T: int, lo: int, window: int) -> bool:
         """Whether a decode step at some row of this chunk would cut its keys
         otherwise than the chunk does: a window edge (the kernel tiles keys from

@@ -5,59 +5,19 @@
  * and runs the kernel of the ISA picked at import (CHORD_ISA, else the best
  * this CPU has; set_isa switches it, for tests). Arrays come in through the
  * buffer protocol, so the extension needs no NumPy headers to build. Units
- * run on chord_core._kernels' thread pool (imported as a capsule). */
+ * run on chord_core._kernels' thread pool (imported as a capsule).
+ * attend_rows (attend_rows.c) is a batched decode step's attention: one
+ * row per sequence, each over its own cache, in one call. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <math.h>
 #include <string.h>
 
+#include "attend_rows.h"
 #include "flash_driver.h"
 #include "isa_select.h"
-
-typedef struct {
-    const char *name;
-    Py_buffer view;
-    int held;
-} Arg;
-
-static void release(Arg *args, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (args[i].held)
-            PyBuffer_Release(&args[i].view);
-}
-
-/* "f" for float32, "e" for float16, ignoring a native byte-order prefix. */
-static char element_type(const Py_buffer *b)
-{
-    const char *f = b->format ? b->format : "B";
-    if (*f == '@' || *f == '=' || *f == '<')
-        f++;
-    if (f[0] && !f[1] && ((f[0] == 'f' && b->itemsize == 4) || (f[0] == 'e' && b->itemsize == 2)))
-        return f[0];
-    return 0;
-}
-
-static int get_array(PyObject *obj, Arg *a, int writable, int ndim, const char *types)
-{
-    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, &a->view, flags) != 0) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "attend: %s must be a %sarray, got %.80s", a->name,
-                     writable ? "writable " : "", Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    a->held = 1;
-    char t = element_type(&a->view);
-    if (a->view.ndim != ndim || !t || !strchr(types, t) || !PyBuffer_IsContiguous(&a->view, 'C')) {
-        PyErr_Format(PyExc_ValueError, "attend: %s must be a C-contiguous %dD %s array (format %s, %d dims)",
-                     a->name, ndim, strlen(types) > 1 ? "float32 or float16" : "float32",
-                     a->view.format ? a->view.format : "B", a->view.ndim);
-        return -1;
-    }
-    return 0;
-}
+#include "py_args.h"
 
 /* chord_core._kernels' thread pool (pool_api.h), taken at import. */
 static const chord_pool_api *pool;
@@ -72,14 +32,14 @@ static PyObject *attend(PyObject *self, PyObject *args, PyObject *kwargs)
                                      &end, &window, &softcap, &threads))
         return NULL;
     Arg a[4] = {{"q"}, {"k"}, {"v"}, {"out"}};
-    if (get_array(oq, &a[0], 0, 3, "f") || get_array(ok, &a[1], 0, 3, "fe") || get_array(ov, &a[2], 0, 3, "fe") ||
-        get_array(oout, &a[3], 1, 2, "f")) {
-        release(a, 4);
+    if (args_get("attend", oq, &a[0], 0, 3, "f", 0) || args_get("attend", ok, &a[1], 0, 3, "fe", 0) ||
+        args_get("attend", ov, &a[2], 0, 3, "fe", 0) || args_get("attend", oout, &a[3], 1, 2, "f", 0)) {
+        args_release(a, 4);
         return NULL;
     }
     const Py_ssize_t *qs = a[0].view.shape, *ks = a[1].view.shape, *vs = a[2].view.shape, *os = a[3].view.shape;
     const char *err = NULL;
-    if (element_type(&a[1].view) != element_type(&a[2].view))
+    if (args_element_type(&a[1].view) != args_element_type(&a[2].view))
         err = "k and v must have the same dtype";
     else if (ks[0] < 1 || vs[0] != ks[0] || vs[1] != ks[1])
         err = "k and v must be (n_head_kv, capacity, hd) with the same n_head_kv and capacity";
@@ -106,12 +66,12 @@ static PyObject *attend(PyObject *self, PyObject *args, PyObject *kwargs)
                  err, qs[0], qs[1], qs[2], ks[0], ks[1], ks[2], vs[0], vs[1], vs[2], os[0], os[1], start, lo,
                  end, window, softcap, threads);
         PyErr_SetString(PyExc_ValueError, line);
-        release(a, 4);
+        args_release(a, 4);
         return NULL;
     }
     FlashJob job = {
         .q = a[0].view.buf, .k = a[1].view.buf, .v = a[2].view.buf, .out = a[3].view.buf,
-        .kv_f16 = element_type(&a[1].view) == 'e',
+        .kv_f16 = args_element_type(&a[1].view) == 'e',
         .T = qs[0], .n_head = qs[1], .n_kv = ks[0], .group = qs[1] / ks[0], .dk = qs[2], .dv = vs[2],
         .cap = ks[1], .start = start, .lo = lo, .window = window, .softcap = (float)softcap,
     };
@@ -120,10 +80,15 @@ static PyObject *attend(PyObject *self, PyObject *args, PyObject *kwargs)
     Py_BEGIN_ALLOW_THREADS
     rc = flash_run(pool, &job, fn, threads > 1024 ? 1024 : (int)threads);
     Py_END_ALLOW_THREADS
-    release(a, 4);
+    args_release(a, 4);
     if (rc != 0)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
+}
+
+static PyObject *py_attend_rows(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    return attend_rows(pool, args, kwargs);
 }
 
 static PyObject *py_isa(PyObject *self, PyObject *unused) { return PyUnicode_FromString(isa_current()->name); }
@@ -163,6 +128,7 @@ static PyMethodDef methods[] = {
      "float32, already scaled) over keys lo..end-1 of one layer's cache k (n_head_kv, cap, hd_k), v (n_head_kv,\n"
      "cap, hd_v) (float32 or float16) into out (T, n_head*hd_v) float32. Query i is at start+i; window > 0 keeps\n"
      "keys with (start+i) - p < window; softcap > 0 soft-caps the scores."},
+    {"attend_rows", (PyCFunction)(void (*)(void))py_attend_rows, METH_VARARGS | METH_KEYWORDS, ATTEND_ROWS_DOC},
     {"isa", py_isa, METH_NOARGS, "The instruction set the kernel runs on now."},
     {"isas", py_isas, METH_NOARGS, "The instruction sets this CPU can run, best first."},
     {"set_isa", py_set_isa, METH_O, "Run on the named instruction set (ValueError if this CPU cannot)."},

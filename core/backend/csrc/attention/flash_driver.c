@@ -19,6 +19,11 @@
  * multiply-adds than this (about that long on one core) runs on the caller.
  * Units run on chord_core._kernels' pool (pool_api.h). */
 #define FLASH_MIN_PARALLEL_FMAS (1 << 20)
+/* Several decode rows' jobs (flash_run_jobs) run right after a product,
+ * while the pool's workers still poll: no wake-up to pay for. */
+#ifndef FLASH_MIN_PARALLEL_FMAS_JOBS
+#define FLASH_MIN_PARALLEL_FMAS_JOBS (1 << 16)
+#endif
 
 typedef struct {
     const FlashJob *job;
@@ -27,6 +32,7 @@ typedef struct {
     float *scratch;        /* threads x scratch_stride */
     int64_t scratch_stride;
     float *partials;       /* units x rows x (2 + dv), or NULL */
+    int threads;           /* the threads the job alone runs on */
 } Plan;
 
 static void plan_unit(const Plan *pl, int64_t index, FlashUnit *u)
@@ -90,10 +96,10 @@ static void merge_splits(const Plan *pl)
     }
 }
 
-int flash_run(const chord_pool_api *pool, FlashJob *job, flash_unit_fn fn, int threads)
+/* Fills job->q_block and job->key_tile and the plan's split of the keys, as
+ * one job on `threads` threads cuts them; returns the plan's units, or -1. */
+static int64_t plan_job(Plan *pl, FlashJob *job, flash_unit_fn fn, int threads)
 {
-    if (job->T == 0)
-        return 0;
     int64_t rows = FLASH_ACC_FLOATS / job->dv;
     rows = rows < 8 ? 8 : rows > 32 ? 32 : rows;
     job->q_block = rows / job->group > 0 ? rows / job->group : 1;
@@ -101,31 +107,43 @@ int flash_run(const chord_pool_api *pool, FlashJob *job, flash_unit_fn fn, int t
         job->q_block = job->T;
     int64_t tile = FLASH_TILE_FLOATS / job->dk / 4 * 4;
     job->key_tile = tile < 16 ? 16 : tile > 128 ? 128 : tile;
-    Plan pl = {.job = job, .fn = fn};
-    pl.n_qblocks = (job->T + job->q_block - 1) / job->q_block;
-    const int64_t base_units = pl.n_qblocks * job->n_kv;
+    memset(pl, 0, sizeof *pl);
+    pl->job = job;
+    pl->fn = fn;
+    pl->n_qblocks = (job->T + job->q_block - 1) / job->q_block;
+    const int64_t base_units = pl->n_qblocks * job->n_kv;
     const int64_t n_keys = job->start + job->T - job->lo;
     const double fmas = (double)n_keys * job->T * job->n_head * (job->dk + job->dv);
     if (fmas < FLASH_MIN_PARALLEL_FMAS)
         threads = 1;
-    pl.n_splits = 1;
+    pl->n_splits = 1;
     if (base_units < threads && n_keys >= 2 * FLASH_MIN_SPLIT_KEYS) {
         /* few units (decode): split the keys so every thread has work */
         int64_t want = (2 * threads + base_units - 1) / base_units;
         int64_t most = n_keys / FLASH_MIN_SPLIT_KEYS;
-        pl.n_splits = want < most ? want : most;
+        pl->n_splits = want < most ? want : most;
     }
     int64_t tiles = (n_keys + job->key_tile - 1) / job->key_tile;
-    pl.split_keys = (tiles + pl.n_splits - 1) / pl.n_splits * job->key_tile;
-    pl.n_splits = (n_keys + pl.split_keys - 1) / pl.split_keys;
-    const int64_t units = base_units * pl.n_splits;
+    pl->split_keys = (tiles + pl->n_splits - 1) / pl->n_splits * job->key_tile;
+    pl->n_splits = (n_keys + pl->split_keys - 1) / pl->split_keys;
+    const int64_t units = base_units * pl->n_splits;
     if (units > INT_MAX) /* the pool counts units in int: 2^31 of them is no real job */
         return -1;
+    pl->threads = threads < units ? threads : (int)units;
+    pl->scratch_stride = (flash_scratch_floats(job) + 15) & ~(int64_t)15; /* 64-byte rows */
+    return units;
+}
 
-    int n_threads = threads < units ? threads : (int)units;
-    pl.scratch_stride = (flash_scratch_floats(job) + 15) & ~(int64_t)15; /* 64-byte rows */
+int flash_run(const chord_pool_api *pool, FlashJob *job, flash_unit_fn fn, int threads)
+{
+    if (job->T == 0)
+        return 0;
+    Plan pl;
+    const int64_t units = plan_job(&pl, job, fn, threads);
+    if (units < 0)
+        return -1;
     void *mem = NULL;
-    if (posix_memalign(&mem, 64, (size_t)(n_threads * pl.scratch_stride) * sizeof(float)) != 0)
+    if (posix_memalign(&mem, 64, (size_t)(pl.threads * pl.scratch_stride) * sizeof(float)) != 0)
         return -1;
     pl.scratch = mem;
     if (pl.n_splits > 1) {
@@ -135,11 +153,95 @@ int flash_run(const chord_pool_api *pool, FlashJob *job, flash_unit_fn fn, int t
             return -1;
         }
     }
-    pool->run(n_threads, (int)units, run_unit, &pl);
+    pool->run(pl.threads, (int)units, run_unit, &pl);
     if (pl.partials) {
         merge_splits(&pl);
         free(pl.partials);
     }
     free(mem);
     return 0;
+}
+
+/* Several jobs as one pool run: unit `index` of the lot is unit
+ * index - first[j] of plan j. */
+typedef struct {
+    Plan *plans;
+    const int64_t *first; /* n + 1 prefix sums of the plans' units */
+    int n;
+} PlanSet;
+
+static void run_set_unit(void *ctx, int index, int thread)
+{
+    const PlanSet *set = ctx;
+    int lo = 0, hi = set->n - 1;
+    while (lo < hi) { /* the last plan whose first unit is <= index */
+        int mid = (lo + hi + 1) / 2;
+        if (set->first[mid] <= index)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    run_unit(&set->plans[lo], (int)(index - set->first[lo]), thread);
+}
+
+int flash_run_jobs(const chord_pool_api *pool, FlashJob *jobs, int n, flash_unit_fn fn, int threads)
+{
+    Plan *plans = calloc((size_t)n, sizeof *plans);
+    int64_t *first = malloc((size_t)(n + 1) * sizeof *first);
+    float *partials = NULL;
+    void *mem = NULL;
+    int rc = -1;
+    if (!plans || !first)
+        goto done;
+    int64_t units = 0, partial_floats = 0, stride = 0;
+    double fmas = 0;
+    for (int j = 0; j < n; j++) {
+        first[j] = units;
+        const int64_t u = plan_job(&plans[j], &jobs[j], fn, threads);
+        if (u < 0)
+            goto done;
+        units += u;
+        if (plans[j].n_splits > 1)
+            partial_floats += u * jobs[j].q_block * jobs[j].group * (2 + jobs[j].dv);
+        stride = plans[j].scratch_stride > stride ? plans[j].scratch_stride : stride;
+        fmas += (double)(jobs[j].start + jobs[j].T - jobs[j].lo) * jobs[j].T * jobs[j].n_head *
+                (jobs[j].dk + jobs[j].dv);
+    }
+    first[n] = units;
+    if (units > INT_MAX)
+        goto done;
+    /* each job alone would stay on one thread below the gate; together they
+     * may not (the split of each job's keys is its own plan's, so its rows
+     * keep the bits a call of its own gives) */
+    int n_threads = fmas < FLASH_MIN_PARALLEL_FMAS_JOBS ? 1 : threads;
+    n_threads = n_threads < units ? n_threads : (int)units;
+    if (n_threads < 1)
+        n_threads = 1;
+    if (posix_memalign(&mem, 64, (size_t)(n_threads * stride) * sizeof(float)) != 0) {
+        mem = NULL;
+        goto done;
+    }
+    if (partial_floats && !(partials = malloc((size_t)partial_floats * sizeof(float))))
+        goto done;
+    for (int64_t j = 0, at = 0; j < n; j++) {
+        plans[j].scratch = mem;
+        plans[j].scratch_stride = stride;
+        if (plans[j].n_splits > 1) {
+            plans[j].partials = partials + at;
+            at += (first[j + 1] - first[j]) * jobs[j].q_block * jobs[j].group * (2 + jobs[j].dv);
+        }
+    }
+    PlanSet set = {.plans = plans, .first = first, .n = n};
+    if (units > 0)
+        pool->run(n_threads, (int)units, run_set_unit, &set);
+    for (int j = 0; j < n; j++)
+        if (plans[j].partials)
+            merge_splits(&plans[j]);
+    rc = 0;
+done:
+    free(partials);
+    free(mem);
+    free(first);
+    free(plans);
+    return rc;
 }

@@ -10,4 +10,10 @@
  * scratch memory cannot be had. */
 int flash_run(const chord_pool_api *pool, FlashJob *job, flash_unit_fn fn, int threads);
 
+/* n jobs (a batched decode step: one query row per sequence, each over its
+ * own cache) as one pool run. Each job is cut as flash_run cuts it alone
+ * on `threads` threads, so its rows come out with the same bits; only the
+ * lot's units share the workers. Returns 0, or -1 without memory. */
+int flash_run_jobs(const chord_pool_api *pool, FlashJob *jobs, int n, flash_unit_fn fn, int threads);
+
 #endif
