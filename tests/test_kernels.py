@@ -154,7 +154,31 @@ def test_matmul_matches_dequantize_then_matmul(isa, type_id, rows, T, threads, c
         assert np.all(np.abs(got - exact) <= bound)
 
 
-ROW_TOKENS = (1, 2, 7, 8, 15, 16, 17, 64, 512)  # around every path's switch to the tile kernels
+@pytest.mark.parametrize("type_id", [10, 11, 12, 13, 14], ids=[TYPES[t][0] for t in (10, 11, 12, 13, 14)])
+def test_k_quant_products_whose_integer_sums_pass_int32_match_the_reference(isa, type_id):
+    """Every quant and scale at its largest, activations all large and
+    positive: a super-block's 256 * I1 + I2 passes int32 (a kernel that
+    combines the levels in int32 where they fit must see that they do not
+    here). The tile path (T >= 64) and the one-token kernels alike."""
+    name, be, bb, scale_offsets = TYPES[type_id]
+    rows, cols, T = 32, 512, 70
+    raw = np.full((rows * cols // be, bb), 0xFF, np.uint8)
+    if type_id == 14:
+        raw[:, 192:208] = 0x7F  # Q6_K's int8 scales: +127, not -1
+    for off in scale_offsets:
+        raw[:, off:off + 2] = np.full(len(raw), 2.0 ** -6, np.float16).view(np.uint8).reshape(-1, 2)
+    raw = raw.reshape(rows, -1)
+    x = np.random.default_rng(5).uniform(0.5, 1.0, (T, cols)).astype(np.float32)
+    got = run_matmul(raw, type_id, rows, cols, x, 2).astype(np.float64)
+    W = dequantize(raw, type_id, (rows, cols)).astype(np.float64)
+    xq = quantize_acts(x, be)
+    want = xq @ W.T
+    assert np.all(np.abs(got - want) <= 2e-5 * (np.abs(xq) @ np.abs(W).T) + 1e-6)
+    alone = np.concatenate([run_matmul(raw, type_id, rows, cols, x[t:t + 1], 1) for t in (0, T - 1)])
+    assert np.array_equal(got[[0, T - 1]], alone)
+
+
+ROW_TOKENS = (1, 2, 7, 8, 15, 16, 17, 64, 67, 512)  # around every path's switch to the tile kernels
 
 
 @pytest.mark.parametrize("type_id", list(TYPES), ids=[v[0] for v in TYPES.values()])

@@ -80,6 +80,32 @@ ALWAYS_INLINE static inline void quantize_q8_k(act_t *a, int t) {
     }
 }
 
+/* The tile kernels' copy of the quants (qt): for each block of ACT_TILE_T
+ * tokens and each group of 4 elements, the group's 4 bytes of q of each
+ * token, then of q2: one 32-byte run holds everything a microkernel
+ * broadcasts for a group. Read from q and q2 directly, a pass of 4 tokens
+ * has 8 streams cols bytes apart (a multiple of 2048: the streams share
+ * L1 sets), and the tile kernels ran at half their speed (Zen 5). Tokens
+ * past T in the last block are zeros. */
+ALWAYS_INLINE static inline void tile_copy(act_t *a, int t) {
+    const int ng = a->cols / 4, slot = t % ACT_TILE_T;
+    const int8_t *q = a->q + (size_t)t * a->cols, *q2 = a->q2 + (size_t)t * a->cols;
+    int8_t *dst = a->qt + (size_t)(t / ACT_TILE_T) * ng * (8 * ACT_TILE_T) + 4 * slot;
+    for (int g = 0; g < ng; g++, dst += 8 * ACT_TILE_T) {
+        memcpy(dst, q + 4 * g, 4);
+        memcpy(dst + 4 * ACT_TILE_T, q2 + 4 * g, 4);
+    }
+}
+
+static void tile_zero_tail(act_t *a) {
+    const int ng = a->cols / 4, last = a->T % ACT_TILE_T;
+    if (!last) return;
+    int8_t *blk = a->qt + (size_t)(a->T / ACT_TILE_T) * ng * (8 * ACT_TILE_T);
+    for (int g = 0; g < ng; g++)
+        for (int lv = 0; lv < 2; lv++)
+            memset(blk + (size_t)g * 8 * ACT_TILE_T + lv * 4 * ACT_TILE_T + 4 * last, 0, 4 * (ACT_TILE_T - last));
+}
+
 /* Every step is one IEEE float32 operation (fp-contract is off), so builds
  * for wider registers give the very same quants: GCC clones this for AVX2
  * and AVX-512 and picks by the CPU (glibc ifunc), as it vectorizes these
@@ -91,7 +117,9 @@ void act_quantize_rows(act_t *a, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         if (a->kind == ACT_Q8_32) quantize_q8_32(a, t);
         else if (a->kind == ACT_Q8_K) quantize_q8_k(a, t);
+        if (a->qt) tile_copy(a, t);
     }
+    if (a->qt && t1 == a->T) tile_zero_tail(a);
 }
 
 static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -100,6 +128,8 @@ static size_t up64(size_t n) { return (n + 63) & ~(size_t)63; }
  * base NULL only counts the bytes. */
 static size_t carve(act_t *a, char *base) {
     size_t n = (size_t)a->T * a->cols, off = 0;
+    size_t nt = (size_t)(a->T + ACT_TILE_T - 1) / ACT_TILE_T * ACT_TILE_T * a->cols * 2;
+    int tiled = a->T >= ACT_TILE_MIN_T && a->kind != ACT_F32;
 #define PIECE(field, type, count)                                                              \
     do {                                                                                       \
         if (base) a->field = (type *)(base + off);                                             \
@@ -120,6 +150,7 @@ static size_t carve(act_t *a, char *base) {
         PIECE(sum32, int16_t, n / 32);
         PIECE(sum32_2, int16_t, n / 32);
     }
+    if (tiled) PIECE(qt, int8_t, nt);
 #undef PIECE
     return off;
 }

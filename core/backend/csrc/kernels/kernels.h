@@ -20,6 +20,11 @@ enum wtype {
  * sums (the k-quants, whose integer sub-block scales then stay integer). */
 enum act_kind { ACT_F32, ACT_Q8_32, ACT_Q8_K };
 
+/* act_t.qt: tokens per block of the tile kernels' layout, and from how many
+ * tokens a product has it (at most the smallest tile threshold, tile.h). */
+#define ACT_TILE_T 4
+#define ACT_TILE_MIN_T 12
+
 typedef struct {
     int ggml_id;
     const char *name;
@@ -49,6 +54,7 @@ typedef struct {
     float *ds;        /* (T, cols / 32), ACT_Q8_32 only */
     int16_t *sum, *sum2;     /* (T, cols / 16), ACT_Q8_K only */
     int16_t *sum32, *sum32_2; /* (T, cols / 32), ACT_Q8_K only */
+    int8_t *qt;       /* from ACT_TILE_MIN_T tokens: q and q2 again, for the tile kernels (act.c) */
 } act_t;
 
 /* Every path computes each (row, token) the same way whatever T, so that a

@@ -24,11 +24,34 @@ static inline __m512i bcast32(const void *p) {
     return _mm512_set1_epi32(v);
 }
 
+/* acc + the 4-byte groups of q times the 4 bytes at p broadcast to every
+ * lane. Written out so that the broadcast is the instruction's memory
+ * operand: gcc emits a separate vpbroadcastd for the intrinsics, which
+ * takes a vector pipe and ran the tile kernels ~30% slower (measured on
+ * Zen 5). */
+static inline __m512i dpbusd_bcast(__m512i acc, __m512i q, const void *p) {
+#if defined(__GNUC__)
+    __asm__("vpdpbusd %[m]%{1to16%}, %[q], %[acc]" : [acc] "+v"(acc) : [q] "v"(q), [m] "m"(*(const int32_t *)p));
+    return acc;
+#else
+    return _mm512_dpbusd_epi32(acc, q, bcast32(p));
+#endif
+}
+
+/* The same for vpdpwssd (pairs of int16). */
+static inline __m512i dpwssd_bcast(__m512i acc, __m512i q, const void *p) {
+#if defined(__GNUC__)
+    __asm__("vpdpwssd %[m]%{1to16%}, %[q], %[acc]" : [acc] "+v"(acc) : [q] "v"(q), [m] "m"(*(const int32_t *)p));
+    return acc;
+#else
+    return _mm512_dpwssd_epi32(acc, q, bcast32(p));
+#endif
+}
+
 /* The token loops are spelled out (EACH_T) with one named register per
  * token: written as arrays, gcc kept part of them on the stack and every
  * group paid a store-to-load round trip. */
 #define EACH_T1(X) X(0)
-#define EACH_T3(X) X(0) X(1) X(2)
 #define EACH_T4(X) X(0) X(1) X(2) X(3)
 
 /* float(256 * i1 + i2) per lane, the exact value rounded once (kernels.h's
@@ -42,29 +65,54 @@ static inline __m512 two_level16(__m512i i1, __m512i i2) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
 }
 
-/* k-quants: NSUB scale sub-blocks of 256 / NSUB elements per super-block.
- * One pass over the weights for both levels, each into its own registers
- * (r / is, s / js): half as long dependency chains as level after level. */
-#define TILE_K(NT, NSUB)                                                                       \
+/* Groups of one sub-block, spelled out: with a loop over them gcc kept the
+ * accumulators moving between registers every group (two moves per
+ * vpdpbusd). */
+#define GROUPS4(X) X(0) X(1) X(2) X(3)
+#define GROUPS8(X) GROUPS4(X) X(4) X(5) X(6) X(7)
+#define GROUP_T4(g) { __m512i q = _mm512_load_si512(pq + 64 * (g)); EACH_T4(DOT_G2_##g) }
+#define GROUP_T1(g) { __m512i q = _mm512_load_si512(pq + 64 * (g)); EACH_T1(DOT_G2_##g) }
+
+/* Where token t's 4 bytes of group g are, from xa (first level) and xb
+ * (second): with TILED, in act_t.qt's runs of 32 bytes per group (tokens
+ * t0 .. t0 + 3); else in q and q2 (one token). */
+#define X_INIT(TILED)                                                                          \
+    const size_t tstr = TILED ? 4 : xs, gstr = TILED ? 8 * ACT_TILE_T : 4;                     \
+    const int8_t *xa = TILED ? a->qt + (size_t)(t0 / ACT_TILE_T) * 2 * ACT_TILE_T * xs         \
+                             : a->q + (size_t)t0 * xs;                                         \
+    const int8_t *xb = TILED ? xa + 4 * ACT_TILE_T : a->q2 + (size_t)t0 * xs;
+
+/* The same value, cheaper, where every lane has |i1|, |i2| < 2^22: then
+ * 256 * i1 + i2 is exact in int32 and one conversion rounds it once. (No
+ * lane of a real model's product comes near; the test costs less than the
+ * double conversions it saves.) */
+static inline __m512 two_level16_fast(__m512i i1, __m512i i2) {
+    const __m512i k = _mm512_set1_epi32(1 << 22), high = _mm512_set1_epi32((int)0xFF800000u);
+    __m512i any = _mm512_or_si512(_mm512_add_epi32(i1, k), _mm512_add_epi32(i2, k));
+    if (_mm512_test_epi32_mask(any, high)) return two_level16(i1, i2);
+    return _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(i1, 8), i2));
+}
+
+/* k-quants: NSUB scale sub-blocks of 256 / NSUB elements (GPS groups of 4)
+ * per super-block. One pass over the weights for both levels, each into its
+ * own registers (r / is, s / js). */
+#define TILE_K(NT, NSUB, GPS, TILED)                                                           \
     static void tk_##NSUB##_##NT(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, \
                                  int t0, float *res) {                                         \
         const size_t xs = (size_t)a->cols, bss = NSUB == 8 ? a->cols / 32 : a->cols / 16;      \
-        const int8_t *x = a->q + (size_t)t0 * xs, *x2 = a->q2 + (size_t)t0 * xs;               \
+        X_INIT(TILED)                                                                          \
         const float *xd = a->d + (size_t)t0 * nb;                                              \
         const int16_t *bs = (NSUB == 8 ? a->sum32 : a->sum) + (size_t)t0 * bss;                \
         const int16_t *bs2 = (NSUB == 8 ? a->sum32_2 : a->sum2) + (size_t)t0 * bss;            \
         const int hm = f->has_min, npair = NSUB / 2;                                           \
         EACH_T##NT(DECL_ACC)                                                                   \
-        for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += QK_K, x2 += QK_K, bs += NSUB, bs2 += NSUB) { \
+        for (int i = 0; i < nb; i++, pk += f->blk_bytes, bs += NSUB, bs2 += NSUB) {            \
             EACH_T##NT(DECL_IS)                                                                \
-            for (int s = 0; s < NSUB; s++) {                                                   \
+            const uint8_t *pq = pk, *psc = pk + f->off_sc;                                     \
+            for (int s = 0; s < NSUB; s++, pq += 64 * GPS, psc += 64, xa += GPS * gstr, xb += GPS * gstr) { \
                 EACH_T##NT(DECL_R2)                                                            \
-                _Pragma("GCC unroll 8")                                                        \
-                for (int g = s * (64 / NSUB); g < (s + 1) * (64 / NSUB); g++) {                \
-                    __m512i q = _mm512_load_si512(pk + 64 * g);                                \
-                    EACH_T##NT(DOT_G2)                                                         \
-                }                                                                              \
-                __m512i sc = _mm512_load_si512(pk + f->off_sc + 64 * s);                       \
+                GROUPS##GPS(GROUP_T##NT)                                                       \
+                __m512i sc = _mm512_load_si512(psc);                                           \
                 EACH_T##NT(SCALE_R)                                                            \
             }                                                                                  \
             __m512 d = _mm512_load_ps(pk + f->off_d), dm = _mm512_load_ps(pk + f->off_m);     \
@@ -73,34 +121,50 @@ static inline __m512 two_level16(__m512i i1, __m512i i2) {
         EACH_T##NT(STORE_ACC)                                                                  \
     }
 
+#define DOT_TG(t, g)                                                                           \
+    r##t = dpbusd_bcast(r##t, q, xa + (t) * tstr + (g) * gstr);                                \
+    s##t = dpbusd_bcast(s##t, q, xb + (t) * tstr + (g) * gstr);
+#define DOT_G2_0(t) DOT_TG(t, 0)
+#define DOT_G2_1(t) DOT_TG(t, 1)
+#define DOT_G2_2(t) DOT_TG(t, 2)
+#define DOT_G2_3(t) DOT_TG(t, 3)
+#define DOT_G2_4(t) DOT_TG(t, 4)
+#define DOT_G2_5(t) DOT_TG(t, 5)
+#define DOT_G2_6(t) DOT_TG(t, 6)
+#define DOT_G2_7(t) DOT_TG(t, 7)
 #define DECL_R2(t) __m512i r##t = _mm512_setzero_si512(), s##t = _mm512_setzero_si512();
-#define DOT_G2(t)                                                                              \
-    r##t = _mm512_dpbusd_epi32(r##t, q, bcast32(x + (t) * xs + 4 * g));                        \
-    s##t = _mm512_dpbusd_epi32(s##t, q, bcast32(x2 + (t) * xs + 4 * g));
 #define DECL_ACC(t) __m512 acc##t = _mm512_setzero_ps();
 #define DECL_IS(t) __m512i is##t = _mm512_setzero_si512(), js##t = _mm512_setzero_si512();
+#ifdef EXP_NOMUL
+#define SCALE_R(t) is##t = _mm512_add_epi32(is##t, _mm512_add_epi32(r##t, sc)); js##t = _mm512_add_epi32(js##t, _mm512_add_epi32(s##t, sc));
+#else
 #define SCALE_R(t)                                                                             \
     is##t = _mm512_add_epi32(is##t, _mm512_mullo_epi32(r##t, sc));                             \
     js##t = _mm512_add_epi32(js##t, _mm512_mullo_epi32(s##t, sc));
+#endif
 /* The mins (or Q3_K / Q6_K's offsets times scales) of both levels, then
  * kernels.h's order; Q3_K / Q6_K take their offsets' terms off in integers. */
+#ifdef EXP_NOFIN
+#define FINISH_K(t) acc##t = _mm512_add_ps(acc##t, _mm512_castsi512_ps(_mm512_add_epi32(is##t, js##t)));
+#else
 #define FINISH_K(t)                                                                            \
     {                                                                                          \
         __m512i m1 = _mm512_setzero_si512(), m2 = _mm512_setzero_si512();                      \
         for (int p = 0; p < npair; p++) {                                                      \
             __m512i mn = _mm512_load_si512(pk + f->off_mn + 64 * p);                           \
-            m1 = _mm512_dpwssd_epi32(m1, mn, bcast32(bs + (t) * bss + 2 * p));                 \
-            m2 = _mm512_dpwssd_epi32(m2, mn, bcast32(bs2 + (t) * bss + 2 * p));                \
+            m1 = dpwssd_bcast(m1, mn, bs + (t) * bss + 2 * p);                                 \
+            m2 = dpwssd_bcast(m2, mn, bs2 + (t) * bss + 2 * p);                                \
         }                                                                                      \
         __m512 dx = _mm512_set1_ps(xd[(size_t)(t) * nb + i]);                                  \
         if (hm) {                                                                              \
-            acc##t = _mm512_fmadd_ps(two_level16(is##t, js##t), _mm512_mul_ps(d, dx), acc##t);  \
-            acc##t = _mm512_fnmadd_ps(two_level16(m1, m2), _mm512_mul_ps(dm, dx), acc##t);     \
+            acc##t = _mm512_fmadd_ps(two_level16_fast(is##t, js##t), _mm512_mul_ps(d, dx), acc##t); \
+            acc##t = _mm512_fnmadd_ps(two_level16_fast(m1, m2), _mm512_mul_ps(dm, dx), acc##t); \
         } else {                                                                               \
-            __m512 v = two_level16(_mm512_sub_epi32(is##t, m1), _mm512_sub_epi32(js##t, m2));   \
+            __m512 v = two_level16(_mm512_sub_epi32(is##t, m1), _mm512_sub_epi32(js##t, m2));  \
             acc##t = _mm512_fmadd_ps(v, _mm512_mul_ps(d, dx), acc##t);                         \
         }                                                                                      \
     }
+#endif
 #define STORE_ACC(t) _mm512_storeu_ps(res + 16 * (t), acc##t);
 
 /* 32-element blocks: value = D * (u - offset) + M. One pass over the
@@ -108,22 +172,19 @@ static inline __m512 two_level16(__m512i i1, __m512i i2) {
  * of 8 dependent vpdpbusd per token instead of one of 16 (measured: the
  * chains' latency was the limit); r = 256 * r + r2, exact in int32. */
 #define JOIN_R(t) r##t = _mm512_add_epi32(_mm512_slli_epi32(r##t, 8), s##t);
-#define TILE_32(NT, HM)                                                                        \
+#define TILE_32(NT, HM, TILED)                                                                 \
     static void t32_##NT##_##HM(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0, \
                                 float *res) {                                                  \
         const size_t xs = (size_t)a->cols;                                                     \
-        const int8_t *x = a->q + (size_t)t0 * xs, *x2 = a->q2 + (size_t)t0 * xs;               \
+        X_INIT(TILED)                                                                          \
         const float *xd = a->d + (size_t)t0 * nb, *xsum = a->ds + (size_t)t0 * nb;             \
         const int32_t *xbs = a->bsum + (size_t)t0 * nb;                                        \
         const int off = f->offset, hm = HM;                                                    \
         EACH_T##NT(DECL_ACC)                                                                   \
-        for (int i = 0; i < nb; i++, pk += f->blk_bytes, x += 32, x2 += 32) {                  \
+        for (int i = 0; i < nb; i++, pk += f->blk_bytes, xa += 8 * gstr, xb += 8 * gstr) {     \
             EACH_T##NT(DECL_R2)                                                                \
-            _Pragma("GCC unroll 8")                                                            \
-            for (int g = 0; g < 8; g++) {                                                      \
-                __m512i q = _mm512_load_si512(pk + 64 * g);                                    \
-                EACH_T##NT(DOT_G2)                                                             \
-            }                                                                                  \
+            const uint8_t *pq = pk;                                                            \
+            GROUPS8(GROUP_T##NT)                                                               \
             EACH_T##NT(JOIN_R)                                                                 \
             __m512 d = _mm512_load_ps(pk + f->off_d), m = _mm512_load_ps(pk + f->off_m);      \
             EACH_T##NT(FINISH_32)                                                              \
@@ -133,34 +194,37 @@ static inline __m512 two_level16(__m512i i1, __m512i i2) {
 
 #define FINISH_32(t)                                                                           \
     {                                                                                          \
-        size_t xb = (size_t)(t) * nb + i;                                                      \
-        __m512i it = hm ? r##t : _mm512_sub_epi32(r##t, _mm512_set1_epi32(off * xbs[xb]));      \
-        acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(d, _mm512_set1_ps(xd[xb])), acc##t); \
-        if (hm) acc##t = _mm512_fmadd_ps(m, _mm512_set1_ps(xsum[xb]), acc##t);                 \
+        size_t ib = (size_t)(t) * nb + i;                                                      \
+        __m512i it = hm ? r##t : _mm512_sub_epi32(r##t, _mm512_set1_epi32(off * xbs[ib]));      \
+        acc##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(d, _mm512_set1_ps(xd[ib])), acc##t); \
+        if (hm) acc##t = _mm512_fmadd_ps(m, _mm512_set1_ps(xsum[ib]), acc##t);                 \
     }
 
-TILE_K(3, 8)
-TILE_K(1, 8)
-TILE_K(3, 16)
-TILE_K(1, 16)
-TILE_32(4, 0)
-TILE_32(1, 0)
-TILE_32(4, 1)
-TILE_32(1, 1)
+TILE_K(4, 8, 8, 1)
+TILE_K(1, 8, 8, 0)
+TILE_K(4, 16, 4, 1)
+TILE_K(1, 16, 4, 0)
+TILE_32(4, 0, 1)
+TILE_32(1, 0, 0)
+TILE_32(4, 1, 1)
+TILE_32(1, 1, 0)
 
-/* Blocks of the widest NT, then the rest one token at a time. */
-#define TILE_ENTRY(NAME, WIDE, NARROW, NW)                                                     \
+/* Blocks of ACT_TILE_T tokens through the wide kernel on act_t.qt (t0 is a
+ * multiple of it: tile_pack.c's token blocks are), the rest (or all, without
+ * qt) one token at a time. */
+#define TILE_ENTRY_QT(NAME, WIDE, NARROW)                                                      \
     static void NAME(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,     \
                      int nt, float *res) {                                                     \
         int t = 0;                                                                             \
-        for (; t + NW <= nt; t += NW) WIDE(f, pk, nb, a, t0 + t, res + 16 * t);                \
+        if (a->qt)                                                                             \
+            for (; t + ACT_TILE_T <= nt; t += ACT_TILE_T) WIDE(f, pk, nb, a, t0 + t, res + 16 * t); \
         for (; t < nt; t++) NARROW(f, pk, nb, a, t0 + t, res + 16 * t);                        \
     }
 
-TILE_ENTRY(tile_sub32, tk_8_3, tk_8_1, 3)
-TILE_ENTRY(tile_sub16, tk_16_3, tk_16_1, 3)
-TILE_ENTRY(tile_blk32_off, t32_4_0, t32_1_0, 4)
-TILE_ENTRY(tile_blk32_min, t32_4_1, t32_1_1, 4)
+TILE_ENTRY_QT(tile_sub32, tk_8_4, tk_8_1)
+TILE_ENTRY_QT(tile_sub16, tk_16_4, tk_16_1)
+TILE_ENTRY_QT(tile_blk32_off, t32_4_0, t32_1_0)
+TILE_ENTRY_QT(tile_blk32_min, t32_4_1, t32_1_1)
 
 /* Q4_0 / Q5_0 / Q8_0 take an integer offset off, Q4_1 / Q5_1 add a min. */
 static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0, int nt,
