@@ -178,6 +178,43 @@ def test_k_quant_products_whose_integer_sums_pass_int32_match_the_reference(isa,
     assert np.array_equal(got[[0, T - 1]], alone)
 
 
+def identity_weights(type_id: int, n: int) -> np.ndarray:
+    """(n, row_bytes) blocks of the n x n identity: d = 1 (and Q6_K's scales 1)."""
+    one = np.array([1], np.float16).view(np.uint8)
+    if type_id == 8:  # Q8_0: d, then 32 int8
+        blocks = np.zeros((n, n // 32, 34), np.uint8)
+        blocks[:, :, 0:2] = one
+        for r in range(n):
+            blocks[r, r // 32, 2 + r % 32] = 1
+        return blocks.reshape(n, -1)
+    blocks = np.zeros((n, n // 256, 210), np.uint8)  # Q6_K: ql, qh, scales, d; value d * sc * (q - 32)
+    blocks[:, :, 128:192] = 0b10101010  # every high pair 2: q = 32, the value 0
+    blocks[:, :, 192:208] = 1
+    blocks[:, :, 208:210] = one
+    for r in range(n):
+        e = r % 256
+        h, quarter, l = e // 128, (e % 128) // 32, e % 32
+        byte = 64 * h + 32 * (quarter % 2) + l
+        blocks[r, r // 256, byte] |= 1 << (4 * (quarter // 2))  # q = 33: the value 1
+    return blocks.reshape(n, -1)
+
+
+@pytest.mark.parametrize("type_id", [8, 14], ids=["Q8_0", "Q6_K"])
+def test_activations_are_quantized_as_the_reference_does_bit_for_bit(isa, type_id):
+    """Through the identity matrix a product returns d2 * (256 q + q2) of
+    every element: the quants themselves, on the one-token and the tile
+    path, equal the NumPy replica exactly (whichever SIMD code made them)."""
+    n = 512
+    W = identity_weights(type_id, n)
+    x = np.random.default_rng(11).standard_normal((70, n), dtype=np.float32)
+    x[:, :32] *= 8
+    x[3, 256:] = 0  # a block of zeros: d = 0
+    want = quantize_acts(x, TYPES[type_id][1]).astype(np.float32)
+    for T in (1, 70):
+        got = run_matmul(W, type_id, n, n, x[:T], 2)
+        assert np.array_equal(got, want[:T]), f"T={T}: {np.count_nonzero(got != want[:T])} elements differ"
+
+
 ROW_TOKENS = (1, 2, 7, 8, 15, 16, 17, 64, 67, 512)  # around every path's switch to the tile kernels
 
 

@@ -6,7 +6,7 @@
  * so tests can replicate it in NumPy bit for bit. */
 #include <math.h>
 
-#include "kernels.h"
+#include "act_x86.h"
 
 /* Inlined into each clone of act_quantize_rows (below), so that they are
  * compiled for its registers too. */
@@ -87,7 +87,7 @@ ALWAYS_INLINE static inline void quantize_q8_k(act_t *a, int t) {
  * has 8 streams cols bytes apart (a multiple of 2048: the streams share
  * L1 sets), and the tile kernels ran at half their speed (Zen 5). Tokens
  * past T in the last block are zeros. */
-ALWAYS_INLINE static inline void tile_copy(act_t *a, int t) {
+void act_tile_copy(act_t *a, int t) {
     const int ng = a->cols / 4, slot = t % ACT_TILE_T;
     const int8_t *q = a->q + (size_t)t * a->cols, *q2 = a->q2 + (size_t)t * a->cols;
     int8_t *dst = a->qt + (size_t)(t / ACT_TILE_T) * ng * (8 * ACT_TILE_T) + 4 * slot;
@@ -114,10 +114,17 @@ static void tile_zero_tail(act_t *a) {
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void act_quantize_rows(act_t *a, int t0, int t1) {
-    for (int t = t0; t < t1; t++) {
-        if (a->kind == ACT_Q8_32) quantize_q8_32(a, t);
-        else if (a->kind == ACT_Q8_K) quantize_q8_k(a, t);
-        if (a->qt) tile_copy(a, t);
+#if defined(ACT_X86)
+    if (a->kind != ACT_F32 && act_avx512_usable()) {
+        act_quantize_rows_avx512(a, t0, t1);
+    } else
+#endif
+    {
+        for (int t = t0; t < t1; t++) {
+            if (a->kind == ACT_Q8_32) quantize_q8_32(a, t);
+            else if (a->kind == ACT_Q8_K) quantize_q8_k(a, t);
+            if (a->qt) act_tile_copy(a, t);
+        }
     }
     if (a->qt && t1 == a->T) tile_zero_tail(a);
 }
