@@ -9,8 +9,13 @@ batched forward (decode_batcher.py). A repetition runs every stream count
 one after the other, so a busy machine slows them alike, and the table
 gives medians over the repetitions of:
 
-- decode tok/s: tokens after each stream's first, over the time from the
-  first stream's first token to the last stream's last (prefill excluded);
+- decode tok/s: the tokens that came while every stream was decoding (after
+  the last stream's first token, up to the first stream's last), over that
+  time: the streams start and end a few steps apart (each evaluates its
+  prompt alone first), and a window that reaches past those edges would
+  count steps that ran fewer rows, or a stream's prompt;
+- overall decode tok/s: tokens after each stream's first, over the time from
+  the first stream's first token to the last stream's last (that window);
 - end-to-end tok/s: all tokens over the wall time from the requests' start;
 - the ratio of decode tok/s to one stream's.
 
@@ -55,28 +60,20 @@ def smollm2_path() -> Path:
 
 def run_streams(sessions: list[ChatSession], settings: SamplerSettings) -> dict:
     """Every session answers its question on its own thread; timings of the lot."""
-    firsts: list[float] = []
-    lasts: list[float] = []
-    counts: list[int] = []
+    times: list[list[float]] = []  # each stream's token times
     errors: list[str] = []
     lock = threading.Lock()
 
     def stream(i: int) -> None:
-        first = last = None
-        n = 0
+        mine = []
         msgs = [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}]
         for e in sessions[i].stream(msgs, settings):
             if isinstance(e, TokenEvent) and e.id >= 0:
-                last = time.perf_counter()
-                first = first or last
-                n += 1
+                mine.append(time.perf_counter())
             elif not isinstance(e, Done) and hasattr(e, "message"):
                 errors.append(e.message)
         with lock:
-            counts.append(n)
-            if first is not None:
-                firsts.append(first)
-                lasts.append(last)
+            times.append(mine)
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=stream, args=(i,)) for i in range(len(sessions))]
@@ -87,9 +84,16 @@ def run_streams(sessions: list[ChatSession], settings: SamplerSettings) -> dict:
     t_end = time.perf_counter()
     if errors:
         raise SystemExit(f"a stream failed: {errors[0]}")
-    decode_tokens = sum(counts) - len(firsts)
+    if any(len(ts) < 2 for ts in times):
+        raise SystemExit("a stream gave fewer than 2 tokens: nothing to time")
+    counts = [len(ts) for ts in times]
+    firsts, lasts = [ts[0] for ts in times], [ts[-1] for ts in times]
+    start, end = max(firsts), min(lasts)  # every stream decoding
+    together = sum(start < t <= end for ts in times for t in ts)
     return {"tokens": sum(counts), "min_tokens": min(counts),
-            "decode_tok_s": decode_tokens / (max(lasts) - min(firsts)),
+            "decode_tok_s": together / (end - start) if end > start else float("nan"),
+            "overall_decode_tok_s": (sum(counts) - len(times)) / (max(lasts) - min(firsts)),
+            "edge_s": (start - min(firsts)) + (max(lasts) - end),
             "end_to_end_tok_s": sum(counts) / (t_end - t0)}
 
 
@@ -122,20 +126,26 @@ def main() -> None:
             runs[c].append(run_streams(setups[c], settings))
             r = runs[c][-1]
             print(f"rep {rep + 1}: {c[0]} stream(s){'' if c[1] else ' unbatched'}: "
-                  f"{r['decode_tok_s']:.1f} decode tok/s, {r['tokens']} tokens", flush=True)
+                  f"{r['decode_tok_s']:.1f} decode tok/s ({r['overall_decode_tok_s']:.1f} overall, edges "
+                  f"{r['edge_s'] * 1e3:.0f} ms), {r['tokens']} tokens", flush=True)
 
     base = statistics.median(r["decode_tok_s"] for r in runs[(args.streams[0], True)])
     print(f"\n{model.info.name}, cpu backend ({model.backend.isa}), {args.threads} threads, "
           f"greedy, up to {args.tokens} tokens a stream, medians of {args.reps}")
-    print(f"{'streams':>14} {'decode tok/s':>13} {'x one stream':>13} {'end-to-end tok/s':>17} {'min tokens':>11}")
+    base_overall = statistics.median(r["overall_decode_tok_s"] for r in runs[(args.streams[0], True)])
+    print(f"{'streams':>14} {'decode tok/s':>13} {'x one stream':>13} {'overall tok/s':>14} {'x one':>6} "
+          f"{'end-to-end tok/s':>17} {'min tokens':>11}")
     table = []
     for n, batched in configs:
         rs = runs[(n, batched)]
         dec = statistics.median(r["decode_tok_s"] for r in rs)
+        overall = statistics.median(r["overall_decode_tok_s"] for r in rs)
         e2e = statistics.median(r["end_to_end_tok_s"] for r in rs)
         label = f"{n}" + ("" if batched else " unbatched")
-        print(f"{label:>14} {dec:13.1f} {dec / base:13.2f} {e2e:17.1f} {min(r['min_tokens'] for r in rs):11d}")
+        print(f"{label:>14} {dec:13.1f} {dec / base:13.2f} {overall:14.1f} {overall / base_overall:6.2f} "
+              f"{e2e:17.1f} {min(r['min_tokens'] for r in rs):11d}")
         table.append({"streams": n, "batched": batched, "decode_tok_s": dec, "ratio": dec / base,
+                      "overall_decode_tok_s": overall, "overall_ratio": overall / base_overall,
                       "end_to_end_tok_s": e2e, "runs": rs})
     if args.json:
         args.json.write_text(json.dumps({"model": model.info.name, "threads": args.threads, "tokens": args.tokens,
