@@ -17,7 +17,9 @@ gives medians over the repetitions of:
 - overall decode tok/s: tokens after each stream's first, over the time from
   the first stream's first token to the last stream's last (that window);
 - end-to-end tok/s: all tokens over the wall time from the requests' start;
-- the ratio of decode tok/s to one stream's.
+- the ratio of decode tok/s to one stream's, of the medians, and the median
+  of each repetition's own ratio (paired: a repetition's streams ran within
+  seconds of each other, so load from other processes moves both alike).
 
 ``--unbatched`` adds the same streams on plain sessions (no batcher), to
 show what the batching itself buys. The issue's bar: 4 streams >= 2.5x one.
@@ -133,18 +135,21 @@ def main() -> None:
     print(f"\n{model.info.name}, cpu backend ({model.backend.isa}), {args.threads} threads, "
           f"greedy, up to {args.tokens} tokens a stream, medians of {args.reps}")
     base_overall = statistics.median(r["overall_decode_tok_s"] for r in runs[(args.streams[0], True)])
-    print(f"{'streams':>14} {'decode tok/s':>13} {'x one stream':>13} {'overall tok/s':>14} {'x one':>6} "
-          f"{'end-to-end tok/s':>17} {'min tokens':>11}")
+    print(f"{'streams':>14} {'decode tok/s':>13} {'x one stream':>13} {'paired':>7} {'overall tok/s':>14} "
+          f"{'x one':>6} {'end-to-end tok/s':>17} {'min tokens':>11}")
     table = []
     for n, batched in configs:
         rs = runs[(n, batched)]
         dec = statistics.median(r["decode_tok_s"] for r in rs)
         overall = statistics.median(r["overall_decode_tok_s"] for r in rs)
         e2e = statistics.median(r["end_to_end_tok_s"] for r in rs)
+        paired = statistics.median(r["decode_tok_s"] / r1["decode_tok_s"]
+                                   for r, r1 in zip(rs, runs[(args.streams[0], True)]))
         label = f"{n}" + ("" if batched else " unbatched")
-        print(f"{label:>14} {dec:13.1f} {dec / base:13.2f} {overall:14.1f} {overall / base_overall:6.2f} "
-              f"{e2e:17.1f} {min(r['min_tokens'] for r in rs):11d}")
+        print(f"{label:>14} {dec:13.1f} {dec / base:13.2f} {paired:7.2f} {overall:14.1f} "
+              f"{overall / base_overall:6.2f} {e2e:17.1f} {min(r['min_tokens'] for r in rs):11d}")
         table.append({"streams": n, "batched": batched, "decode_tok_s": dec, "ratio": dec / base,
+                      "paired_ratio": paired,
                       "overall_decode_tok_s": overall, "overall_ratio": overall / base_overall,
                       "end_to_end_tok_s": e2e, "runs": rs})
     if args.json:
