@@ -215,6 +215,24 @@ def test_activations_are_quantized_as_the_reference_does_bit_for_bit(isa, type_i
         assert np.array_equal(got, want[:T]), f"T={T}: {np.count_nonzero(got != want[:T])} elements differ"
 
 
+@pytest.mark.parametrize("type_id", [3, 8, 12, 14], ids=["Q4_1", "Q8_0", "Q4_K", "Q6_K"])
+def test_rows_longer_than_a_tile_stretch_match_the_reference_and_their_tokens_alone(isa, type_id):
+    """Rows of 4608 columns: the tile kernels run every token over 4096
+    columns, then over the rest, carrying each row's sum across (tile.h's
+    TILE_K_CHUNK); the rows still match dequantize-then-matmul, and each
+    equals its token's one-token product bit for bit."""
+    rng = np.random.default_rng(3 + type_id)
+    rows, cols, T = 21, 4608, 70
+    raw = random_weights(type_id, rows, cols, rng)
+    x = rng.standard_normal((T, cols), dtype=np.float32)
+    got = run_matmul(raw, type_id, rows, cols, x, 2)
+    W = dequantize(raw, type_id, (rows, cols)).astype(np.float64)
+    xq = quantize_acts(x, act_block(type_id))
+    assert np.all(np.abs(got - xq @ W.T) <= 2e-5 * (np.abs(xq) @ np.abs(W).T) + 1e-6)
+    alone = np.concatenate([run_matmul(raw, type_id, rows, cols, x[t:t + 1], 1) for t in (0, 33, T - 1)])
+    assert np.array_equal(got[[0, 33, T - 1]], alone)
+
+
 ROW_TOKENS = (1, 2, 7, 8, 15, 16, 17, 64, 67, 512)  # around every path's switch to the tile kernels
 
 

@@ -76,11 +76,11 @@ static inline __m512 two_level16(__m512i i1, __m512i i2) {
 /* Where token t's 4 bytes of group g are, from xa (first level) and xb
  * (second): with TILED, in act_t.qt's runs of 32 bytes per group (tokens
  * t0 .. t0 + 3); else in q and q2 (one token). */
-#define X_INIT(TILED)                                                                          \
+#define X_INIT(TILED, G0)                                                                      \
     const size_t tstr = TILED ? 4 : xs, gstr = TILED ? 8 * ACT_TILE_T : 4;                     \
-    const int8_t *xa = TILED ? a->qt + (size_t)(t0 / ACT_TILE_T) * 2 * ACT_TILE_T * xs         \
-                             : a->q + (size_t)t0 * xs;                                         \
-    const int8_t *xb = TILED ? xa + 4 * ACT_TILE_T : a->q2 + (size_t)t0 * xs;
+    const int8_t *xa = (TILED ? a->qt + (size_t)(t0 / ACT_TILE_T) * 2 * ACT_TILE_T * xs        \
+                              : a->q + (size_t)t0 * xs) + (size_t)(G0) * gstr;                 \
+    const int8_t *xb = (TILED ? xa + 4 * ACT_TILE_T : a->q2 + (size_t)t0 * xs + (size_t)(G0) * gstr);
 
 /* The same value, cheaper, where every lane has |i1|, |i2| < 2^22: then
  * 256 * i1 + i2 is exact in int32 and one conversion rounds it once. (No
@@ -97,16 +97,18 @@ static inline __m512 two_level16_fast(__m512i i1, __m512i i2) {
  * per super-block. One pass over the weights for both levels, each into its
  * own registers (r / is, s / js). */
 #define TILE_K(NT, NSUB, GPS, TILED)                                                           \
-    static void tk_##NSUB##_##NT(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, \
-                                 int t0, float *res) {                                         \
+    static void tk_##NSUB##_##NT(const tile_fmt *f, const uint8_t *pk, int b0, int nbk, const act_t *a, \
+                                 int t0, float *res, int accumulate) {                         \
+        const int nb = a->cols / QK_K;                                                         \
         const size_t xs = (size_t)a->cols, bss = NSUB == 8 ? a->cols / 32 : a->cols / 16;      \
-        X_INIT(TILED)                                                                          \
+        X_INIT(TILED, b0 * (QK_K / 4))                                                         \
         const float *xd = a->d + (size_t)t0 * nb;                                              \
-        const int16_t *bs = (NSUB == 8 ? a->sum32 : a->sum) + (size_t)t0 * bss;                \
-        const int16_t *bs2 = (NSUB == 8 ? a->sum32_2 : a->sum2) + (size_t)t0 * bss;            \
+        const int16_t *bs = (NSUB == 8 ? a->sum32 : a->sum) + (size_t)t0 * bss + b0 * NSUB;   \
+        const int16_t *bs2 = (NSUB == 8 ? a->sum32_2 : a->sum2) + (size_t)t0 * bss + b0 * NSUB; \
         const int hm = f->has_min, npair = NSUB / 2;                                           \
         EACH_T##NT(DECL_ACC)                                                                   \
-        for (int i = 0; i < nb; i++, pk += f->blk_bytes, bs += NSUB, bs2 += NSUB) {            \
+        pk += (size_t)b0 * f->blk_bytes;                                                       \
+        for (int i = b0; i < b0 + nbk; i++, pk += f->blk_bytes, bs += NSUB, bs2 += NSUB) {     \
             EACH_T##NT(DECL_IS)                                                                \
             const uint8_t *pq = pk, *psc = pk + f->off_sc;                                     \
             for (int s = 0; s < NSUB; s++, pq += 64 * GPS, psc += 64, xa += GPS * gstr, xb += GPS * gstr) { \
@@ -133,20 +135,13 @@ static inline __m512 two_level16_fast(__m512i i1, __m512i i2) {
 #define DOT_G2_6(t) DOT_TG(t, 6)
 #define DOT_G2_7(t) DOT_TG(t, 7)
 #define DECL_R2(t) __m512i r##t = _mm512_setzero_si512(), s##t = _mm512_setzero_si512();
-#define DECL_ACC(t) __m512 acc##t = _mm512_setzero_ps();
+#define DECL_ACC(t) __m512 acc##t = accumulate ? _mm512_loadu_ps(res + 16 * (t)) : _mm512_setzero_ps();
 #define DECL_IS(t) __m512i is##t = _mm512_setzero_si512(), js##t = _mm512_setzero_si512();
-#ifdef EXP_NOMUL
-#define SCALE_R(t) is##t = _mm512_add_epi32(is##t, _mm512_add_epi32(r##t, sc)); js##t = _mm512_add_epi32(js##t, _mm512_add_epi32(s##t, sc));
-#else
 #define SCALE_R(t)                                                                             \
     is##t = _mm512_add_epi32(is##t, _mm512_mullo_epi32(r##t, sc));                             \
     js##t = _mm512_add_epi32(js##t, _mm512_mullo_epi32(s##t, sc));
-#endif
 /* The mins (or Q3_K / Q6_K's offsets times scales) of both levels, then
  * kernels.h's order; Q3_K / Q6_K take their offsets' terms off in integers. */
-#ifdef EXP_NOFIN
-#define FINISH_K(t) acc##t = _mm512_add_ps(acc##t, _mm512_castsi512_ps(_mm512_add_epi32(is##t, js##t)));
-#else
 #define FINISH_K(t)                                                                            \
     {                                                                                          \
         __m512i m1 = _mm512_setzero_si512(), m2 = _mm512_setzero_si512();                      \
@@ -164,7 +159,6 @@ static inline __m512 two_level16_fast(__m512i i1, __m512i i2) {
             acc##t = _mm512_fmadd_ps(v, _mm512_mul_ps(d, dx), acc##t);                         \
         }                                                                                      \
     }
-#endif
 #define STORE_ACC(t) _mm512_storeu_ps(res + 16 * (t), acc##t);
 
 /* 32-element blocks: value = D * (u - offset) + M. One pass over the
@@ -173,15 +167,17 @@ static inline __m512 two_level16_fast(__m512i i1, __m512i i2) {
  * chains' latency was the limit); r = 256 * r + r2, exact in int32. */
 #define JOIN_R(t) r##t = _mm512_add_epi32(_mm512_slli_epi32(r##t, 8), s##t);
 #define TILE_32(NT, HM, TILED)                                                                 \
-    static void t32_##NT##_##HM(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0, \
-                                float *res) {                                                  \
+    static void t32_##NT##_##HM(const tile_fmt *f, const uint8_t *pk, int b0, int nbk, const act_t *a, \
+                                int t0, float *res, int accumulate) {                          \
+        const int nb = a->cols / 32;                                                           \
         const size_t xs = (size_t)a->cols;                                                     \
-        X_INIT(TILED)                                                                          \
+        X_INIT(TILED, b0 * 8)                                                                  \
         const float *xd = a->d + (size_t)t0 * nb, *xsum = a->ds + (size_t)t0 * nb;             \
         const int32_t *xbs = a->bsum + (size_t)t0 * nb;                                        \
         const int off = f->offset, hm = HM;                                                    \
         EACH_T##NT(DECL_ACC)                                                                   \
-        for (int i = 0; i < nb; i++, pk += f->blk_bytes, xa += 8 * gstr, xb += 8 * gstr) {     \
+        pk += (size_t)b0 * f->blk_bytes;                                                       \
+        for (int i = b0; i < b0 + nbk; i++, pk += f->blk_bytes, xa += 8 * gstr, xb += 8 * gstr) { \
             EACH_T##NT(DECL_R2)                                                                \
             const uint8_t *pq = pk;                                                            \
             GROUPS8(GROUP_T##NT)                                                               \
@@ -213,12 +209,12 @@ TILE_32(1, 1, 0)
  * multiple of it: tile_pack.c's token blocks are), the rest (or all, without
  * qt) one token at a time. */
 #define TILE_ENTRY_QT(NAME, WIDE, NARROW)                                                      \
-    static void NAME(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0,     \
-                     int nt, float *res) {                                                     \
+    static void NAME(const tile_fmt *f, const uint8_t *pk, int b0, int nbk, const act_t *a, int t0, \
+                     int nt, float *res, int acc) {                                            \
         int t = 0;                                                                             \
         if (a->qt)                                                                             \
-            for (; t + ACT_TILE_T <= nt; t += ACT_TILE_T) WIDE(f, pk, nb, a, t0 + t, res + 16 * t); \
-        for (; t < nt; t++) NARROW(f, pk, nb, a, t0 + t, res + 16 * t);                        \
+            for (; t + ACT_TILE_T <= nt; t += ACT_TILE_T) WIDE(f, pk, b0, nbk, a, t0 + t, res + 16 * t, acc); \
+        for (; t < nt; t++) NARROW(f, pk, b0, nbk, a, t0 + t, res + 16 * t, acc);              \
     }
 
 TILE_ENTRY_QT(tile_sub32, tk_8_4, tk_8_1)
@@ -227,9 +223,9 @@ TILE_ENTRY_QT(tile_blk32_off, t32_4_0, t32_1_0)
 TILE_ENTRY_QT(tile_blk32_min, t32_4_1, t32_1_1)
 
 /* Q4_0 / Q5_0 / Q8_0 take an integer offset off, Q4_1 / Q5_1 add a min. */
-static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t *a, int t0, int nt,
-                       float *res) {
-    (f->has_min ? tile_blk32_min : tile_blk32_off)(f, pk, nb, a, t0, nt, res);
+static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int b0, int nbk, const act_t *a, int t0, int nt,
+                       float *res, int acc) {
+    (f->has_min ? tile_blk32_min : tile_blk32_off)(f, pk, b0, nbk, a, t0, nt, res, acc);
 }
 
 /* Below these the few-token kernels win: the 32-element types, Q4_K and
@@ -238,9 +234,10 @@ static void tile_blk32(const tile_fmt *f, const uint8_t *pk, int nb, const act_t
  * matrices, one thread: 46080 x 576 Q4_1 at 64 tokens 15.6 ms against
  * 16.4, 5760 x 2048 Q4_K 5.9 against 7.4, Q6_K even at 48); the other
  * k-quants' one-token kernels read each group of rows once for every token. */
-const tile_kernels TILE_AVX512_VNNI = {tile_blk32, tile_sub32, tile_sub16, 255,
+const tile_kernels TILE_AVX512_VNNI = {NULL, NULL, NULL, 255,
                                        {[W_Q4_0] = 64, [W_Q4_1] = 64, [W_Q5_0] = 64, [W_Q5_1] = 64, [W_Q8_0] = 64,
-                                        [W_Q2_K] = 16, [W_Q3_K] = 12, [W_Q4_K] = 64, [W_Q5_K] = 12, [W_Q6_K] = 48}};
+                                        [W_Q2_K] = 16, [W_Q3_K] = 12, [W_Q4_K] = 64, [W_Q5_K] = 12, [W_Q6_K] = 48},
+                                       tile_blk32, tile_sub32, tile_sub16};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -141,20 +141,59 @@ static void tile_pack(const tile_fmt *f, const uint8_t *w, size_t rb, int nrows,
         }
 }
 
-/* Each thread packs into its own buffer, kept between calls. */
-static _Thread_local uint8_t *pack_buf;
-static _Thread_local size_t pack_cap;
+/* Each thread packs into its own buffer, kept between calls (and keeps
+ * the results of the chunked kernels in another). */
+typedef struct {
+    uint8_t *p;
+    size_t cap;
+} thread_buf;
 
-static uint8_t *pack_buffer(size_t n) {
-    if (n <= pack_cap) return pack_buf;
-    free(pack_buf);
-    pack_cap = 0;
-    if (posix_memalign((void **)&pack_buf, 64, n) != 0) return pack_buf = NULL;
-    pack_cap = n;
-    return pack_buf;
+static _Thread_local thread_buf pack_buf, acc_buf;
+
+static void *buffer(thread_buf *b, size_t n) {
+    if (n <= b->cap) return b->p;
+    free(b->p);
+    b->cap = 0;
+    if (posix_memalign((void **)&b->p, 64, n) != 0) return b->p = NULL;
+    b->cap = n;
+    return b->p;
 }
 
 #define TOKEN_BLOCK 48 /* tokens per microkernel call: results fit a small buffer */
+
+static void tile_rows_whole(tile_kernel kern, const tile_fmt *f, const uint8_t *w, size_t rb, int r0, int r1,
+                            const act_t *a, float *out, ptrdiff_t os, int nblocks, uint8_t *buf) {
+    float res[TOKEN_BLOCK * TILE_ROWS];
+    for (int rt = r0; rt < r1; rt += TILE_ROWS) {
+        int n = r1 - rt < TILE_ROWS ? r1 - rt : TILE_ROWS;
+        tile_pack(f, w + (size_t)rt * rb, rb, n, nblocks, buf);
+        for (int t0 = 0; t0 < a->T; t0 += TOKEN_BLOCK) {
+            int nt = a->T - t0 < TOKEN_BLOCK ? a->T - t0 : TOKEN_BLOCK;
+            kern(f, buf, nblocks, a, t0, nt, res);
+            for (int t = 0; t < nt; t++)
+                memcpy(out + (ptrdiff_t)(t0 + t) * os + rt, res + t * TILE_ROWS, n * sizeof(float));
+        }
+    }
+}
+
+static void tile_rows_chunked(tile_kernel_k kern, const tile_fmt *f, const uint8_t *w, size_t rb, int r0,
+                              int r1, const act_t *a, float *out, ptrdiff_t os, int nblocks, uint8_t *buf,
+                              float *res) {
+    const int kb = TILE_K_CHUNK / WTYPES[f->wt].block_elems;
+    for (int rt = r0; rt < r1; rt += TILE_ROWS) {
+        int n = r1 - rt < TILE_ROWS ? r1 - rt : TILE_ROWS;
+        tile_pack(f, w + (size_t)rt * rb, rb, n, nblocks, buf);
+        for (int b0 = 0; b0 < nblocks; b0 += kb) {
+            int nbk = nblocks - b0 < kb ? nblocks - b0 : kb;
+            for (int t0 = 0; t0 < a->T; t0 += TOKEN_BLOCK) {
+                int nt = a->T - t0 < TOKEN_BLOCK ? a->T - t0 : TOKEN_BLOCK;
+                kern(f, buf, b0, nbk, a, t0, nt, res + (size_t)t0 * TILE_ROWS, b0 > 0);
+            }
+        }
+        for (int t = 0; t < a->T; t++)
+            memcpy(out + (ptrdiff_t)t * os + rt, res + (size_t)t * TILE_ROWS, n * sizeof(float));
+    }
+}
 
 int tile_mm(const tile_kernels *k, int wt, const uint8_t *w, size_t rb, int r0, int r1,
             const act_t *a, float *out, ptrdiff_t os) {
@@ -162,19 +201,17 @@ int tile_mm(const tile_kernels *k, int wt, const uint8_t *w, size_t rb, int r0, 
     tile_format(wt, &f);
     if (!f.umax || f.umax > k->max_umax) return 0;
     tile_kernel kern = !f.kquant ? k->blk32 : f.nsub == 8 ? k->sub32 : k->sub16;
+    tile_kernel_k kk = !f.kquant ? k->blk32_k : f.nsub == 8 ? k->sub32_k : k->sub16_k;
     int nblocks = a->cols / WTYPES[wt].block_elems;
-    uint8_t *buf = pack_buffer(f.blk_bytes * nblocks);
-    if (!kern || !buf) return 0;
-    float res[TOKEN_BLOCK * TILE_ROWS];
-    for (int rt = r0; rt < r1; rt += TILE_ROWS) {
-        int n = r1 - rt < TILE_ROWS ? r1 - rt : TILE_ROWS;
-        tile_pack(&f, w + (size_t)rt * rb, rb, n, nblocks, buf);
-        for (int t0 = 0; t0 < a->T; t0 += TOKEN_BLOCK) {
-            int nt = a->T - t0 < TOKEN_BLOCK ? a->T - t0 : TOKEN_BLOCK;
-            kern(&f, buf, nblocks, a, t0, nt, res);
-            for (int t = 0; t < nt; t++)
-                memcpy(out + (ptrdiff_t)(t0 + t) * os + rt, res + t * TILE_ROWS, n * sizeof(float));
-        }
+    uint8_t *buf = buffer(&pack_buf, f.blk_bytes * nblocks);
+    if (!buf) return 0;
+    if (kk) {
+        float *res = buffer(&acc_buf, (size_t)a->T * TILE_ROWS * sizeof(float));
+        if (!res) return 0;
+        tile_rows_chunked(kk, &f, w, rb, r0, r1, a, out, os, nblocks, buf, res);
+        return 1;
     }
+    if (!kern) return 0;
+    tile_rows_whole(kern, &f, w, rb, r0, r1, a, out, os, nblocks, buf);
     return 1;
 }
