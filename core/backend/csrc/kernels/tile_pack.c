@@ -128,17 +128,21 @@ static void pack_kquant(const tile_fmt *f, const uint8_t *b, int r, uint8_t *dst
 
 int tile_min_tokens(const tile_kernels *k, int wt) { return k->min_tokens[wt]; }
 
-/* Rows beyond nrows are zero (they compute zeros nobody reads). */
+/* Rows beyond nrows are zero (they compute zeros nobody reads). Row after
+ * row, each read front to back: the weights come from DRAM, and the
+ * hardware prefetchers follow one stream, not 16 rows in lockstep. */
 static void tile_pack(const tile_fmt *f, const uint8_t *w, size_t rb, int nrows, int nblocks,
                       uint8_t *dst) {
-    memset(dst, 0, f->blk_bytes * nblocks);
+    if (nrows < TILE_ROWS) memset(dst, 0, f->blk_bytes * nblocks);
     int bb = WTYPES[f->wt].block_bytes;
-    for (int i = 0; i < nblocks; i++, dst += f->blk_bytes)
-        for (int r = 0; r < nrows; r++) {
-            const uint8_t *b = w + (size_t)r * rb + (size_t)i * bb;
-            if (f->kquant) pack_kquant(f, b, r, dst);
-            else pack_blk32(f, b, r, dst);
+    for (int r = 0; r < nrows; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        uint8_t *d = dst;
+        for (int i = 0; i < nblocks; i++, b += bb, d += f->blk_bytes) {
+            if (f->kquant) pack_kquant(f, b, r, d);
+            else pack_blk32(f, b, r, d);
         }
+    }
 }
 
 /* Each thread packs into its own buffer, kept between calls (and keeps
