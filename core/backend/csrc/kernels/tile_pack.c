@@ -194,8 +194,12 @@ static void tile_rows_chunked(tile_kernel_k kern, const tile_fmt *f, const uint8
                 kern(f, buf, b0, nbk, a, t0, nt, res + (size_t)t0 * TILE_ROWS, b0 > 0);
             }
         }
-        for (int t = 0; t < a->T; t++)
-            memcpy(out + (ptrdiff_t)t * os + rt, res + (size_t)t * TILE_ROWS, n * sizeof(float));
+        if (n == TILE_ROWS) /* a constant size: the compiler inlines the copy */
+            for (int t = 0; t < a->T; t++)
+                memcpy(out + (ptrdiff_t)t * os + rt, res + (size_t)t * TILE_ROWS, TILE_ROWS * sizeof(float));
+        else
+            for (int t = 0; t < a->T; t++)
+                memcpy(out + (ptrdiff_t)t * os + rt, res + (size_t)t * TILE_ROWS, n * sizeof(float));
     }
 }
 
