@@ -164,6 +164,7 @@ static void *buffer(thread_buf *b, size_t n) {
 }
 
 #define TOKEN_BLOCK 48 /* tokens per microkernel call: results fit a small buffer */
+#define TILE_GROUP 4 /* tiles per pass of the chunked kernels (tile_rows_chunked) */
 
 static void tile_rows_whole(tile_kernel kern, const tile_fmt *f, const uint8_t *w, size_t rb, int r0, int r1,
                             const act_t *a, float *out, ptrdiff_t os, int nblocks, uint8_t *buf) {
@@ -180,26 +181,45 @@ static void tile_rows_whole(tile_kernel kern, const tile_fmt *f, const uint8_t *
     }
 }
 
+/* A tile's results (res: T x 16) into out's rows rt .. rt + n - 1. */
+static void put_rows(const act_t *a, const float *res, int rt, int n, float *out, ptrdiff_t os) {
+    if (n == TILE_ROWS) /* a constant size: the compiler inlines the copy */
+        for (int t = 0; t < a->T; t++)
+            memcpy(out + (ptrdiff_t)t * os + rt, res + (size_t)t * TILE_ROWS, TILE_ROWS * sizeof(float));
+    else
+        for (int t = 0; t < a->T; t++)
+            memcpy(out + (ptrdiff_t)t * os + rt, res + (size_t)t * TILE_ROWS, n * sizeof(float));
+}
+
+/* TILE_GROUP tiles at a time, each block of tokens through all of them in
+ * turn: the tokens' activations, read from L3 for the first tile, are in L2
+ * for the others (the activations of 512 tokens are 2-15 MB, read at ~20
+ * GB/s with one tile per pass; 4 tiles: 2048 x 14336 at T=512, one thread,
+ * Q4_K 101 -> 98 ms, Q6_K 125 -> 114; narrower matrices unchanged). */
 static void tile_rows_chunked(tile_kernel_k kern, const tile_fmt *f, const uint8_t *w, size_t rb, int r0,
                               int r1, const act_t *a, float *out, ptrdiff_t os, int nblocks, uint8_t *buf,
                               float *res) {
     const int kb = TILE_K_CHUNK / WTYPES[f->wt].block_elems;
-    for (int rt = r0; rt < r1; rt += TILE_ROWS) {
-        int n = r1 - rt < TILE_ROWS ? r1 - rt : TILE_ROWS;
-        tile_pack(f, w + (size_t)rt * rb, rb, n, nblocks, buf);
+    const size_t tile_bytes = f->blk_bytes * nblocks, res_floats = (size_t)a->T * TILE_ROWS;
+    for (int rg = r0; rg < r1; rg += TILE_GROUP * TILE_ROWS) {
+        int ntiles = 0;
+        for (int rt = rg; rt < r1 && ntiles < TILE_GROUP; rt += TILE_ROWS, ntiles++) {
+            int n = r1 - rt < TILE_ROWS ? r1 - rt : TILE_ROWS;
+            tile_pack(f, w + (size_t)rt * rb, rb, n, nblocks, buf + ntiles * tile_bytes);
+        }
         for (int b0 = 0; b0 < nblocks; b0 += kb) {
             int nbk = nblocks - b0 < kb ? nblocks - b0 : kb;
             for (int t0 = 0; t0 < a->T; t0 += TOKEN_BLOCK) {
                 int nt = a->T - t0 < TOKEN_BLOCK ? a->T - t0 : TOKEN_BLOCK;
-                kern(f, buf, b0, nbk, a, t0, nt, res + (size_t)t0 * TILE_ROWS, b0 > 0);
+                for (int g = 0; g < ntiles; g++)
+                    kern(f, buf + g * tile_bytes, b0, nbk, a, t0, nt, res + g * res_floats + (size_t)t0 * TILE_ROWS,
+                         b0 > 0);
             }
         }
-        if (n == TILE_ROWS) /* a constant size: the compiler inlines the copy */
-            for (int t = 0; t < a->T; t++)
-                memcpy(out + (ptrdiff_t)t * os + rt, res + (size_t)t * TILE_ROWS, TILE_ROWS * sizeof(float));
-        else
-            for (int t = 0; t < a->T; t++)
-                memcpy(out + (ptrdiff_t)t * os + rt, res + (size_t)t * TILE_ROWS, n * sizeof(float));
+        for (int g = 0; g < ntiles; g++) {
+            int rt = rg + g * TILE_ROWS, n = r1 - rt < TILE_ROWS ? r1 - rt : TILE_ROWS;
+            put_rows(a, res + g * res_floats, rt, n, out, os);
+        }
     }
 }
 
@@ -211,10 +231,10 @@ int tile_mm(const tile_kernels *k, int wt, const uint8_t *w, size_t rb, int r0, 
     tile_kernel kern = !f.kquant ? k->blk32 : f.nsub == 8 ? k->sub32 : k->sub16;
     tile_kernel_k kk = !f.kquant ? k->blk32_k : f.nsub == 8 ? k->sub32_k : k->sub16_k;
     int nblocks = a->cols / WTYPES[wt].block_elems;
-    uint8_t *buf = buffer(&pack_buf, f.blk_bytes * nblocks);
+    uint8_t *buf = buffer(&pack_buf, f.blk_bytes * nblocks * (kk ? TILE_GROUP : 1));
     if (!buf) return 0;
     if (kk) {
-        float *res = buffer(&acc_buf, (size_t)a->T * TILE_ROWS * sizeof(float));
+        float *res = buffer(&acc_buf, (size_t)a->T * TILE_ROWS * TILE_GROUP * sizeof(float));
         if (!res) return 0;
         tile_rows_chunked(kk, &f, w, rb, r0, r1, a, out, os, nblocks, buf, res);
         return 1;
