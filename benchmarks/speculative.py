@@ -144,7 +144,7 @@ def main() -> int:
     for path in (smollm2_path(), gemma_path()):
         model = Model.load(path, threads=args.threads)
         rows += measure(model, {"lookup (default)": Speculation(),
-                                "lookup, draft-max 12": Speculation(draft_max=12)},
+                                "lookup, draft-max 6": Speculation(draft_max=6)},
                         TASKS, args.reps, args.max_tokens)
         if path == smollm2_path():  # itself as draft: every guess kept, so this is the check's whole cost
             rows += measure(model, {"draft = itself, k 4": Speculation(lookup=0, draft_max=4, draft_model=model)},

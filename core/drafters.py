@@ -30,7 +30,7 @@ from .speculative_sampling import DraftToken, propose
 
 DEFAULT_LOOKUP = 3  # the longest n-gram prompt lookup matches
 MIN_LOOKUP_NGRAM = 2  # a one-token match guesses wrong too often to pay for its check
-DEFAULT_DRAFT_MAX = 6  # guesses per check: 7 tokens stay under the kernels' tile thresholds (8+)
+DEFAULT_DRAFT_MAX = 16  # guesses per check at most; prompt lookup guesses as many as its match earns
 MAX_DRAFT_MAX = ROW_EXACT_MAX_T - 1  # a check of more rows than that is no longer exact
 MAX_LOOKUP = 16
 
@@ -75,20 +75,31 @@ class PromptLookup:
         self.max_ngram, self.min_ngram = max_ngram, min_ngram
 
     def propose(self, context: list[int], k: int, sampler: Sampler | None = None) -> list[DraftToken]:
-        """The tokens after the latest earlier occurrence of the context's
-        longest matching tail (``max_ngram`` down to ``min_ngram`` tokens)."""
+        """The tokens after the earlier occurrence of the context's longest
+        matching tail (at least ``min_ngram`` tokens; the latest among equals),
+        one more than the match is long, at most ``k``.
+
+        The match length is how long the reply has been copying from there:
+        a tail that matches 20 tokens back is a copy in progress and earns a
+        long draft, a 2-token match (common words in free text) a short one,
+        since a check's cost grows with every row and most such guesses miss."""
         ctx = np.asarray(context, dtype=np.int64)
-        n_ctx = len(ctx)
-        for n in range(min(self.max_ngram, n_ctx - 1), self.min_ngram - 1, -1):
-            tail = ctx[n_ctx - n:]
-            # windows starting at 0 .. n_ctx - n - 1: every earlier occurrence, never the tail itself
-            starts = np.flatnonzero(ctx[:n_ctx - n] == tail[0])
-            for j in range(1, n):
-                starts = starts[ctx[starts + j] == tail[j]]
-            if starts.size:
-                at = int(starts[-1]) + n  # the latest: a reply repeating itself, or the nearest copy
-                return [DraftToken(int(t)) for t in ctx[at:at + k]]
-        return []
+        n = len(ctx)
+        if k <= 0 or n <= self.min_ngram:
+            return []
+        ends = np.flatnonzero(ctx[:n - 1] == ctx[n - 1]) + 1  # just after each earlier copy of the last token
+        length = 1
+        longest = max(self.max_ngram, k)  # a longer match cannot lengthen the draft
+        while length < longest:
+            room = ends[ends > length]  # room for one more token before the match
+            longer = room[ctx[room - length - 1] == ctx[n - length - 1]]
+            if not longer.size:
+                break
+            ends, length = longer, length + 1
+        if length < self.min_ngram:
+            return []
+        at = int(ends[-1])  # the latest: a reply repeating itself, or the nearest copy
+        return [DraftToken(int(t)) for t in ctx[at:at + min(k, length + 1)]]
 
 
 class DraftModel:

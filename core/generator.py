@@ -42,6 +42,7 @@ from .tokenizer import StreamDecoder
 
 STATS_EVERY = 4  # tokens between Stats events while decoding
 CANCEL_CHUNK = 128  # prompt tokens evaluated between two looks at the cancel event
+DRAFT_MODEL_START = 4  # a draft model's guesses in a reply's first check
 
 
 class StepBatcher(Protocol):
@@ -135,12 +136,16 @@ class Generator:
             drafters.append(self._draft)
         return drafters
 
-    def _guesses(self, context: list[int], k: int, sampler: Sampler) -> list[DraftToken]:
+    def _guesses(self, context: list[int], k: int, n_draft: int, sampler: Sampler) -> list[DraftToken]:
+        """Up to ``k`` guesses: prompt lookup sizes its own draft by how long
+        its match is; a draft model runs ``n_draft`` steps ahead (adapted to
+        its recent acceptance), since each of its guesses costs a step."""
         spec = self.speculation
         if k <= 0 or not spec.enabled or self.batcher is not None:
             return []  # a batcher runs one token per session per step: decode plainly
         for drafter in self._drafter(spec):
-            guesses = drafter.propose(context, min(k, spec.draft_max), sampler)
+            limit = min(k, n_draft) if isinstance(drafter, DraftModel) else k
+            guesses = drafter.propose(context, limit, sampler)
             if guesses:
                 return guesses
         return []
@@ -183,10 +188,10 @@ class Generator:
         rows: deque[_Row] = deque()  # positions of the last verify forward not judged yet
         kept_len = cache.n_past  # cache tokens that belong to the reply (the rest: unjudged guesses)
         proposed = accepted = 0
-        # guesses per check, adapted as HF's assistant does: a check costs more
-        # with every row, so after a miss guess one more than were kept, and
-        # after a full hit two more (up to draft_max)
-        n_guess = self.speculation.draft_max
+        # a draft model's guesses per check, adapted as HF's assistant does: a
+        # check costs more with every row, so after a miss guess one more than
+        # were kept, and after a full hit two more (up to draft_max)
+        n_guess = DRAFT_MODEL_START
         rows_base = 0  # the cache length before the first guess of the last check
 
         def stats() -> Stats:
@@ -268,7 +273,8 @@ class Generator:
             room = n_ctx - cache.n_past - 1
             left = settings.max_tokens - len(generated) if settings.max_tokens is not None else room
             n_guess = max(1, min(n_guess, self.speculation.draft_max))
-            guesses = self._guesses(cache.tokens + [st.id], min(room, left, n_guess), sampler)
+            guesses = self._guesses(cache.tokens + [st.id], min(room, left, self.speculation.draft_max), n_guess,
+                                    sampler)
             if guesses:
                 out = model.eval([st.id] + [g.id for g in guesses], cache, all_logits=True)
                 base = cache.n_past - len(guesses)  # the cache through st

@@ -177,6 +177,19 @@ def test_prompt_lookup_proposes_what_followed_the_latest_match():
     assert lookup.propose([1, 2, 3, 4], 3) == []
 
 
+def test_prompt_lookup_drafts_as_far_as_its_match_runs_and_prefers_the_longest_match():
+    lookup = PromptLookup(max_ngram=3)
+    # a 2-token match (common words in free text) earns a short draft: one more than it matched
+    assert [d.id for d in lookup.propose([5, 0, 1, 2, 3, 4, 7, 8, 9, 6, 1, 2], 8)] == [3, 4, 7]
+    # a copy in progress (6 tokens matched) earns a long one, from where the longer match
+    # was, not from a later place that matches only the last 3 tokens
+    copied = [20, 10, 11, 12, 13, 14, 50, 51, 52, 53, 54, 55, 56, 57]
+    later = [30, 12, 13, 14, 60, 61, 62, 63]
+    context = copied + later + [20, 10, 11, 12, 13, 14]
+    assert [d.id for d in lookup.propose(context, 8)] == [50, 51, 52, 53, 54, 55, 56]
+    assert [d.id for d in lookup.propose(context, 4)] == [50, 51, 52, 53]
+
+
 # -- bad input --------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs,message", [
