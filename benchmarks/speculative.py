@@ -36,6 +36,11 @@ PARAGRAPH = ("The committee have decided that the new library will open it's doo
              "refreshments for all visitor, and a short speech from the mayor, who have supported the project since "
              "it's beginning. Parking are available behind the building, but space is limited so we recommends "
              "that you walks or take the bus.")
+# nearly right: a small model returns it nearly whole (the paragraph above it mostly rewrites)
+SPELLING = ("The new library opens on Monday the 3rd of March, and everyone is welcome to attend the opening "
+            "ceremony, which starts at ten o'clock in the morning. There will be refreshments for all visitors and "
+            "a short speech from the mayor, who has supported the project since its beginning. Parking is available "
+            "behind the building, but space is limitted, so we recomend that you walk or take the bus.")
 CODE = '''def load_items(path):
     items = []
     with open(path) as handle:
@@ -57,6 +62,8 @@ TASKS = {
     # (chat message, completion prompt for a base model)
     "correct paragraph": (f"Correct the grammar of this paragraph and return the whole corrected paragraph:\n\n"
                           f"{PARAGRAPH}", f"Original: {PARAGRAPH}\nCorrected: "),
+    "correct spelling": (f"Correct the spelling of this paragraph and return the whole corrected paragraph:\n\n"
+                         f"{SPELLING}", f"Original: {SPELLING}\nCorrected: "),
     "code, one change": (f"Repeat this code exactly, but rename the variable `items` to `entries`:\n\n```python\n"
                          f"{CODE}\n```", f"```python\n{CODE}\n```\nThe same code with `items` renamed to `entries`:"
                                          f"\n```python\n"),

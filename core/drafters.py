@@ -29,6 +29,7 @@ from .sampling import Sampler
 from .speculative_sampling import DraftToken, propose
 
 DEFAULT_LOOKUP = 3  # the longest n-gram prompt lookup matches
+SURE_MATCH = 4  # a lookup match this long is taken for a copy in progress (draft_length)
 MIN_LOOKUP_NGRAM = 2  # a one-token match guesses wrong too often to pay for its check
 DEFAULT_DRAFT_MAX = 16  # guesses per check at most; prompt lookup guesses as many as its match earns
 MAX_DRAFT_MAX = ROW_EXACT_MAX_T - 1  # a check of more rows than that is no longer exact
@@ -77,7 +78,7 @@ class PromptLookup:
     def propose(self, context: list[int], k: int, sampler: Sampler | None = None) -> list[DraftToken]:
         """The tokens after the earlier occurrence of the context's longest
         matching tail (at least ``min_ngram`` tokens; the latest among equals),
-        one more than the match is long, at most ``k``.
+        at most ``k``: as many as ``draft_length`` grants the match.
 
         The match length is how long the reply has been copying from there:
         a tail that matches 20 tokens back is a copy in progress and earns a
@@ -99,7 +100,15 @@ class PromptLookup:
         if length < self.min_ngram:
             return []
         at = int(ends[-1])  # the latest: a reply repeating itself, or the nearest copy
-        return [DraftToken(int(t)) for t in ctx[at:at + min(k, length + 1)]]
+        return [DraftToken(int(t)) for t in ctx[at:at + min(k, draft_length(length))]]
+
+
+def draft_length(match: int) -> int:
+    """Guesses for a lookup match of ``match`` tokens. Measured on free chat
+    (benchmarks/speculative.py), 2- and 3-token matches are mostly chance and
+    a check of their guesses is a loss unless it is short; from 4 tokens on a
+    copy is likely under way and runs on: one guess more than matched."""
+    return match + 1 if match >= SURE_MATCH else max(1, match - 1)
 
 
 class DraftModel:

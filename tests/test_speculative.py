@@ -173,14 +173,15 @@ def test_penalties_judge_each_guess_with_the_history_before_it():
 def test_prompt_lookup_proposes_what_followed_the_latest_match():
     lookup = PromptLookup(max_ngram=3)
     context = [1, 2, 3, 4, 5, 9, 2, 3, 7, 8, 6, 2, 3]
-    assert [d.id for d in lookup.propose(context, 3)] == [7, 8, 6]
+    assert [d.id for d in lookup.propose(context, 3)] == [7]  # after the latest; a 2-token match earns one guess
     assert lookup.propose([1, 2, 3, 4], 3) == []
 
 
 def test_prompt_lookup_drafts_as_far_as_its_match_runs_and_prefers_the_longest_match():
     lookup = PromptLookup(max_ngram=3)
-    # a 2-token match (common words in free text) earns a short draft: one more than it matched
-    assert [d.id for d in lookup.propose([5, 0, 1, 2, 3, 4, 7, 8, 9, 6, 1, 2], 8)] == [3, 4, 7]
+    # a 2-token match (common words in free text) earns one guess, a 3-token match two
+    assert [d.id for d in lookup.propose([5, 0, 1, 2, 3, 4, 7, 8, 9, 6, 1, 2], 8)] == [3]
+    assert [d.id for d in lookup.propose([5, 6, 1, 2, 3, 4, 7, 8, 9, 6, 1, 2], 8)] == [3, 4]
     # a copy in progress (6 tokens matched) earns a long one, from where the longer match
     # was, not from a later place that matches only the last 3 tokens
     copied = [20, 10, 11, 12, 13, 14, 50, 51, 52, 53, 54, 55, 56, 57]
