@@ -28,7 +28,7 @@ from .model import Model
 from .sampling import Sampler
 from .speculative_sampling import DraftToken, propose
 
-DEFAULT_LOOKUP = 3  # the longest n-gram prompt lookup matches
+DEFAULT_LOOKUP = 3  # prompt lookup measures a match at least this far back (and as far as the draft can use)
 SURE_MATCH = 4  # a lookup match this long is taken for a copy in progress (draft_length)
 MIN_LOOKUP_NGRAM = 2  # a one-token match guesses wrong too often to pay for its check
 DEFAULT_DRAFT_MAX = 16  # guesses per check at most; prompt lookup guesses as many as its match earns

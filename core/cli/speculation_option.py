@@ -17,8 +17,9 @@ def add_speculation_args(p) -> None:
     g.add_argument("--draft-max", type=int, default=DEFAULT_DRAFT_MAX, metavar="K",
                    help=f"at most K guessed tokens checked per forward, 1-{MAX_DRAFT_MAX} (default {DEFAULT_DRAFT_MAX})")
     g.add_argument("--lookup", type=int, default=DEFAULT_LOOKUP, metavar="N",
-                   help=f"prompt lookup: guess what followed the last N tokens (down to 2) where they appeared "
-                        f"before in the prompt or reply (default {DEFAULT_LOOKUP}; 0 off)")
+                   help=f"prompt lookup: guess what followed the reply's last tokens (2 or more, matches measured "
+                        f"at least N back) where they appeared before in the prompt or reply, more guesses the "
+                        f"longer the match (default {DEFAULT_LOOKUP}; 0 off)")
     g.add_argument("--no-lookup", dest="lookup", action="store_const", const=0, help="no prompt lookup")
 
 
