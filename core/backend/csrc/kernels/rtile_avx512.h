@@ -365,7 +365,12 @@ RTK_Q4K(5)
 RTK_Q4K(6)
 RTK_Q4K(7)
 RTK_Q4K(8)
-RT_DRIVER(q4_k, mm_q4_k, 1)
+/* One token of Q4_K stays on its one-token kernel: on matrices streamed
+ * from memory (the 7B shape's, file-backed pages) the 16-row transposes
+ * ran slower than its 4-row groups (7B decode 8.0 -> 11.2 tok/s, medians of 3 alternating
+ * runs, 2026-11-28), while on cache-resident ones (Gemma 3) they only won
+ * ~10% of one product. */
+RT_DRIVER(q4_k, mm_q4_k, 2)
 #undef NPAIR
 
 /* Q6_K: low nibbles at 0 (byte 64h + l: element 128h + l, high nibble
