@@ -68,16 +68,6 @@ static inline __m512i rt_pair_ctl(int j) { return rt_ctl(0x80008000u | (uint32_t
 /* The same in the high byte of each int16 (for an arithmetic shift). */
 static inline __m512i rt_pair_hi_ctl(int j) { return rt_ctl(0x00800080u | (uint32_t)(j + 1) << 24 | (uint32_t)j << 8); }
 
-/* float(256 * i1 + i2) per lane, the exact value rounded once. */
-static inline __m512 rt_two_level(__m512i i1, __m512i i2) {
-    const __m512d k = _mm512_set1_pd(256.0);
-    __m512d lo = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(i1)), k,
-                                 _mm512_cvtepi32_pd(_mm512_castsi512_si256(i2)));
-    __m512d hi = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(i1, 1)), k,
-                                 _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(i2, 1)));
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
-}
-
 /* The token loops spelled out, one named register per token (as the tile
  * kernels: gcc keeps per-token arrays on the stack). */
 #define RT_EACH1(X) X(0)
@@ -284,14 +274,14 @@ RT32_ALL(q8_0, 34, 128, 0)
     {                                                                                          \
         RTK_MINS(t)                                                                            \
         __m512 dx = _mm512_set1_ps(xd[(size_t)(t) * nb + i]);                                  \
-        acc##t = _mm512_fmadd_ps(rt_two_level(is##t, js##t), _mm512_mul_ps(d, dx), acc##t);    \
-        acc##t = _mm512_fnmadd_ps(rt_two_level(m1##t, m2##t), _mm512_mul_ps(dm, dx), acc##t);  \
+        acc##t = _mm512_fmadd_ps(two_level16(is##t, js##t), _mm512_mul_ps(d, dx), acc##t);    \
+        acc##t = _mm512_fnmadd_ps(two_level16(m1##t, m2##t), _mm512_mul_ps(dm, dx), acc##t);  \
     }
 #define RTK_FINISH_OFF(t)                                                                      \
     {                                                                                          \
         RTK_MINS(t)                                                                            \
         __m512 dx = _mm512_set1_ps(xd[(size_t)(t) * nb + i]);                                  \
-        __m512 v = rt_two_level(_mm512_sub_epi32(is##t, m1##t), _mm512_sub_epi32(js##t, m2##t)); \
+        __m512 v = two_level16(_mm512_sub_epi32(is##t, m1##t), _mm512_sub_epi32(js##t, m2##t)); \
         acc##t = _mm512_fmadd_ps(v, _mm512_mul_ps(d, dx), acc##t);                             \
     }
 

@@ -10,6 +10,17 @@
 #error "define SIMD_VNNI (0 or 1) before including simd_avx512.h"
 #endif
 
+/* float(256 * i1 + i2) per lane, the exact value rounded once (kernels.h's
+ * two_level; exact in double): the tile and register-tile kernels' scale step. */
+static inline __m512 two_level16(__m512i i1, __m512i i2) {
+    const __m512d k = _mm512_set1_pd(256.0);
+    __m512d lo = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(i1)), k,
+                                 _mm512_cvtepi32_pd(_mm512_castsi512_si256(i2)));
+    __m512d hi = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(i1, 1)), k,
+                                 _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(i2, 1)));
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+}
+
 /* u8 x s8, 4 products summed per int32 lane; and acc + int16 pair products. */
 #if SIMD_VNNI
 static inline __m512i dot_us8_512(__m512i u, __m512i s) {

@@ -18,6 +18,9 @@
 
 #include <immintrin.h>
 
+#define SIMD_VNNI 1
+#include "simd_avx512.h" /* two_level16 */
+
 static inline __m512i bcast32(const void *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -53,17 +56,6 @@ static inline __m512i dpwssd_bcast(__m512i acc, __m512i q, const void *p) {
  * group paid a store-to-load round trip. */
 #define EACH_T1(X) X(0)
 #define EACH_T4(X) X(0) X(1) X(2) X(3)
-
-/* float(256 * i1 + i2) per lane, the exact value rounded once (kernels.h's
- * two_level; exact in double). */
-static inline __m512 two_level16(__m512i i1, __m512i i2) {
-    const __m512d k = _mm512_set1_pd(256.0);
-    __m512d lo = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(i1)), k,
-                                 _mm512_cvtepi32_pd(_mm512_castsi512_si256(i2)));
-    __m512d hi = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(i1, 1)), k,
-                                 _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(i2, 1)));
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
-}
 
 /* Groups of one sub-block, spelled out: with a loop over them gcc kept the
  * accumulators moving between registers every group (two moves per
