@@ -305,6 +305,8 @@ class ChordApp(App):
             self.notify(f"Draft model {draft}: {err}", title="Speculative decoding", severity="error", timeout=10)
             self.chat.side_panel.show_speculation(*self.engine.speculation)
             return
+        self.config.lookup, self.config.draft_model = lookup, draft  # the next start begins with them
+        self.schedule_config_save()
         if warning:
             self.notify(warning, title="Speculative decoding", severity="warning", timeout=8)
 

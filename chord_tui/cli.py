@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             if chat and args.draft:
                 resolve_model(args.draft)
             return launch(getattr(args, "model", None), engine_options(args) if chat else None,
-                          speculation=speculation, draft=args.draft if chat else None)
+                          speculation=speculation, draft=args.draft if chat else None,
+                          lookup_given=chat and args.lookup is not None)
         return int(args.func(args) or 0)
     except ChordError as err:
         print(f"chord-chat: error: {err}", file=sys.stderr)

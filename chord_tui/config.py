@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chord_core.atomic_file import atomic_write_text
+from chord_core.drafters import DEFAULT_LOOKUP, Speculation
 from chord_core.sampling import SamplerSettings
 
 DEFAULT_THEME = "textual-dark"
@@ -41,6 +42,8 @@ _TOP_LEVEL_TYPES: dict[str, tuple[type, ...]] = {
     "last_model": (str,),
     "theme": (str,),
     "context_size": (int,),
+    "lookup": (bool,),
+    "draft_model": (str,),
 }
 
 
@@ -57,6 +60,8 @@ class AppConfig:
     last_model: str | None = None
     theme: str = DEFAULT_THEME
     context_size: int | None = None  # None: the model's default (its training context, at most 4096)
+    lookup: bool = True  # prompt lookup, as the side panel's switch last left it
+    draft_model: str | None = None  # the side panel's draft model (a library name), None: none
     # Not saved: what went wrong while loading, for the App to show once.
     warning: str | None = field(default=None, compare=False)
     # Not saved: the file this was loaded from, where save() writes by default.
@@ -127,6 +132,15 @@ class AppConfig:
 
     def replace(self, **changes: Any) -> AppConfig:
         return dataclasses.replace(self, **changes)
+
+    def speculation_at_start(self, speculation: Speculation | None, draft: str | None,
+                             lookup_given: bool) -> tuple[Speculation, str | None]:
+        """What the engine starts with: the command line's choices where it made
+        them (``lookup_given``: --lookup/--no-lookup; ``draft``: --draft), else
+        the ones saved from the side panel."""
+        spec = speculation or Speculation()
+        lookup = spec.lookup if lookup_given else (DEFAULT_LOOKUP if self.lookup else 0)
+        return Speculation(lookup=lookup, draft_max=spec.draft_max), draft if draft is not None else self.draft_model
 
 
 def _resolve(path: str | Path | None) -> Path:

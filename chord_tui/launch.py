@@ -6,10 +6,11 @@ import sys
 
 
 def launch(model: str | None = None, engine_options: dict | None = None, speculation=None,
-           draft: str | None = None) -> int:
+           draft: str | None = None, lookup_given: bool = False) -> int:
     """``engine_options``: Model.load's backend/threads/kv_type keywords (chord_core.cli.common);
     ``speculation``/``draft``: prompt lookup, guesses per check, a draft model (``--lookup``, ``--draft-max``,
-    ``--draft``)."""
+    ``--draft``); ``lookup_given``: --lookup or --no-lookup was on the command line. Lookup and the draft
+    model not given there are the ones the side panel last chose (config.toml)."""
     # Imported here so the CLI's engine verbs never pay for Textual or the engine.
     from chord_tui.app import ChordApp
     from chord_tui.config import AppConfig
@@ -22,8 +23,10 @@ def launch(model: str | None = None, engine_options: dict | None = None, specula
         print(f"chord-chat: error: {err}", file=sys.stderr)
         return 1
     try:
-        app = ChordApp(engine=CoreEngine(load_options=engine_options, speculation=speculation, draft=draft), store=store, config=AppConfig.load(),
-                       model=model)
+        config = AppConfig.load()
+        speculation, draft = config.speculation_at_start(speculation, draft, lookup_given)
+        app = ChordApp(engine=CoreEngine(load_options=engine_options, speculation=speculation, draft=draft),
+                       store=store, config=config, model=model)
         app.run()
     finally:
         store.close()

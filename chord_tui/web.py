@@ -44,10 +44,11 @@ def register(sub) -> None:
 
 
 def app_command(model: str | None, engine_options: dict[str, Any], speculation: Speculation | None = None,
-                draft: str | None = None) -> str:
+                draft: str | None = None, lookup_given: bool = True) -> str:
     """The shell command textual-serve runs per browser session: the chat UI
     on this interpreter with the same model, engine and speculation options
-    (``speculation``/``draft`` as ``launch`` takes them; None: chat's defaults)."""
+    (``speculation``/``draft`` as ``launch`` takes them; None: chat's defaults;
+    ``lookup_given``: pass --lookup on, else each tab starts with the saved choice)."""
     argv = [sys.executable, "-m", "chord_tui", "chat"]
     if model:
         argv.append(model)
@@ -57,7 +58,9 @@ def app_command(model: str | None, engine_options: dict[str, Any], speculation: 
     if engine_options.get("gpu_layers") is not None:
         argv += ["--gpu-layers", str(engine_options["gpu_layers"])]
     if speculation is not None:
-        argv += ["--lookup", str(speculation.lookup), "--draft-max", str(speculation.draft_max)]
+        argv += ["--draft-max", str(speculation.draft_max)]
+        if lookup_given:  # else the chat UI starts with the side panel's saved choice
+            argv += ["--lookup", str(speculation.lookup)]
     if draft:
         argv += ["--draft", draft]
     return shlex.join(argv)
@@ -93,7 +96,8 @@ def run(args) -> int:
     warning = exposure_warning(args.host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    server = ChordWebServer(app_command(args.model, options, speculation, args.draft), host=args.host, port=args.port,
+    server = ChordWebServer(app_command(args.model, options, speculation, args.draft,
+                                        lookup_given=args.lookup is not None), host=args.host, port=args.port,
                             public_url=args.public_url)
     server.serve()
     return 0

@@ -181,3 +181,20 @@ def test_context_size_round_trips_and_a_bad_one_is_named(tmp_path):
         path.write_text(f"context_size = {bad}\n", encoding="utf-8")
         cfg = AppConfig.load(path)
         assert cfg.context_size is None and f"context_size = " in cfg.warning
+
+
+def test_the_side_panels_speculation_round_trips_and_the_command_line_wins_at_start(tmp_path):
+    from chord_core.drafters import DEFAULT_LOOKUP, Speculation
+
+    path = tmp_path / "config.toml"
+    AppConfig(lookup=False, draft_model="smollm2-tiny-draft").save(path)
+    saved = AppConfig.load(path)
+    assert (saved.lookup, saved.draft_model) == (False, "smollm2-tiny-draft")
+    # nothing on the command line: the saved choices
+    assert saved.speculation_at_start(Speculation(draft_max=6), None, lookup_given=False) == (
+        Speculation(lookup=0, draft_max=6), "smollm2-tiny-draft")
+    # --lookup 3 --draft other: the command line's
+    assert saved.speculation_at_start(Speculation(lookup=3), "other", lookup_given=True) == (
+        Speculation(lookup=3), "other")
+    assert AppConfig().speculation_at_start(None, None, lookup_given=False) == (
+        Speculation(lookup=DEFAULT_LOOKUP), None)

@@ -8,6 +8,7 @@ from fake_engine import FakeEngine, entry, make_app, send, settle
 from textual.widgets import Select, Switch
 
 from chord_core.events import Stats
+from chord_tui.config import AppConfig
 from chord_tui.widgets.status_bar import StatusBar
 
 SIZE = (140, 60)
@@ -60,3 +61,6 @@ async def test_the_switch_and_the_draft_picker_set_the_engines_speculation(tmp_p
         assert picker.value == "smollm2-tiny-draft"
         assert any("vocabulary differs" in str(n.message) for n in app._notifications)
         assert engine.ui_thread_calls == []
+        app.save_config()  # what the save timer does
+    saved = AppConfig.load(tmp_path / "config.toml")  # the next start begins with the last choice that took
+    assert (saved.lookup, saved.draft_model) == (False, "smollm2-tiny-draft")

@@ -181,6 +181,7 @@ def test_launch_builds_the_app_on_the_core_engine(monkeypatch, tmp_path):
     import sys
     import types
 
+    from chord_core.drafters import Speculation
     from chord_tui import launch as launch_mod
     from chord_tui.app import ChordApp
     from fake_engine import FakeEngine
@@ -201,7 +202,8 @@ def test_launch_builds_the_app_on_the_core_engine(monkeypatch, tmp_path):
 
     monkeypatch.setattr(ChordApp, "run", fake_run)
     assert launch_mod.launch("gemma-3-270m", {"backend": "numpy"}) == 0
-    assert seen["options"] == {"load_options": {"backend": "numpy"}, "draft": None, "speculation": None}
+    # no config saved yet, no flags: lookup on, no draft
+    assert seen["options"] == {"load_options": {"backend": "numpy"}, "draft": None, "speculation": Speculation()}
     assert isinstance(seen["engine"], FakeEngine) and seen["model"] == "gemma-3-270m"
     assert seen["store"].path.name == "conversations.db"
 

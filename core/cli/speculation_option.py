@@ -16,7 +16,7 @@ def add_speculation_args(p) -> None:
                    help="a smaller model with the same vocabulary that guesses ahead (library name or .gguf path)")
     g.add_argument("--draft-max", type=int, default=DEFAULT_DRAFT_MAX, metavar="K",
                    help=f"at most K guessed tokens checked per forward, 1-{MAX_DRAFT_MAX} (default {DEFAULT_DRAFT_MAX})")
-    g.add_argument("--lookup", type=int, default=DEFAULT_LOOKUP, metavar="N",
+    g.add_argument("--lookup", type=int, default=None, metavar="N",  # None: not given (the TUI then uses its saved choice)
                    help=f"prompt lookup: guess what followed the reply's last tokens (2 or more, matches measured "
                         f"at least N back) where they appeared before in the prompt or reply, more guesses the "
                         f"longer the match (default {DEFAULT_LOOKUP}; 0 off)")
@@ -25,7 +25,7 @@ def add_speculation_args(p) -> None:
 
 def check_speculation_args(args) -> Speculation:
     """The numbers checked (one-line errors) before any model is loaded."""
-    return Speculation(lookup=args.lookup, draft_max=args.draft_max)
+    return Speculation(lookup=DEFAULT_LOOKUP if args.lookup is None else args.lookup, draft_max=args.draft_max)
 
 
 def speculation_for(args, target: Model, load_model) -> Speculation:
