@@ -41,6 +41,15 @@ SPELLING = ("The new library opens on Monday the 3rd of March, and everyone is w
             "ceremony, which starts at ten o'clock in the morning. There will be refreshments for all visitors and "
             "a short speech from the mayor, who has supported the project since its beginning. Parking is available "
             "behind the building, but space is limitted, so we recomend that you walk or take the bus.")
+# longer, a handful of misspelled words (vegtables, surounding, untill, familys, recomends), the rest
+# to be returned unchanged: both models return it nearly whole, with their own small edits
+MARKET = ("Every spring the town of Millbrook holds a market in the old square. Farmers bring fresh vegtables, "
+          "eggs and honey from the surounding hills, and bakers sell bread that is still warm from the oven. "
+          "Children run between the stalls while their parents talk with neighbours they have not seen all "
+          "winter. In the afternoon a band plays on the steps of the town hall, and people dance untill the "
+          "sun goes down. The market has been held every year since 1887, and many familys have had a stall "
+          "there for generations. Visitors are always welcome, and the town council recomends arriving early, "
+          "because the best produce is often sold out by noon.")
 CODE = '''def load_items(path):
     items = []
     with open(path) as handle:
@@ -64,6 +73,9 @@ TASKS = {
                           f"{PARAGRAPH}", f"Original: {PARAGRAPH}\nCorrected: "),
     "correct spelling": (f"Correct the spelling of this paragraph and return the whole corrected paragraph:\n\n"
                          f"{SPELLING}", f"Original: {SPELLING}\nCorrected: "),
+    "fix typos, long": (f"Correct the spelling mistakes in this text. Change nothing else and return the whole text:"
+                        f"\n\n{MARKET}", f"Text with spelling mistakes:\n{MARKET}\n\nThe same text with the spelling "
+                                          f"mistakes corrected:\n"),
     "code, one change": (f"Repeat this code exactly, but rename the variable `items` to `entries`:\n\n```python\n"
                          f"{CODE}\n```", f"```python\n{CODE}\n```\nThe same code with `items` renamed to `entries`:"
                                          f"\n```python\n"),

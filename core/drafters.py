@@ -5,10 +5,10 @@ reply so far, the token about to be evaluated last); the generator checks
 them all in one forward of the target model (generator.py) and keeps the
 ones the target agrees with (speculative_sampling.py). Two kinds:
 
-- ``PromptLookup``: the longest n-gram ending the context that also occurs
-  earlier in it, and the tokens that followed it there. No second model;
-  it pays where the reply copies its input (rewrites, corrections, code
-  edits) and costs one search per step elsewhere.
+- ``PromptLookup`` (prompt_lookup.py): the tokens that followed the
+  context's tail earlier in it, following a copy across the reply's edits.
+  No second model; it pays where the reply copies its input (rewrites,
+  corrections, code edits) and costs one search per step elsewhere.
 - ``DraftModel``: a smaller model with the same vocabulary, run ahead k
   steps on its own KV cache, which follows the context by prefix reuse
   (so a rejected guess is rolled back by the next call's truncate).
@@ -19,18 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from .backend.base import ROW_EXACT_MAX_T
 from .errors import ChordError
 from .kv_cache import KVCache
 from .model import Model
+from .prompt_lookup import DEFAULT_LOOKUP, MIN_LOOKUP_NGRAM, PromptLookup  # noqa: F401 (the drafters' one home)
 from .sampling import Sampler
 from .speculative_sampling import DraftToken, propose
 
-DEFAULT_LOOKUP = 3  # prompt lookup measures a match at least this far back (and as far as the draft can use)
-SURE_MATCH = 4  # a lookup match this long is taken for a copy in progress (draft_length)
-MIN_LOOKUP_NGRAM = 2  # a one-token match guesses wrong too often to pay for its check
 DEFAULT_DRAFT_MAX = 16  # guesses per check at most; prompt lookup guesses as many as its match earns
 MAX_DRAFT_MAX = ROW_EXACT_MAX_T - 1  # a check of more rows than that is no longer exact
 MAX_LOOKUP = 16
@@ -69,46 +65,6 @@ OFF = Speculation(lookup=0)
 
 class Drafter(Protocol):
     def propose(self, context: list[int], k: int, sampler: Sampler) -> list[DraftToken]: ...
-
-
-class PromptLookup:
-    def __init__(self, max_ngram: int = DEFAULT_LOOKUP, min_ngram: int = MIN_LOOKUP_NGRAM):
-        self.max_ngram, self.min_ngram = max_ngram, min_ngram
-
-    def propose(self, context: list[int], k: int, sampler: Sampler | None = None) -> list[DraftToken]:
-        """The tokens after the earlier occurrence of the context's longest
-        matching tail (at least ``min_ngram`` tokens; the latest among equals),
-        at most ``k``: as many as ``draft_length`` grants the match.
-
-        The match length is how long the reply has been copying from there:
-        a tail that matches 20 tokens back is a copy in progress and earns a
-        long draft, a 2-token match (common words in free text) a short one,
-        since a check's cost grows with every row and most such guesses miss."""
-        ctx = np.asarray(context, dtype=np.int64)
-        n = len(ctx)
-        if k <= 0 or n <= self.min_ngram:
-            return []
-        ends = np.flatnonzero(ctx[:n - 1] == ctx[n - 1]) + 1  # just after each earlier copy of the last token
-        length = 1
-        longest = max(self.max_ngram, k)  # a longer match cannot lengthen the draft
-        while length < longest:
-            room = ends[ends > length]  # room for one more token before the match
-            longer = room[ctx[room - length - 1] == ctx[n - length - 1]]
-            if not longer.size:
-                break
-            ends, length = longer, length + 1
-        if length < self.min_ngram:
-            return []
-        at = int(ends[-1])  # the latest: a reply repeating itself, or the nearest copy
-        return [DraftToken(int(t)) for t in ctx[at:at + min(k, draft_length(length))]]
-
-
-def draft_length(match: int) -> int:
-    """Guesses for a lookup match of ``match`` tokens. Measured on free chat
-    (benchmarks/speculative.py), 2- and 3-token matches are mostly chance and
-    a check of their guesses is a loss unless it is short; from 4 tokens on a
-    copy is likely under way and runs on: one guess more than matched."""
-    return match + 1 if match >= SURE_MATCH else max(1, match - 1)
 
 
 class DraftModel:

@@ -165,6 +165,7 @@ class Generator:
              extra_stops: tuple[str, ...]) -> PyGenerator[Event, None, GenerationResult]:
         model, tok, cache = self.model, self.model.tokenizer, self.cache
         n_ctx = cache.n_ctx
+        self._lookup = None  # prompt lookup follows one reply's copying and its guesses' fate: afresh for each
         first = source.snapshot()
         sampler = Sampler(source, seed=first.seed)
         t_start = time.perf_counter()
