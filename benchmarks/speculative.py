@@ -3,15 +3,17 @@
     python benchmarks/speculative.py                      # SmolLM2 and Gemma 3 270M, prompt lookup
     python benchmarks/speculative.py --reps 7 --json out.json
     python benchmarks/speculative.py --draft-pair         # also a random-weight target/draft pair
+    python benchmarks/speculative.py --model smollm2 --task "free chat" --reps 11   # one task, alternately
 
-Tasks: two input-grounded ones (correct a given paragraph and return it
-whole; repeat a code block with one change) and free chat (a story, an
-explanation), each greedy (temperature 0) with a fixed token budget. Each
-repetition runs plain decoding and then each speculative setting, one after
-the other, so a busy machine slows them alike; the table gives medians of
-the effective decode rate (tokens after the first, per second of decoding),
-the ratio to plain decoding, and the share of guesses kept. Every
-speculative run is checked to give exactly the plain run's tokens.
+Tasks: input-grounded ones (correct a given paragraph and return it whole:
+its grammar, its spelling, a longer one with a handful of misspellings;
+repeat a code block with one change) and free chat (a story), each greedy (temperature 0) with a fixed token budget. Each
+repetition runs plain decoding and each speculative setting one after the
+other, so a busy machine slows them alike; the table gives medians of the
+effective decode rate (tokens after the first, per second of decoding), the
+median of each repetition's ratio to plain decoding, the share of guesses
+kept, and the share of the reply that copies its prompt. Every speculative
+run is checked to give exactly the plain run's tokens.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from chord_core.drafters import OFF, Speculation
-from chord_core.events import Done
+from chord_core.events import Done, Started
 from chord_core.model import Model
 from chord_core.sampling import SamplerSettings
 from chord_core.session import ChatSession
@@ -67,6 +69,7 @@ def total_count(items):
     for name, count in items:
         total += count
     return total'''
+COPY_RUN = 4  # a stretch of the reply this long found in the prompt counts as copied (shorter: chance)
 TASKS = {
     # (chat message, completion prompt for a base model)
     "correct paragraph": (f"Correct the grammar of this paragraph and return the whole corrected paragraph:\n\n"
@@ -96,7 +99,8 @@ def gemma_path() -> Path:
     return out if out.exists() else Path(pkg.assemble(out))
 
 
-def reply(model: Model, task: str, speculation: Speculation, max_tokens: int) -> Done:
+def reply(model: Model, task: str, speculation: Speculation, max_tokens: int) -> tuple[Done, list[int]]:
+    """The reply's Done event and the prompt's token ids."""
     session = ChatSession(model, n_ctx=2048, speculation=speculation)
     message, completion = TASKS[task]
     settings = SamplerSettings(temperature=0, max_tokens=max_tokens)
@@ -104,34 +108,60 @@ def reply(model: Model, task: str, speculation: Speculation, max_tokens: int) ->
         events = session.stream([{"role": "user", "content": message}], settings)
     else:
         events = session.complete(completion, settings)
-    return next(e for e in events if isinstance(e, Done))
+    n_prompt = 0
+    for event in events:
+        if isinstance(event, Started):
+            n_prompt = event.prompt_tokens
+        elif isinstance(event, Done):
+            return event, list(session.cache.tokens[:n_prompt])
+    raise SystemExit(f"{model.info.name}, {task}: the reply never finished")
+
+
+def copied_share(prompt: list[int], reply_ids: tuple[int, ...], run: int = COPY_RUN) -> float:
+    """The share of the reply's tokens that lie in a stretch of at least ``run``
+    tokens found in the prompt as well: how much of the reply copies its input
+    (the model's doing; a lookup can only guess what is copied)."""
+    seen = {tuple(prompt[i:i + run]) for i in range(len(prompt) - run + 1)}
+    copied = [False] * len(reply_ids)
+    for i in range(len(reply_ids) - run + 1):
+        if tuple(reply_ids[i:i + run]) in seen:
+            copied[i:i + run] = [True] * run
+    return sum(copied) / len(copied) if copied else 0.0
 
 
 def measure(model: Model, settings: dict[str, Speculation], tasks, reps: int, max_tokens: int) -> list[dict]:
+    """Each repetition runs plain decoding and every setting one after the
+    other (in reverse order every other time, so that neither always goes
+    first on a machine whose load drifts); a setting's ratio to plain is the
+    median of the repetitions' own ratios (paired)."""
     rows = []
+    names = ["plain", *settings]
     for task in tasks:
-        rates: dict[str, list[float]] = {name: [] for name in ["plain", *settings]}
+        rates: dict[str, list[float]] = {name: [] for name in names}
+        ratios: dict[str, list[float]] = {name: [] for name in names}
         kept: dict[str, list[float]] = {name: [] for name in settings}
-        tokens = 0
-        for _ in range(reps):
-            plain = reply(model, task, OFF, max_tokens)
-            rates["plain"].append(plain.stats.decode_tok_s)
-            tokens = len(plain.token_ids)
-            for name, speculation in settings.items():
-                done = reply(model, task, speculation, max_tokens)
-                if done.token_ids != plain.token_ids:
+        for rep in range(reps):
+            done = {}
+            for name in (names if rep % 2 == 0 else names[::-1]):
+                done[name], prompt = reply(model, task, settings.get(name, OFF), max_tokens)
+            plain = done["plain"]
+            for name in names:
+                if done[name].token_ids != plain.token_ids:
                     raise SystemExit(f"{model.info.name}, {task}, {name}: not the tokens of plain decoding")
-                rates[name].append(done.stats.decode_tok_s)
-                kept[name].append(done.stats.acceptance or 0.0)
-        base = statistics.median(rates["plain"])
-        for name in rates:
-            rate = statistics.median(rates[name])
+                rates[name].append(done[name].stats.decode_tok_s)
+                ratios[name].append(done[name].stats.decode_tok_s / plain.stats.decode_tok_s)
+                if name in kept:
+                    kept[name].append(done[name].stats.acceptance or 0.0)
+        tokens, copied = len(plain.token_ids), copied_share(prompt, plain.token_ids)
+        for name in names:
             row = {"model": model.info.name, "task": task, "setting": name, "tokens": tokens,
-                   "tok_s": round(rate, 1), "speedup": round(rate / base, 2),
+                   "copied": round(copied, 2), "tok_s": round(statistics.median(rates[name]), 1),
+                   "speedup": round(statistics.median(ratios[name]), 2),
                    "kept": round(statistics.median(kept[name]), 2) if name in kept else None}
             rows.append(row)
-            print(f"{row['model']:<28} {task:<18} {name:<22} {tokens:>4} tok {row['tok_s']:>7.1f} tok/s "
-                  f"x{row['speedup']:<5} kept {row['kept'] if row['kept'] is not None else '-'}", flush=True)
+            print(f"{row['model']:<28} {task:<18} {name:<22} {tokens:>4} tok copied {copied:4.0%} "
+                  f"{row['tok_s']:>7.1f} tok/s x{row['speedup']:<5} kept {row['kept'] if row['kept'] is not None else '-'}",
+                  flush=True)
     return rows
 
 
@@ -156,16 +186,19 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", choices=["smollm2", "gemma"], action="append", help="only these (default both)")
+    ap.add_argument("--task", choices=list(TASKS), action="append", help="only these tasks (default all)")
     ap.add_argument("--draft-pair", action="store_true", help="also a random-weight target with a random draft")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    tasks = args.task or list(TASKS)
     rows = []
-    for path in (smollm2_path(), gemma_path()):
-        model = Model.load(path, threads=args.threads)
+    for name in args.model or ["smollm2", "gemma"]:
+        model = Model.load(smollm2_path() if name == "smollm2" else gemma_path(), threads=args.threads)
         rows += measure(model, {"lookup (default)": Speculation(),
                                 "lookup, draft-max 6": Speculation(draft_max=6)},
-                        TASKS, args.reps, args.max_tokens)
-        if path == smollm2_path():  # itself as draft: every guess kept, so this is the check's whole cost
+                        tasks, args.reps, args.max_tokens)
+        if name == "smollm2" and args.task is None:  # itself as draft: every guess kept, so this is the check's whole cost
             rows += measure(model, {"draft = itself, k 4": Speculation(lookup=0, draft_max=4, draft_model=model)},
                             ["correct paragraph"], args.reps, args.max_tokens)
     if args.draft_pair:
