@@ -18,8 +18,8 @@ def add_speculation_args(p) -> None:
                    help=f"at most K guessed tokens checked per forward, 1-{MAX_DRAFT_MAX} (default {DEFAULT_DRAFT_MAX})")
     g.add_argument("--lookup", type=int, default=None, metavar="N",  # None: not given (the TUI then uses its saved choice)
                    help=f"prompt lookup: guess what followed the reply's last tokens (2 or more, matches measured "
-                        f"at least N back) where they appeared before in the prompt or reply, more guesses the "
-                        f"longer the match (default {DEFAULT_LOOKUP}; 0 off)")
+                        f"at least N back) where they appeared before in the prompt or reply, following a copy "
+                        f"across the reply's edits, more guesses the longer it runs (default {DEFAULT_LOOKUP}; 0 off)")
     g.add_argument("--no-lookup", dest="lookup", action="store_const", const=0, help="no prompt lookup")
 
 
