@@ -140,6 +140,7 @@ def measure(model: Model, settings: dict[str, Speculation], tasks, reps: int, ma
         rates: dict[str, list[float]] = {name: [] for name in names}
         ratios: dict[str, list[float]] = {name: [] for name in names}
         kept: dict[str, list[float]] = {name: [] for name in settings}
+        checks: dict[str, tuple[int, int]] = {}  # forwards of the reply, rows they evaluated
         for rep in range(reps):
             done = {}
             for name in (names if rep % 2 == 0 else names[::-1]):
@@ -152,16 +153,20 @@ def measure(model: Model, settings: dict[str, Speculation], tasks, reps: int, ma
                 ratios[name].append(done[name].stats.decode_tok_s / plain.stats.decode_tok_s)
                 if name in kept:
                     kept[name].append(done[name].stats.acceptance or 0.0)
+                stats = done[name].stats  # each forward after the first token gives one token besides the kept guesses
+                forwards = max(1, stats.generated - 1 - stats.draft_accepted)
+                checks[name] = (forwards, forwards + stats.draft_proposed)
         tokens, copied = len(plain.token_ids), copied_share(prompt, plain.token_ids)
         for name in names:
             row = {"model": model.info.name, "task": task, "setting": name, "tokens": tokens,
                    "copied": round(copied, 2), "tok_s": round(statistics.median(rates[name]), 1),
                    "speedup": round(statistics.median(ratios[name]), 2),
-                   "kept": round(statistics.median(kept[name]), 2) if name in kept else None}
+                   "kept": round(statistics.median(kept[name]), 2) if name in kept else None,
+                   "forwards": checks[name][0], "rows": checks[name][1]}
             rows.append(row)
             print(f"{row['model']:<28} {task:<18} {name:<22} {tokens:>4} tok copied {copied:4.0%} "
-                  f"{row['tok_s']:>7.1f} tok/s x{row['speedup']:<5} kept {row['kept'] if row['kept'] is not None else '-'}",
-                  flush=True)
+                  f"{row['tok_s']:>7.1f} tok/s x{row['speedup']:<5} kept {row['kept'] if row['kept'] is not None else '-'} "
+                  f"forwards {row['forwards']} rows {row['rows']}", flush=True)
     return rows
 
 
