@@ -1,4 +1,4 @@
-"""The compiled parts: three C extensions, built by the package's own build.
+"""The compiled parts: four C extensions, built by the package's own build.
 
 Everything else is declared in pyproject.toml. The extensions are
 ``optional``: where no C compiler is available the install still succeeds
@@ -40,4 +40,7 @@ setup(ext_modules=[
     # the GGUF reader's string arrays (a vocabulary), not a backend's: the
     # reader falls back to its Python loop without it
     _extension("_gguf_strings", "core/csrc"),
+    # the sampler's pass over each token's logits; without it the sampler
+    # runs its NumPy reference (core/logit_scan.py)
+    _extension("_sampling", "core/csrc/sampling", _NO_CONTRACT),
 ])

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import ChordError
+from .logit_scan import LogitScan, Scanner, default_scanner, rank
 from .rng import Mt19937Uniform
 
 N_ALTERNATIVES = 5
@@ -213,31 +214,8 @@ def apply_penalties(logits: np.ndarray, history: list[int], settings: SamplerSet
 
 
 def top_k(logits: np.ndarray, k: int) -> Candidates:
-    """The ``k`` highest logits, sorted (all of them when k <= 0)."""
-    n = logits.shape[0]
-    if 0 < k < n:
-        ids = _top_k_ids(logits, k)
-    else:
-        ids = np.arange(n)
-    values = logits[ids]
-    order = np.lexsort((ids, -values))  # by logit, ties by id, so runs are reproducible
-    return Candidates(ids[order].astype(np.int64), values[order])
-
-
-def _top_k_ids(logits: np.ndarray, k: int) -> np.ndarray:
-    """Ids of the k highest logits, unordered; O(n), the vocabulary is never sorted.
-
-    Most of a large vocabulary sits far below the best logit: one comparison
-    pass keeps a small superset of the top k (every token left out is below
-    every token kept, so the superset holds them all) and the partition runs
-    on that. If the pass keeps too few or too many, partition everything."""
-    n = logits.shape[0]
-    if n > 8192:
-        kept = np.flatnonzero(logits >= logits.max() - np.float32(16.0))
-        if k <= kept.size <= n // 16:
-            sub = logits[kept]
-            return kept[np.argpartition(sub, kept.size - k)[kept.size - k:]]
-    return np.argpartition(logits, n - k)[n - k:]
+    """The ``k`` highest logits, sorted by logit, ties by lower id (all of them when k <= 0)."""
+    return Candidates(*rank(logits, k))
 
 
 def typical_p(cands: Candidates, p: float) -> Candidates:
@@ -295,10 +273,15 @@ def _truncate_ranked(ranked: Candidates, settings: SamplerSettings) -> Candidate
 
 
 class Sampler:
-    """Draws tokens with a seeded generator; same seed, settings and logits give the same tokens."""
+    """Draws tokens with a seeded generator; same seed, settings and logits give the same tokens.
 
-    def __init__(self, settings: SamplerSettings | SettingsSource | None = None, seed: int | None = None):
+    ``scanner``: what reads the whole vocabulary once per token (logit_scan.py);
+    by default the one ``CHORD_SAMPLER`` names, else the compiled one."""
+
+    def __init__(self, settings: SamplerSettings | SettingsSource | None = None, seed: int | None = None,
+                 scanner: Scanner | None = None):
         self._source = as_settings_source(settings)
+        self._scanner = scanner or default_scanner()
         if seed is None:
             seed = self._source.snapshot().seed
         self.seed: int = secrets.randbits(32) if seed is None else int(seed)
@@ -311,16 +294,15 @@ class Sampler:
         settings = self._source.snapshot()  # once per token: a change applies from the next one
         penalized = apply_penalties(logits, history, settings)
         if settings.temperature < MIN_TEMPERATURE:
-            ranked = top_k(penalized, N_ALTERNATIVES)
-            token = int(np.argmax(penalized))
-            reported_temperature = 1.0  # a greedy pick still reports the model's own odds
+            # a greedy pick still reports the model's own odds (T = 1)
+            scan = self._scanner.scan(penalized, N_ALTERNATIVES, 1.0)
+            token = scan.best
         else:
-            # one partial sort serves both the chain's top-k and the reported alternatives
+            # one scan serves both the chain's top-k and the reported alternatives
             k = settings.top_k
-            ranked = top_k(penalized, max(k, N_ALTERNATIVES) if k > 0 else 0)
-            token = self._draw(_truncate_ranked(ranked, settings))
-            reported_temperature = settings.temperature
-        return _report(penalized, token, reported_temperature, ranked.ids[:N_ALTERNATIVES])
+            scan = self._scanner.scan(penalized, max(k, N_ALTERNATIVES) if k > 0 else 0, settings.temperature)
+            token = self._draw(_truncate_ranked(Candidates(scan.ids, scan.logits), settings))
+        return _report(scan, penalized, token)
 
     def uniform(self) -> float:
         """The next number of the seeded stream, in [0, 1) (the speculative rule's draws)."""
@@ -340,23 +322,17 @@ class Sampler:
         return int(cands.ids[min(position, len(cands) - 1)])
 
 
-def report(penalized: np.ndarray, token: int, settings: SamplerSettings) -> SampledToken:
+def report(penalized: np.ndarray, token: int, settings: SamplerSettings,
+           scanner: Scanner | None = None) -> SampledToken:
     """``token``'s probability and the 5 most probable tokens, measured as ``Sampler.sample`` measures them."""
     greedy = settings.temperature < MIN_TEMPERATURE
-    return _report(penalized, token, 1.0 if greedy else settings.temperature,
-                   top_k(penalized, N_ALTERNATIVES).ids[:N_ALTERNATIVES])
+    scan = (scanner or default_scanner()).scan(penalized, N_ALTERNATIVES, 1.0 if greedy else settings.temperature)
+    return _report(scan, penalized, token)
 
 
-def _report(penalized: np.ndarray, token: int, temperature: float, top_ids: np.ndarray) -> SampledToken:
-    """Probabilities over the whole vocabulary of the chosen token and of ``top_ids``."""
-    inv_t = np.float32(1.0 / temperature)
-    peak = np.float32(np.max(penalized))
-    shifted = penalized - peak  # one temporary, reused in place
-    shifted *= inv_t
-    np.exp(shifted, out=shifted)
-    log_total = float(np.log(np.sum(shifted, dtype=np.float64)))
-
-    def prob(i: int) -> float:
-        return float(np.exp(float((penalized[i] - peak) * inv_t) - log_total))
-
-    return SampledToken(token, prob(token), tuple((int(i), prob(int(i))) for i in top_ids))
+def _report(scan: LogitScan, penalized: np.ndarray, token: int) -> SampledToken:
+    """Probabilities over the whole vocabulary of the chosen token and of the scan's 5 best."""
+    top = scan.ids[:N_ALTERNATIVES].tolist()
+    probs = scan.probs(N_ALTERNATIVES)
+    prob = probs[top.index(token)] if token in top else scan.prob(penalized[token])
+    return SampledToken(token, prob, tuple(zip(top, probs)))
