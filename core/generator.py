@@ -205,23 +205,29 @@ class Generator:
                          n_past=min(cache.n_past, kept_len), n_ctx=n_ctx,
                          draft_proposed=proposed, draft_accepted=accepted)
 
+        pieces: dict[int, str] = {}  # a reply shows the same few hundred tokens again and again
+
         def piece(i: int) -> str:
-            return tok.token_to_piece(i).decode("utf-8", errors="replace")
+            text = pieces.get(i)
+            if text is None:
+                text = pieces[i] = tok.token_to_piece(i).decode("utf-8", errors="replace")
+            return text
 
         while True:
             if cancel.is_set():
                 reason = "cancelled"
                 break
             settings = source.snapshot()  # read before every token: slider moves apply here
-            if settings != last_settings:  # kept in the record, so the reply stays reproducible
+            # a source hands out the same object until a change (an identity test first: this runs every token)
+            if settings is not last_settings and settings != last_settings:  # kept in the record: reproducible
                 old = last_settings.to_dict()
                 setting_changes.append({"at_token": len(generated),
                                         **{k: v for k, v in settings.to_dict().items() if old[k] != v}})
                 last_settings = settings
+                stops.stops = tuple(s for s in settings.stop + extra_stops if s)
             if settings.max_tokens is not None and len(generated) >= settings.max_tokens:
                 reason = "length"
                 break
-            stops.stops = tuple(s for s in settings.stop + extra_stops if s)
             in_cache = False  # the chosen token is a kept guess, already evaluated
             if rows:
                 row = rows.popleft()
