@@ -57,25 +57,32 @@ ALWAYS_INLINE float load1(const void *p, int64_t i, int f16)
     return f16 ? flash_half_to_float(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-/* Two rows x four keys: lane 4r + j of the result is q[r] . k[j]. */
-ALWAYS_INLINE __m256 dot_2x4(const float *q0, const float *q1, const void *const k[4], int64_t d, int f16)
+/* Two rows x four keys: lane 4r + j of the result is q[r] . k[j]; with `two`
+ * 0 (a constant at every call) only row 0 is computed (lanes 4..7 hold 0).
+ * Each accumulator is summed by the same tree whatever the other holds. */
+ALWAYS_INLINE __m256 dot_2x4(const float *q0, const float *q1, const void *const k[4], int64_t d, int f16, int two)
 {
     __m256 a[8];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++)
         a[i] = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= d; i += 8) {
-        const __m256 x0 = _mm256_loadu_ps(q0 + i), x1 = _mm256_loadu_ps(q1 + i);
+        const __m256 x0 = _mm256_loadu_ps(q0 + i);
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             const __m256 kv = load8(k[j], i, f16);
             a[j] = _mm256_fmadd_ps(x0, kv, a[j]);
-            a[4 + j] = _mm256_fmadd_ps(x1, kv, a[4 + j]);
+            if (two)
+                a[4 + j] = _mm256_fmadd_ps(_mm256_loadu_ps(q1 + i), kv, a[4 + j]);
         }
     }
     /* 8 vectors -> one of 8 sums: pairwise interleave-and-add, then halves */
     __m256 x[4], y[2];
+#pragma GCC unroll 4
     for (int t = 0; t < 4; t++)
         x[t] = _mm256_add_ps(_mm256_unpacklo_ps(a[2 * t], a[2 * t + 1]), _mm256_unpackhi_ps(a[2 * t], a[2 * t + 1]));
+#pragma GCC unroll 2
     for (int t = 0; t < 2; t++) {
         __m256d lo = _mm256_unpacklo_pd(_mm256_castps_pd(x[2 * t]), _mm256_castps_pd(x[2 * t + 1]));
         __m256d hi = _mm256_unpackhi_pd(_mm256_castps_pd(x[2 * t]), _mm256_castps_pd(x[2 * t + 1]));
@@ -88,46 +95,57 @@ ALWAYS_INLINE __m256 dot_2x4(const float *q0, const float *q1, const void *const
             for (int j = 0; j < 4; j++) {
                 const float kx = load1(k[j], i, f16);
                 tail[j] += q0[i] * kx;
-                tail[4 + j] += q1[i] * kx;
+                if (two)
+                    tail[4 + j] += q1[i] * kx;
             }
         s = _mm256_add_ps(s, _mm256_loadu_ps(tail));
     }
     return s;
 }
 
-ALWAYS_INLINE void dot_4x4(const float *const q[4], const void *const k[4], int64_t d, float *s, int64_t ss, int f16)
+ALWAYS_INLINE void dot_nx4(const float *const q[4], const void *const k[4], int64_t d, float *s, int64_t ss, int f16,
+                           int nr)
 {
-    const __m256 s01 = dot_2x4(q[0], q[1], k, d, f16);
-    const __m256 s23 = dot_2x4(q[2], q[3], k, d, f16);
+    const __m256 s01 = dot_2x4(q[0], q[1], k, d, f16, nr > 1);
     _mm_storeu_ps(s, _mm256_castps256_ps128(s01));
-    _mm_storeu_ps(s + ss, _mm256_extractf128_ps(s01, 1));
-    _mm_storeu_ps(s + 2 * ss, _mm256_castps256_ps128(s23));
-    _mm_storeu_ps(s + 3 * ss, _mm256_extractf128_ps(s23, 1));
+    if (nr > 1)
+        _mm_storeu_ps(s + ss, _mm256_extractf128_ps(s01, 1));
+    if (nr > 2) {
+        const __m256 s23 = dot_2x4(q[2], q[3], k, d, f16, nr > 3);
+        _mm_storeu_ps(s + 2 * ss, _mm256_castps256_ps128(s23));
+        if (nr > 3)
+            _mm_storeu_ps(s + 3 * ss, _mm256_extractf128_ps(s23, 1));
+    }
 }
 
-ALWAYS_INLINE void pv_4(float *acc, int64_t dv, const float *e, int64_t es, const void *v, int64_t n, int f16)
+ALWAYS_INLINE void pv_n(float *acc, int64_t dv, const float *e, int64_t es, const void *v, int64_t n, int f16, int nr)
 {
     int64_t d0 = 0;
     for (; d0 + 16 <= dv; d0 += 16) {
-        /* 4 rows x 16 columns of acc stay in 8 registers over all n keys */
+        /* nr rows x 16 columns of acc stay in registers over all n keys */
         __m256 a[4][2];
-        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+#pragma GCC unroll 2
             for (int c = 0; c < 2; c++)
                 a[r][c] = _mm256_loadu_ps(acc + r * dv + d0 + 8 * c);
         for (int64_t p = 0; p < n; p++) {
             const __m256 x0 = load8(v, p * dv + d0, f16), x1 = load8(v, p * dv + d0 + 8, f16);
-            for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
                 const __m256 w = _mm256_broadcast_ss(e + r * es + p);
                 a[r][0] = _mm256_fmadd_ps(w, x0, a[r][0]);
                 a[r][1] = _mm256_fmadd_ps(w, x1, a[r][1]);
             }
         }
-        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+#pragma GCC unroll 2
             for (int c = 0; c < 2; c++)
                 _mm256_storeu_ps(acc + r * dv + d0 + 8 * c, a[r][c]);
     }
     for (; d0 < dv; d0++)
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < nr; r++) {
             float t = acc[r * dv + d0];
             for (int64_t p = 0; p < n; p++)
                 t += e[r * es + p] * load1(v, p * dv + d0, f16);
@@ -135,25 +153,44 @@ ALWAYS_INLINE void pv_4(float *acc, int64_t dv, const float *e, int64_t es, cons
         }
 }
 
-static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
+/* The body's primitives: nr (1..4) picks a specialization once per call. */
+#define FLASH_BY_ROWS(nr, call) \
+    switch (nr) {               \
+    case 1: call(1); break;     \
+    case 2: call(2); break;     \
+    case 3: call(3); break;     \
+    default: call(4); break;    \
+    }
+
+ALWAYS_INLINE void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss,
+                               int nr)
 {
-    dot_4x4(q, (const void *const *)k, d, s, ss, 0);
+#define DOT(n) dot_nx4(q, (const void *const *)k, d, s, ss, 0, n)
+    FLASH_BY_ROWS(nr, DOT)
+#undef DOT
 }
 
-static inline void vec_dot_4x4_h(const float *const q[4], const uint16_t *const k[4], int64_t d, float *s,
-                                 int64_t ss)
+ALWAYS_INLINE void vec_dot_4x4_h(const float *const q[4], const uint16_t *const k[4], int64_t d, float *s,
+                                 int64_t ss, int nr)
 {
-    dot_4x4(q, (const void *const *)k, d, s, ss, 1);
+#define DOT(n) dot_nx4(q, (const void *const *)k, d, s, ss, 1, n)
+    FLASH_BY_ROWS(nr, DOT)
+#undef DOT
 }
 
-static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
+ALWAYS_INLINE void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n, int nr)
 {
-    pv_4(acc, dv, e, es, v, n, 0);
+#define PV(r) pv_n(acc, dv, e, es, v, n, 0, r)
+    FLASH_BY_ROWS(nr, PV)
+#undef PV
 }
 
-static inline void vec_pv_4_h(float *acc, int64_t dv, const float *e, int64_t es, const uint16_t *v, int64_t n)
+ALWAYS_INLINE void vec_pv_4_h(float *acc, int64_t dv, const float *e, int64_t es, const uint16_t *v, int64_t n,
+                              int nr)
 {
-    pv_4(acc, dv, e, es, v, n, 1);
+#define PV(r) pv_n(acc, dv, e, es, v, n, 1, r)
+    FLASH_BY_ROWS(nr, PV)
+#undef PV
 }
 
 static inline float vec_max(const float *x, int64_t n)

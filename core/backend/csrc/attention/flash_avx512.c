@@ -37,12 +37,18 @@ static inline __m512 exp16(__m512 x)
     return _mm512_scalef_ps(y, n);
 }
 
-/* a[i] summed, for 16 vectors at once: lane i of the result (row-major 4x4). */
-static inline __m512 sum16(const __m512 a[16])
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* a[i] summed, for 16 vectors at once: lane i of the result (row-major 4x4).
+ * Each vector's lanes are summed by the same tree whatever the others hold,
+ * so a row's scores do not depend on the rows beside it. */
+ALWAYS_INLINE __m512 sum16(const __m512 a[16])
 {
     __m512 x[8], y[4];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++)
         x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(x[2 * i]), _mm512_castps_pd(x[2 * i + 1]));
         __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(x[2 * i]), _mm512_castps_pd(x[2 * i + 1]));
@@ -53,8 +59,6 @@ static inline __m512 sum16(const __m512 a[16])
     __m512 z1 = _mm512_add_ps(_mm512_shuffle_f32x4(y[2], y[3], 0x88), _mm512_shuffle_f32x4(y[2], y[3], 0xdd));
     return _mm512_add_ps(_mm512_shuffle_f32x4(z0, z1, 0x88), _mm512_shuffle_f32x4(z0, z1, 0xdd));
 }
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* 16 keys/values from F32 or F16 storage; `f16` is a constant at every call. */
 ALWAYS_INLINE __m512 load16(const void *p, int64_t i, int f16)
@@ -71,19 +75,25 @@ ALWAYS_INLINE __m512 maskload16(__mmask16 mk, const void *p, int64_t i, int f16)
     return _mm512_maskz_loadu_ps(mk, (const float *)p + i);
 }
 
-ALWAYS_INLINE void dot_4x4(const float *const q[4], const void *const k[4], int64_t d, float *s, int64_t ss,
-                           int f16)
+/* Rows 0..nr-1 (nr a constant at every call) x 4 keys; the accumulators stay
+ * in registers (unrolled loops over constant bounds), absent rows' stay 0. */
+ALWAYS_INLINE void dot_nx4(const float *const q[4], const void *const k[4], int64_t d, float *s, int64_t ss,
+                           int f16, int nr)
 {
     __m512 acc[16];
+#pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
         acc[i] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= d; i += 16) {
         __m512 kv[4];
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++)
             kv[j] = load16(k[j], i, f16);
-        for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
             __m512 qv = _mm512_loadu_ps(q[r] + i);
+#pragma GCC unroll 4
             for (int j = 0; j < 4; j++)
                 acc[r * 4 + j] = _mm512_fmadd_ps(qv, kv[j], acc[r * 4 + j]);
         }
@@ -91,78 +101,114 @@ ALWAYS_INLINE void dot_4x4(const float *const q[4], const void *const k[4], int6
     if (i < d) {
         const __mmask16 mk = tail_mask(d - i);
         __m512 kv[4];
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++)
             kv[j] = maskload16(mk, k[j], i, f16);
-        for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
             __m512 qv = _mm512_maskz_loadu_ps(mk, q[r] + i);
+#pragma GCC unroll 4
             for (int j = 0; j < 4; j++)
                 acc[r * 4 + j] = _mm512_fmadd_ps(qv, kv[j], acc[r * 4 + j]);
         }
     }
     const __m512 sums = sum16(acc);
     _mm_storeu_ps(s, _mm512_castps512_ps128(sums));
-    _mm_storeu_ps(s + ss, _mm512_extractf32x4_ps(sums, 1));
-    _mm_storeu_ps(s + 2 * ss, _mm512_extractf32x4_ps(sums, 2));
-    _mm_storeu_ps(s + 3 * ss, _mm512_extractf32x4_ps(sums, 3));
+    if (nr > 1)
+        _mm_storeu_ps(s + ss, _mm512_extractf32x4_ps(sums, 1));
+    if (nr > 2)
+        _mm_storeu_ps(s + 2 * ss, _mm512_extractf32x4_ps(sums, 2));
+    if (nr > 3)
+        _mm_storeu_ps(s + 3 * ss, _mm512_extractf32x4_ps(sums, 3));
 }
 
-ALWAYS_INLINE void pv_4(float *acc, int64_t dv, const float *e, int64_t es, const void *v, int64_t n, int f16)
+ALWAYS_INLINE void pv_n(float *acc, int64_t dv, const float *e, int64_t es, const void *v, int64_t n, int f16,
+                        int nr)
 {
     int64_t d0 = 0;
     for (; d0 + 64 <= dv; d0 += 64) {
-        /* 4 rows x 64 columns of acc stay in 16 registers over all n keys */
+        /* nr rows x 64 columns of acc stay in registers over all n keys */
         __m512 a[4][4];
-        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
             for (int c = 0; c < 4; c++)
                 a[r][c] = _mm512_loadu_ps(acc + r * dv + d0 + 16 * c);
         for (int64_t p = 0; p < n; p++) {
             __m512 x[4];
+#pragma GCC unroll 4
             for (int c = 0; c < 4; c++)
                 x[c] = load16(v, p * dv + d0 + 16 * c, f16);
-            for (int r = 0; r < 4; r++) {
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
                 const __m512 w = _mm512_set1_ps(e[r * es + p]);
+#pragma GCC unroll 4
                 for (int c = 0; c < 4; c++)
                     a[r][c] = _mm512_fmadd_ps(w, x[c], a[r][c]);
             }
         }
-        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
             for (int c = 0; c < 4; c++)
                 _mm512_storeu_ps(acc + r * dv + d0 + 16 * c, a[r][c]);
     }
     for (; d0 < dv; d0 += 16) {
         const __mmask16 mk = d0 + 16 <= dv ? (__mmask16)0xffff : tail_mask(dv - d0);
         __m512 a[4];
-        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
             a[r] = _mm512_maskz_loadu_ps(mk, acc + r * dv + d0);
         for (int64_t p = 0; p < n; p++) {
             const __m512 x = maskload16(mk, v, p * dv + d0, f16);
-            for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++)
                 a[r] = _mm512_fmadd_ps(_mm512_set1_ps(e[r * es + p]), x, a[r]);
         }
-        for (int r = 0; r < 4; r++)
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
             _mm512_mask_storeu_ps(acc + r * dv + d0, mk, a[r]);
     }
 }
 
-static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
+/* The body's primitives: nr (1..4) picks a specialization once per call. */
+#define FLASH_BY_ROWS(nr, call) \
+    switch (nr) {               \
+    case 1: call(1); break;     \
+    case 2: call(2); break;     \
+    case 3: call(3); break;     \
+    default: call(4); break;    \
+    }
+
+ALWAYS_INLINE void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss,
+                               int nr)
 {
-    dot_4x4(q, (const void *const *)k, d, s, ss, 0);
+#define DOT(n) dot_nx4(q, (const void *const *)k, d, s, ss, 0, n)
+    FLASH_BY_ROWS(nr, DOT)
+#undef DOT
 }
 
-static inline void vec_dot_4x4_h(const float *const q[4], const uint16_t *const k[4], int64_t d, float *s,
-                                 int64_t ss)
+ALWAYS_INLINE void vec_dot_4x4_h(const float *const q[4], const uint16_t *const k[4], int64_t d, float *s,
+                                 int64_t ss, int nr)
 {
-    dot_4x4(q, (const void *const *)k, d, s, ss, 1);
+#define DOT(n) dot_nx4(q, (const void *const *)k, d, s, ss, 1, n)
+    FLASH_BY_ROWS(nr, DOT)
+#undef DOT
 }
 
-static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
+ALWAYS_INLINE void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n, int nr)
 {
-    pv_4(acc, dv, e, es, v, n, 0);
+#define PV(r) pv_n(acc, dv, e, es, v, n, 0, r)
+    FLASH_BY_ROWS(nr, PV)
+#undef PV
 }
 
-static inline void vec_pv_4_h(float *acc, int64_t dv, const float *e, int64_t es, const uint16_t *v, int64_t n)
+ALWAYS_INLINE void vec_pv_4_h(float *acc, int64_t dv, const float *e, int64_t es, const uint16_t *v, int64_t n,
+                              int nr)
 {
-    pv_4(acc, dv, e, es, v, n, 1);
+#define PV(r) pv_n(acc, dv, e, es, v, n, 1, r)
+    FLASH_BY_ROWS(nr, PV)
+#undef PV
 }
 
 static inline float vec_max(const float *x, int64_t n)

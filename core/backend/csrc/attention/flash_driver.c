@@ -162,35 +162,6 @@ int flash_run(const chord_pool_api *pool, FlashJob *job, flash_unit_fn fn, int t
     return 0;
 }
 
-#ifndef FLASH_PREFETCH_UNIT
-#define FLASH_PREFETCH_UNIT 1
-#endif
-/* Bytes of a decode unit's keys and values asked for at once, into L2. */
-#define FLASH_PREFETCH_BYTES (256 << 10)
-
-/* A decode step's keys and values come from memory (a step streams all the
- * weights between two layers' attention): a row's unit reads a few short
- * runs that the hardware prefetcher barely ramps up on, so ask for all their
- * lines at once. */
-static void prefetch_unit(const FlashJob *job, const FlashUnit *u)
-{
-    const int64_t k0 = u->k0 > job->lo ? u->k0 : job->lo;
-    const int64_t k1 = u->k1 < job->start + job->T ? u->k1 : job->start + job->T;
-    if (k1 <= k0)
-        return;
-    const size_t esize = job->kv_f16 ? 2 : 4;
-    const char *runs[2] = {
-        (const char *)job->k + (size_t)((u->kv_head * job->cap + k0) * job->dk) * esize,
-        (const char *)job->v + (size_t)((u->kv_head * job->cap + k0) * job->dv) * esize,
-    };
-    const size_t bytes[2] = {(size_t)((k1 - k0) * job->dk) * esize, (size_t)((k1 - k0) * job->dv) * esize};
-    for (int r = 0; r < 2; r++) {
-        const size_t n = bytes[r] < FLASH_PREFETCH_BYTES / 2 ? bytes[r] : FLASH_PREFETCH_BYTES / 2;
-        for (size_t at = 0; at < n; at += 64)
-            __builtin_prefetch(runs[r] + at, 0, 2);
-    }
-}
-
 /* Several jobs as one pool run: unit `index` of the lot is unit
  * index - first[j] of plan j. */
 typedef struct {
@@ -211,11 +182,6 @@ static void run_set_unit(void *ctx, int index, int thread)
             hi = mid - 1;
     }
     Plan *pl = &set->plans[lo];
-#if FLASH_PREFETCH_UNIT
-    FlashUnit u;
-    plan_unit(pl, (int)(index - set->first[lo]), &u);
-    prefetch_unit(pl->job, &u);
-#endif
     run_unit(pl, (int)(index - set->first[lo]), thread);
 }
 

@@ -22,60 +22,72 @@ static inline void store4(float *p, f32x4 v) { memcpy(p, &v, sizeof v); }
 
 static inline float hsum4(f32x4 v) { return (v[0] + v[2]) + (v[1] + v[3]); }
 
-/* Two rows x four keys: s0[j] = q0 . k[j], s1[j] = q1 . k[j]. */
-static inline void dot_2x4(const float *q0, const float *q1, const float *const k[4], int64_t d, float *s0,
-                           float *s1)
+/* Two rows x four keys: s0[j] = q0 . k[j], s1[j] = q1 . k[j]; with `two` 0
+ * (a constant at every call) only row 0. */
+static inline __attribute__((always_inline)) void dot_2x4(const float *q0, const float *q1, const float *const k[4],
+                                                          int64_t d, float *s0, float *s1, int two)
 {
     f32x4 t0[4] = {{0}}, t1[4] = {{0}};
     int64_t i = 0;
     for (; i + 4 <= d; i += 4) {
-        const f32x4 x0 = load4(q0 + i), x1 = load4(q1 + i);
+        const f32x4 x0 = load4(q0 + i);
         for (int j = 0; j < 4; j++) {
             const f32x4 kv = load4(k[j] + i);
             t0[j] += x0 * kv;
-            t1[j] += x1 * kv;
+            if (two)
+                t1[j] += load4(q1 + i) * kv;
         }
     }
     for (int j = 0; j < 4; j++) {
-        float a = hsum4(t0[j]), b = hsum4(t1[j]);
-        for (int64_t x = i; x < d; x++) {
+        float a = hsum4(t0[j]);
+        for (int64_t x = i; x < d; x++)
             a += q0[x] * k[j][x];
-            b += q1[x] * k[j][x];
-        }
         s0[j] = a;
-        s1[j] = b;
+        if (two) {
+            float b = hsum4(t1[j]);
+            for (int64_t x = i; x < d; x++)
+                b += q1[x] * k[j][x];
+            s1[j] = b;
+        }
     }
 }
 
-static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss)
+static inline void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss,
+                               int nr)
 {
-    dot_2x4(q[0], q[1], k, d, s, s + ss);
-    dot_2x4(q[2], q[3], k, d, s + 2 * ss, s + 3 * ss);
+    if (nr > 1)
+        dot_2x4(q[0], q[1], k, d, s, s + ss, 1);
+    else
+        dot_2x4(q[0], q[0], k, d, s, s, 0);
+    if (nr > 3)
+        dot_2x4(q[2], q[3], k, d, s + 2 * ss, s + 3 * ss, 1);
+    else if (nr > 2)
+        dot_2x4(q[2], q[2], k, d, s + 2 * ss, s + 2 * ss, 0);
 }
 
-static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n)
+static inline void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n, int nr)
 {
     int64_t d0 = 0;
     for (; d0 + 8 <= dv; d0 += 8) {
-        /* 4 rows x 8 columns of acc stay in registers over all n keys */
+        /* nr rows x 8 columns of acc stay in registers over all n keys */
         f32x4 a[4][2];
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < nr; r++)
             for (int c = 0; c < 2; c++)
                 a[r][c] = load4(acc + r * dv + d0 + 4 * c);
         for (int64_t p = 0; p < n; p++) {
             const f32x4 x0 = load4(v + p * dv + d0), x1 = load4(v + p * dv + d0 + 4);
-            for (int r = 0; r < 4; r++) {
+            for (int r = 0; r < nr; r++) {
                 const float w = e[r * es + p];
                 a[r][0] += w * x0;
                 a[r][1] += w * x1;
             }
         }
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < nr; r++)
             for (int c = 0; c < 2; c++)
                 store4(acc + r * dv + d0 + 4 * c, a[r][c]);
     }
     for (; d0 < dv; d0++)
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < nr; r++) {
             float t = acc[r * dv + d0];
             for (int64_t p = 0; p < n; p++)
                 t += e[r * es + p] * v[p * dv + d0];
