@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).parent.parent
 # what a release is built from; everything else in the checkout (tests, docs) stays out
 RELEASE_PATHS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "core", "chord_tui", "templates")
-EXTENSIONS = ("_kernels", "_attention", "_gguf_strings")
+EXTENSIONS = ("_kernels", "_attention", "_gguf_strings", "_sampling")
 
 pytestmark = pytest.mark.slow
 
