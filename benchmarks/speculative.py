@@ -153,8 +153,8 @@ def measure(model: Model, settings: dict[str, Speculation], tasks, reps: int, ma
                 ratios[name].append(done[name].stats.decode_tok_s / plain.stats.decode_tok_s)
                 if name in kept:
                     kept[name].append(done[name].stats.acceptance or 0.0)
-                stats = done[name].stats  # each forward after the first token gives one token besides the kept guesses
-                forwards = max(1, stats.generated - 1 - stats.draft_accepted)
+                stats = done[name].stats  # a forward gives one token besides its kept guesses (the end, too)
+                forwards = max(1, stats.generated - stats.draft_accepted)
                 checks[name] = (forwards, forwards + stats.draft_proposed)
         tokens, copied = len(plain.token_ids), copied_share(prompt, plain.token_ids)
         for name in names:
