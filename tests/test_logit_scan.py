@@ -111,12 +111,13 @@ def test_compiled_scan_handles_every_tail_length(compiled, size):
 
 
 @pytest.mark.parametrize("poison", [np.nan, np.inf])
-def test_nan_or_infinite_logits_get_the_references_answer(compiled, poison):
+@pytest.mark.parametrize("where", [[11, 999], [0, 40_000]])  # after the first n, and among them
+def test_nan_or_infinite_logits_get_the_references_answer(compiled, poison, where):
     logits = _logits("model-like")
-    logits[[11, 999]] = poison
+    logits[where] = poison
     got, want = compiled.scan(logits, 5, 1.0), NumpyScan().scan(logits, 5, 1.0)
     np.testing.assert_array_equal(got.ids, want.ids)
-    assert got.best == want.best == 11
+    assert got.best == want.best == where[0]
     assert np.isnan(got.log_total) and np.isnan(want.log_total)
 
 

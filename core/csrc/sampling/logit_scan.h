@@ -1,8 +1,9 @@
 /* One scan of a token's logits for the sampler (core/logit_scan.py holds the
  * NumPy reference this must agree with): the best n tokens, ordered by logit
  * then id, the highest logit, and log(sum over the vocabulary of
- * exp((logit - peak) * inv_t))). Each ISA supplies the three loops over the
- * whole vocabulary; the bookkeeping of the best n is shared (top_n.c). */
+ * exp((logit - peak) * inv_t))), in two passes: the best n (whose first is
+ * the peak), then the sum. Each ISA supplies the two loops over the whole
+ * vocabulary; the bookkeeping of the best n is shared (top_n.c). */
 #ifndef CHORD_LOGIT_SCAN_H
 #define CHORD_LOGIT_SCAN_H
 
@@ -12,11 +13,10 @@
 typedef struct {
     const char *name;
     int (*supported)(void);
-    /* The highest of x[0..n-1] (n >= 1); sets *has_nan when any is NaN. */
-    float (*peak)(const float *x, size_t n, int *has_nan);
-    /* sum of exp((x[i] - peak) * inv_t) in double; every x[i] <= peak, none NaN.
-     * Each difference and product is rounded to float32, as NumPy's are. */
-    double (*exp_sum)(const float *x, size_t n, float peak, float inv_t);
+    /* sum of exp((x[i] - peak) * inv_t) in double, each difference and
+     * product rounded to float32 as NumPy's are; every x[i] <= peak. Sets
+     * *has_nan when any x[i] is NaN (the sum is then meaningless). */
+    double (*exp_sum)(const float *x, size_t n, float peak, float inv_t, int *has_nan);
     /* The first i in [from, n) with x[i] > above, else n. */
     size_t (*next_above)(const float *x, size_t from, size_t n, float above);
 } ScanIsa;

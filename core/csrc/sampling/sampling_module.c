@@ -79,11 +79,10 @@ static PyObject *py_scan(PyObject *self, PyObject *args)
     float peak;
     double total = 0.0;
     Py_BEGIN_ALLOW_THREADS
-    peak = isa->peak(logits.buf, n, &has_nan);
-    if (!has_nan && isfinite(peak)) {
-        total = isa->exp_sum(logits.buf, n, peak, (float)inv_t);
-        top_n(isa, logits.buf, n, k, ids.buf, vals.buf);
-    }
+    top_n(isa, logits.buf, n, k, ids.buf, vals.buf);
+    peak = ((float *)vals.buf)[0]; /* the best, unless a NaN confused the ranking (found below) */
+    if (isfinite(peak))
+        total = isa->exp_sum(logits.buf, n, peak, (float)inv_t, &has_nan);
     Py_END_ALLOW_THREADS
     if (has_nan || !isfinite(peak)) {
         Py_INCREF(Py_None);

@@ -20,34 +20,10 @@ static int has_avx2(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-static float peak_avx2(const float *x, size_t n, int *has_nan)
-{
-    __m256 m = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-        m = _mm256_max_ps(m, v);
-    }
-    float lanes[8];
-    _mm256_storeu_ps(lanes, m);
-    float best = -INFINITY;
-    int any_nan = _mm256_movemask_ps(nan) != 0;
-    for (int j = 0; j < 8; j++)
-        best = lanes[j] > best ? lanes[j] : best;
-    for (; i < n; i++) {
-        any_nan |= x[i] != x[i];
-        best = x[i] > best ? x[i] : best;
-    }
-    *has_nan = any_nan;
-    return best;
-}
-
-/* exp(x) for x <= 0 (exp_consts.h); 0 below EXP_LOW, -inf included */
+/* exp(x) for x <= 0 (exp_consts.h) */
 static inline __m256 exp_nonpositive(__m256 x)
 {
-    __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_LOW), _CMP_GE_OQ);
-    x = _mm256_max_ps(x, _mm256_set1_ps(EXP_LOW)); /* keeps 2^n a normal number; -inf becomes finite */
+    x = _mm256_max_ps(x, _mm256_set1_ps(EXP_LOW)); /* 2^n stays a normal number */
     __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(EXP_LN2_HI), x);
@@ -60,27 +36,34 @@ static inline __m256 exp_nonpositive(__m256 x)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P5));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i pow2 = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(live, _mm256_mul_ps(p, _mm256_castsi256_ps(pow2)));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2));
 }
 
-static double exp_sum_avx2(const float *x, size_t n, float peak, float inv_t)
+static double exp_sum_avx2(const float *x, size_t n, float peak, float inv_t, int *has_nan)
 {
     const __m256 vp = _mm256_set1_ps(peak), vt = _mm256_set1_ps(inv_t);
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    __m256 nan = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 e = exp_nonpositive(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vp), vt));
+        __m256 v = _mm256_loadu_ps(x + i);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        __m256 e = exp_nonpositive(_mm256_mul_ps(_mm256_sub_ps(v, vp), vt));
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
-    if (i < n) { /* the tail as one more step, its missing lanes at -inf (exp 0) */
+    int any_nan = _mm256_movemask_ps(nan) != 0;
+    if (i < n) { /* the tail as one more step, its missing lanes at -inf (exp ~0) */
         float tail[8];
-        for (int j = 0; j < 8; j++)
+        for (int j = 0; j < 8; j++) {
+            any_nan |= i + j < n && x[i + j] != x[i + j];
             tail[j] = i + j < n ? (x[i + j] - peak) * inv_t : -INFINITY;
+        }
         __m256 e = exp_nonpositive(_mm256_loadu_ps(tail));
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
+    *has_nan = any_nan;
     double sums[4];
     _mm256_storeu_pd(sums, _mm256_add_pd(lo, hi));
     return (sums[0] + sums[1]) + (sums[2] + sums[3]);
@@ -101,7 +84,7 @@ static size_t next_above_avx2(const float *x, size_t from, size_t n, float above
     return n;
 }
 
-const ScanIsa scan_avx2 = {"avx2", has_avx2, peak_avx2, exp_sum_avx2, next_above_avx2};
+const ScanIsa scan_avx2 = {"avx2", has_avx2, exp_sum_avx2, next_above_avx2};
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -24,24 +24,10 @@ static int has_avx512(void)
 
 static inline __mmask16 tail_mask(size_t left) { return left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1); }
 
-static float peak_avx512(const float *x, size_t n, int *has_nan)
-{
-    __m512 m = _mm512_set1_ps(-INFINITY);
-    __mmask16 nan = 0;
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 live = tail_mask(n - i);
-        __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), live, x + i);
-        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        m = _mm512_max_ps(m, v);
-    }
-    *has_nan = nan != 0;
-    return _mm512_reduce_max_ps(m);
-}
-
-/* exp(x) for x <= 0 (exp_consts.h); 0 below EXP_LOW, -inf included */
+/* exp(x) for x <= 0 (exp_consts.h) */
 static inline __m512 exp_nonpositive(__m512 x)
 {
-    __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_LOW), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(EXP_LOW));
     __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(EXP_LN2_HI), x);
@@ -53,20 +39,22 @@ static inline __m512 exp_nonpositive(__m512 x)
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P4));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P5));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_maskz_mov_ps(live, _mm512_scalef_ps(p, fx));
+    return _mm512_scalef_ps(p, fx);
 }
 
-static double exp_sum_avx512(const float *x, size_t n, float peak, float inv_t)
+static double exp_sum_avx512(const float *x, size_t n, float peak, float inv_t, int *has_nan)
 {
-    const __m512 vp = _mm512_set1_ps(peak), vt = _mm512_set1_ps(inv_t);
+    const __m512 vp = _mm512_set1_ps(peak), vt = _mm512_set1_ps(inv_t), none = _mm512_set1_ps(-INFINITY);
     __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+    __mmask16 nan = 0;
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 live = tail_mask(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(live, x + i);
-        __m512 e = _mm512_maskz_mov_ps(live, exp_nonpositive(_mm512_mul_ps(_mm512_sub_ps(v, vp), vt)));
+        __m512 v = _mm512_mask_loadu_ps(none, tail_mask(n - i), x + i); /* missing lanes: -inf, exp ~0 */
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        __m512 e = exp_nonpositive(_mm512_mul_ps(_mm512_sub_ps(v, vp), vt));
         lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
     }
+    *has_nan = nan != 0;
     return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }
 
@@ -82,7 +70,7 @@ static size_t next_above_avx512(const float *x, size_t from, size_t n, float abo
     return n;
 }
 
-const ScanIsa scan_avx512 = {"avx512", has_avx512, peak_avx512, exp_sum_avx512, next_above_avx512};
+const ScanIsa scan_avx512 = {"avx512", has_avx512, exp_sum_avx512, next_above_avx512};
 
 #if defined(__clang__)
 #pragma clang attribute pop
