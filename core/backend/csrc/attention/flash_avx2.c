@@ -57,27 +57,11 @@ ALWAYS_INLINE float load1(const void *p, int64_t i, int f16)
     return f16 ? flash_half_to_float(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-/* Two rows x four keys: lane 4r + j of the result is q[r] . k[j]; with `two`
- * 0 (a constant at every call) only row 0 is computed (lanes 4..7 hold 0).
- * Each accumulator is summed by the same tree whatever the other holds. */
-ALWAYS_INLINE __m256 dot_2x4(const float *q0, const float *q1, const void *const k[4], int64_t d, int f16, int two)
+/* 8 vectors -> one of 8 sums (lane i: a[i]'s): pairwise interleave-and-add,
+ * then halves. Each vector's lanes are summed by the same tree whatever the
+ * others hold. */
+ALWAYS_INLINE __m256 sum8(const __m256 a[8])
 {
-    __m256 a[8];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++)
-        a[i] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= d; i += 8) {
-        const __m256 x0 = _mm256_loadu_ps(q0 + i);
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            const __m256 kv = load8(k[j], i, f16);
-            a[j] = _mm256_fmadd_ps(x0, kv, a[j]);
-            if (two)
-                a[4 + j] = _mm256_fmadd_ps(_mm256_loadu_ps(q1 + i), kv, a[4 + j]);
-        }
-    }
-    /* 8 vectors -> one of 8 sums: pairwise interleave-and-add, then halves */
     __m256 x[4], y[2];
 #pragma GCC unroll 4
     for (int t = 0; t < 4; t++)
@@ -88,34 +72,63 @@ ALWAYS_INLINE __m256 dot_2x4(const float *q0, const float *q1, const void *const
         __m256d hi = _mm256_unpackhi_pd(_mm256_castps_pd(x[2 * t]), _mm256_castps_pd(x[2 * t + 1]));
         y[t] = _mm256_add_ps(_mm256_castpd_ps(lo), _mm256_castpd_ps(hi));
     }
-    __m256 s = _mm256_add_ps(_mm256_permute2f128_ps(y[0], y[1], 0x20), _mm256_permute2f128_ps(y[0], y[1], 0x31));
+    return _mm256_add_ps(_mm256_permute2f128_ps(y[0], y[1], 0x20), _mm256_permute2f128_ps(y[0], y[1], 0x31));
+}
+
+/* nq rows (1..3, a constant at every call) x four keys in one pass, so
+ * three rows make 12 independent chains (one row alone is latency-bound):
+ * lane 4r + j of s[r / 2] is q[r] . k[j]. */
+ALWAYS_INLINE void dot_rows(const float *const q[], int nq, const void *const k[4], int64_t d, int f16, __m256 s[2])
+{
+    __m256 a[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        a[i] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m256 kv = load8(k[j], i, f16);
+#pragma GCC unroll 3
+            for (int r = 0; r < nq; r++)
+                a[4 * r + j] = _mm256_fmadd_ps(_mm256_loadu_ps(q[r] + i), kv, a[4 * r + j]);
+        }
+    }
+    s[0] = sum8(a);
+    if (nq > 2)
+        s[1] = sum8(a + 8);
     if (i < d) {
-        float tail[8] = {0};
+        float tail[16] = {0};
         for (; i < d; i++)
             for (int j = 0; j < 4; j++) {
                 const float kx = load1(k[j], i, f16);
-                tail[j] += q0[i] * kx;
-                if (two)
-                    tail[4 + j] += q1[i] * kx;
+                for (int r = 0; r < nq; r++)
+                    tail[4 * r + j] += q[r][i] * kx;
             }
-        s = _mm256_add_ps(s, _mm256_loadu_ps(tail));
+        s[0] = _mm256_add_ps(s[0], _mm256_loadu_ps(tail));
+        if (nq > 2)
+            s[1] = _mm256_add_ps(s[1], _mm256_loadu_ps(tail + 8));
     }
-    return s;
 }
 
 ALWAYS_INLINE void dot_nx4(const float *const q[4], const void *const k[4], int64_t d, float *s, int64_t ss, int f16,
                            int nr)
 {
-    const __m256 s01 = dot_2x4(q[0], q[1], k, d, f16, nr > 1);
-    _mm_storeu_ps(s, _mm256_castps256_ps128(s01));
-    if (nr > 1)
-        _mm_storeu_ps(s + ss, _mm256_extractf128_ps(s01, 1));
-    if (nr > 2) {
-        const __m256 s23 = dot_2x4(q[2], q[3], k, d, f16, nr > 3);
-        _mm_storeu_ps(s + 2 * ss, _mm256_castps256_ps128(s23));
-        if (nr > 3)
-            _mm_storeu_ps(s + 3 * ss, _mm256_extractf128_ps(s23, 1));
+    __m256 s01[2], s23[2];
+    if (nr == 4) { /* two passes: 16 accumulators would not fit the 16 registers */
+        dot_rows(q, 2, k, d, f16, s01);
+        dot_rows(q + 2, 2, k, d, f16, s23);
+    } else {
+        dot_rows(q, nr, k, d, f16, s01);
+        s23[0] = s01[1];
     }
+    _mm_storeu_ps(s, _mm256_castps256_ps128(s01[0]));
+    if (nr > 1)
+        _mm_storeu_ps(s + ss, _mm256_extractf128_ps(s01[0], 1));
+    if (nr > 2)
+        _mm_storeu_ps(s + 2 * ss, _mm256_castps256_ps128(s23[0]));
+    if (nr > 3)
+        _mm_storeu_ps(s + 3 * ss, _mm256_extractf128_ps(s23[0], 1));
 }
 
 ALWAYS_INLINE void pv_n(float *acc, int64_t dv, const float *e, int64_t es, const void *v, int64_t n, int f16, int nr)

@@ -90,6 +90,11 @@ ALWAYS_INLINE void dot_nx4(const float *const q[4], const void *const k[4], int6
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++)
             kv[j] = load16(k[j], i, f16);
+        /* one load per key and 16 lanes, used by every row: else GCC folds
+         * the load into each row's FMA, and loads outnumber what the ports take */
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++)
+            __asm__("" : "+v"(kv[j]));
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             __m512 qv = _mm512_loadu_ps(q[r] + i);

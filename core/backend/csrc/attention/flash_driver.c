@@ -8,6 +8,8 @@
 
 #include <limits.h>
 
+#include "flash_scratch.h"
+
 /* A unit's rows (queries x GQA heads) share every key/value tile, and its
  * accumulators (rows x dv floats) and tile (keys x (dk + dv)) should stay
  * near L1: these budgets, in floats, pick both sizes from the head size. */
@@ -142,23 +144,19 @@ int flash_run(const chord_pool_api *pool, FlashJob *job, flash_unit_fn fn, int t
     const int64_t units = plan_job(&pl, job, fn, threads);
     if (units < 0)
         return -1;
-    void *mem = NULL;
-    if (posix_memalign(&mem, 64, (size_t)(pl.threads * pl.scratch_stride) * sizeof(float)) != 0)
+    const size_t scratch_floats = (size_t)(pl.threads * pl.scratch_stride);
+    const size_t partial_floats =
+        pl.n_splits > 1 ? (size_t)(units * job->q_block * job->group * (2 + job->dv)) : 0;
+    FlashScratch mem;
+    if (flash_scratch_get(&mem, scratch_floats + partial_floats) != 0)
         return -1;
-    pl.scratch = mem;
-    if (pl.n_splits > 1) {
-        pl.partials = malloc((size_t)(units * job->q_block * job->group * (2 + job->dv)) * sizeof(float));
-        if (!pl.partials) {
-            free(mem);
-            return -1;
-        }
-    }
+    pl.scratch = mem.p;
+    if (partial_floats)
+        pl.partials = mem.p + scratch_floats;
     pool->run(pl.threads, (int)units, run_unit, &pl);
-    if (pl.partials) {
+    if (pl.partials)
         merge_splits(&pl);
-        free(pl.partials);
-    }
-    free(mem);
+    flash_scratch_release(&mem);
     return 0;
 }
 
@@ -189,8 +187,7 @@ int flash_run_jobs(const chord_pool_api *pool, FlashJob *jobs, int n, flash_unit
 {
     Plan *plans = calloc((size_t)n, sizeof *plans);
     int64_t *first = malloc((size_t)(n + 1) * sizeof *first);
-    float *partials = NULL;
-    void *mem = NULL;
+    FlashScratch mem = {NULL, 0};
     int rc = -1;
     if (!plans || !first)
         goto done;
@@ -218,14 +215,11 @@ int flash_run_jobs(const chord_pool_api *pool, FlashJob *jobs, int n, flash_unit
     n_threads = n_threads < units ? n_threads : (int)units;
     if (n_threads < 1)
         n_threads = 1;
-    if (posix_memalign(&mem, 64, (size_t)(n_threads * stride) * sizeof(float)) != 0) {
-        mem = NULL;
+    if (flash_scratch_get(&mem, (size_t)(n_threads * stride + partial_floats)) != 0)
         goto done;
-    }
-    if (partial_floats && !(partials = malloc((size_t)partial_floats * sizeof(float))))
-        goto done;
+    float *partials = mem.p + n_threads * stride;
     for (int64_t j = 0, at = 0; j < n; j++) {
-        plans[j].scratch = mem;
+        plans[j].scratch = mem.p;
         plans[j].scratch_stride = stride;
         if (plans[j].n_splits > 1) {
             plans[j].partials = partials + at;
@@ -240,8 +234,7 @@ int flash_run_jobs(const chord_pool_api *pool, FlashJob *jobs, int n, flash_unit
             merge_splits(&plans[j]);
     rc = 0;
 done:
-    free(partials);
-    free(mem);
+    flash_scratch_release(&mem);
     free(first);
     free(plans);
     return rc;
