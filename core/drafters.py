@@ -27,7 +27,7 @@ from .prompt_lookup import DEFAULT_LOOKUP, MIN_LOOKUP_NGRAM, PromptLookup  # noq
 from .sampling import Sampler
 from .speculative_sampling import DraftToken, propose
 
-DEFAULT_DRAFT_MAX = 16  # guesses per check at most; prompt lookup guesses as many as its match earns
+DEFAULT_DRAFT_MAX = 16  # guesses per check at most; prompt lookup guesses as many as its copy earns and pay for their rows
 MAX_DRAFT_MAX = ROW_EXACT_MAX_T - 1  # a check of more rows than that is no longer exact
 MAX_LOOKUP = 16
 

@@ -16,9 +16,10 @@ from:
   token found in the source within ``RESYNC_WINDOW`` tokens after that
   position (the edit replaced or dropped what lies between) re-aligns the
   copy, and the draft goes on from there as long as the run before the edit
-  earns (half of it: edits come in clusters); a one-token re-alignment
-  guesses at most ``RESYNC_ONE_TOKEN`` tokens, since a common token can sit
-  there by chance.
+  earns (half of it: an edit makes the next one likelier); a one-token
+  re-alignment guesses at most ``RESYNC_ONE_TOKEN`` tokens, since a common
+  token can sit there by chance, and re-alignments are tried only while
+  they hold often enough in this reply to pay for their rows.
 - **Otherwise** the longest earlier match of the context's tail (at least
   ``min_ngram`` tokens), as many guesses as ``draft_length`` grants it.
 
