@@ -120,6 +120,11 @@ class NumpyScan:
 # --- the compiled scan -------------------------------------------------------
 
 
+# past this many tokens ranked (top_k 0 ranks the whole vocabulary), NumPy's
+# partition and sort beat the C heap: the scan then only sums
+HEAP_MAX = 1024
+
+
 class CompiledScan:
     name = "compiled"
 
@@ -135,12 +140,15 @@ class CompiledScan:
         logits = np.ascontiguousarray(logits, dtype=np.float32)
         size = logits.shape[0]
         k = size if n <= 0 or n >= size else n
-        ids = np.empty(k, dtype=np.int64)
-        values = np.empty(k, dtype=np.float32)
+        heap = k if k <= HEAP_MAX else 1  # past HEAP_MAX only the sum (and the peak, its best) comes from C
+        ids = np.empty(heap, dtype=np.int64)
+        values = np.empty(heap, dtype=np.float32)
         inv_t = np.float32(1.0 / temperature)
         found = self._module.scan(logits, float(inv_t), ids, values) if size else None
         if found is None:  # a NaN, an infinite peak (or nothing to scan): the reference's own answer
             return self._reference.scan(logits, n, temperature)
+        if k > HEAP_MAX:
+            ids, values = rank(logits, n)
         peak, log_total = found
         return LogitScan(ids, values, int(ids[0]), np.float32(peak), inv_t, log_total)
 

@@ -94,9 +94,10 @@ def test_compiled_scan_matches_the_reference(compiled, kind, n, temperature):
 
 
 @pytest.mark.parametrize("kind", ["model-like", "rounded", "ascending"])
-@pytest.mark.parametrize("n", [0, 5000, VOCAB, VOCAB + 1])
+@pytest.mark.parametrize("n", [0, 1024, 1025, 5000, VOCAB, VOCAB + 1])  # 1024: the largest the C heap ranks
 def test_compiled_scan_ranks_past_the_candidate_superset_and_the_whole_vocabulary(compiled, kind, n):
-    """n beyond the few tokens near the peak; 0 and more than the vocabulary rank every token."""
+    """n beyond the few tokens near the peak; 0 and more than the vocabulary rank every token
+    (past HEAP_MAX the ranking is NumPy's, the sum still the scan's)."""
     logits = _logits(kind)
     got, want = compiled.scan(logits, n, 0.8), NumpyScan().scan(logits, n, 0.8)
     assert len(got.ids) == (VOCAB if n in (0, VOCAB + 1) else n)
