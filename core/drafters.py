@@ -64,11 +64,17 @@ OFF = Speculation(lookup=0)
 
 
 class Drafter(Protocol):
+    # True: it picks how many of the k it guesses (prompt lookup, by its match);
+    # False: each guess costs it a step, so the generator caps k by recent acceptance
+    sizes_its_own_draft: bool
+
     def propose(self, context: list[int], k: int, sampler: Sampler) -> list[DraftToken]: ...
 
 
 class DraftModel:
     """A smaller model guessing ahead on its own KV cache."""
+
+    sizes_its_own_draft = False
 
     def __init__(self, model: Model, n_ctx: int):
         self.model = model

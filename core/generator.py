@@ -136,15 +136,17 @@ class Generator:
             drafters.append(self._draft)
         return drafters
 
-    def _guesses(self, context: list[int], k: int, n_draft: int, sampler: Sampler) -> list[DraftToken]:
-        """Up to ``k`` guesses: prompt lookup sizes its own draft by how long
-        its match is; a draft model runs ``n_draft`` steps ahead (adapted to
-        its recent acceptance), since each of its guesses costs a step."""
+    def _guesses(self, token: int, k: int, n_draft: int, sampler: Sampler) -> list[DraftToken]:
+        """Up to ``k`` guesses after the cache's tokens and ``token``: prompt
+        lookup sizes its own draft by how long its match is; a draft model runs
+        ``n_draft`` steps ahead (adapted to its recent acceptance), since each
+        of its guesses costs a step."""
         spec = self.speculation
         if k <= 0 or not spec.enabled or self.batcher is not None:
             return []  # a batcher runs one token per session per step: decode plainly
+        context = self.cache.tokens + [token]  # built only when someone guesses: it copies the whole context
         for drafter in self._drafter(spec):
-            limit = min(k, n_draft) if isinstance(drafter, DraftModel) else k
+            limit = k if drafter.sizes_its_own_draft else min(k, n_draft)
             guesses = drafter.propose(context, limit, sampler)
             if guesses:
                 return guesses
@@ -280,8 +282,7 @@ class Generator:
             room = n_ctx - cache.n_past - 1
             left = settings.max_tokens - len(generated) if settings.max_tokens is not None else room
             n_guess = max(1, min(n_guess, self.speculation.draft_max))
-            guesses = self._guesses(cache.tokens + [st.id], min(room, left, self.speculation.draft_max), n_guess,
-                                    sampler)
+            guesses = self._guesses(st.id, min(room, left, self.speculation.draft_max), n_guess, sampler)
             if guesses:
                 out = model.eval([st.id] + [g.id for g in guesses], cache, all_logits=True)
                 base = cache.n_past - len(guesses)  # the cache through st

@@ -94,6 +94,8 @@ def tail_matches(ctx: np.ndarray, ends: np.ndarray, longest: int) -> np.ndarray:
 
 
 class PromptLookup:
+    sizes_its_own_draft = True
+
     def __init__(self, max_ngram: int = DEFAULT_LOOKUP, min_ngram: int = MIN_LOOKUP_NGRAM):
         self.max_ngram, self.min_ngram = max_ngram, min_ngram
         self._n = 0  # context length at the last proposal (0: none yet)
