@@ -19,9 +19,15 @@
 
 #define RT_TOKENS 8
 
+/* The transposes and unpacks are forced inline: gcc otherwise called t16x4
+ * out of line from the larger kernels, and since every zmm register is
+ * caller-saved, each call spilled and reloaded the tokens' accumulators and
+ * passed its 4 results through the stack (~2x the per-token cost). */
+#define RT_INLINE static inline __attribute__((always_inline))
+
 /* Rows i, i + 4, i + 8, i + 12 of a 16-row group (p = row 0's block):
  * their 16 bytes at `at` in the 128-bit lanes 0..3. */
-static inline __m512i rt_rows4(const uint8_t *p, size_t rb, int i, size_t at) {
+RT_INLINE __m512i rt_rows4(const uint8_t *p, size_t rb, int i, size_t at) {
     /* broadcast loads merged under masks: load ports and blends, where
      * vinserti32x4 takes the shuffle unit that the transposes need */
     const uint8_t *q = p + (size_t)i * rb + at;
@@ -32,7 +38,7 @@ static inline __m512i rt_rows4(const uint8_t *p, size_t rb, int i, size_t at) {
 }
 
 /* g[k] lane r = dword k of the 16 bytes at `at` of row r's block. */
-static inline void t16x4(const uint8_t *p, size_t rb, size_t at, __m512i g[4]) {
+RT_INLINE void t16x4(const uint8_t *p, size_t rb, size_t at, __m512i g[4]) {
     __m512i r0 = rt_rows4(p, rb, 0, at), r1 = rt_rows4(p, rb, 1, at);
     __m512i r2 = rt_rows4(p, rb, 2, at), r3 = rt_rows4(p, rb, 3, at);
     __m512i t0 = _mm512_unpacklo_epi32(r0, r1), t1 = _mm512_unpackhi_epi32(r0, r1);
@@ -43,14 +49,14 @@ static inline void t16x4(const uint8_t *p, size_t rb, size_t at, __m512i g[4]) {
     g[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-static inline __m512i rt_bcast32(const void *p) {
+RT_INLINE __m512i rt_bcast32(const void *p) {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm512_set1_epi32(v);
 }
 
-static inline __m512 rt_f16_lo(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
-static inline __m512 rt_f16_hi(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))); }
+RT_INLINE __m512 rt_f16_lo(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
+RT_INLINE __m512 rt_f16_hi(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))); }
 
 /* vpshufb controls, per dword d of a 128-bit lane: the pattern c0 for
  * d = 0 with 4 * d added to each byte (0x8x bytes stay zeroing). */
@@ -86,7 +92,7 @@ typedef struct {
     __m512 d, m;
 } rt_blk32;
 
-static inline void rt_nibbles(const __m512i g[4], __m512i w[8]) {
+RT_INLINE void rt_nibbles(const __m512i g[4], __m512i w[8]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int k = 0; k < 4; k++) {
         w[k] = _mm512_and_si512(g[k], m4);
@@ -96,7 +102,7 @@ static inline void rt_nibbles(const __m512i g[4], __m512i w[8]) {
 
 /* qh bit e -> 0x10 in the byte of element e: group k takes bits 4k..4k+3,
  * one dword lookup (the index's low 4 bits) per group. */
-static inline void rt_fifth(__m512i qh, __m512i w[8]) {
+RT_INLINE void rt_fifth(__m512i qh, __m512i w[8]) {
     const __m512i tab = _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010,
                                           0x00100000, 0x00100010, 0x00101000, 0x00101010,
                                           0x10000000, 0x10000010, 0x10001000, 0x10001010,
@@ -105,7 +111,7 @@ static inline void rt_fifth(__m512i qh, __m512i w[8]) {
         w[k] = _mm512_or_si512(w[k], _mm512_permutexvar_epi32(_mm512_srli_epi32(qh, 4 * k), tab));
 }
 
-static inline void rt_unpack_q4_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
+RT_INLINE void rt_unpack_q4_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
     __m512i g[4], h[4];
     t16x4(p, rb, 2, g);
     rt_nibbles(g, u->w);
@@ -114,7 +120,7 @@ static inline void rt_unpack_q4_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
     u->m = _mm512_setzero_ps();
 }
 
-static inline void rt_unpack_q4_1(const uint8_t *p, size_t rb, rt_blk32 *u) {
+RT_INLINE void rt_unpack_q4_1(const uint8_t *p, size_t rb, rt_blk32 *u) {
     __m512i g[4], h[4];
     t16x4(p, rb, 4, g);
     rt_nibbles(g, u->w);
@@ -125,7 +131,7 @@ static inline void rt_unpack_q4_1(const uint8_t *p, size_t rb, rt_blk32 *u) {
 
 /* Q5_0: d at 0, qh at 2, qs at 6; the window at 0 holds d | qh's low half,
  * then qh's high half. */
-static inline void rt_unpack_q5_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
+RT_INLINE void rt_unpack_q5_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
     __m512i g[4], h[4];
     t16x4(p, rb, 6, g);
     rt_nibbles(g, u->w);
@@ -135,7 +141,7 @@ static inline void rt_unpack_q5_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
     u->m = _mm512_setzero_ps();
 }
 
-static inline void rt_unpack_q5_1(const uint8_t *p, size_t rb, rt_blk32 *u) {
+RT_INLINE void rt_unpack_q5_1(const uint8_t *p, size_t rb, rt_blk32 *u) {
     __m512i g[4], h[4];
     t16x4(p, rb, 8, g);
     rt_nibbles(g, u->w);
@@ -146,7 +152,7 @@ static inline void rt_unpack_q5_1(const uint8_t *p, size_t rb, rt_blk32 *u) {
 }
 
 /* Q8_0: w + 128 (offset 128 comes off with the sums). */
-static inline void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
+RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     __m512i g[4], h[4];
     t16x4(p, rb, 2, g);
@@ -205,6 +211,69 @@ static inline void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
         RT_EACH##NT(RT_STORE)                                                                  \
     }
 
+/* Two groups of 16 rows at once for up to RTW_TOKENS tokens: each token's
+ * broadcast activations serve 32 rows (the broadcasts take a vector pipe
+ * on Zen 5, one per vpdpbusd with one group). Each row's integers and float
+ * operations are those of RT32. */
+#define RTW_TOKENS 4
+#define RTW_DECL_ACC(t) __m512 acca##t = _mm512_setzero_ps(), accb##t = _mm512_setzero_ps();
+#define RTW_DECL_RS(t)                                                                         \
+    __m512i ra##t = _mm512_setzero_si512(), sa##t = _mm512_setzero_si512();                    \
+    __m512i rb##t = _mm512_setzero_si512(), sb##t = _mm512_setzero_si512();
+#define RTW_DOT(t)                                                                             \
+    {                                                                                          \
+        const __m512i bx = rt_bcast32(x + (t) * xs + 4 * k), bx2 = rt_bcast32(x2 + (t) * xs + 4 * k); \
+        ra##t = _mm512_dpbusd_epi32(ra##t, ua.w[k], bx);                                       \
+        rb##t = _mm512_dpbusd_epi32(rb##t, ub.w[k], bx);                                       \
+        sa##t = _mm512_dpbusd_epi32(sa##t, ua.w[k], bx2);                                      \
+        sb##t = _mm512_dpbusd_epi32(sb##t, ub.w[k], bx2);                                      \
+    }
+#define RTW_FIN1(t, G)                                                                         \
+    {                                                                                          \
+        __m512i it = _mm512_add_epi32(_mm512_slli_epi32(r##G##t, 8), s##G##t);                 \
+        if (off) it = _mm512_sub_epi32(it, _mm512_set1_epi32(off * xbs[xb]));                 \
+        acc##G##t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(it), _mm512_mul_ps(u##G.d, _mm512_set1_ps(xd[xb])), acc##G##t); \
+        if (hasmin) acc##G##t = _mm512_fmadd_ps(u##G.m, _mm512_set1_ps(xds[xb]), acc##G##t);   \
+    }
+#define RTW_FINISH(t)                                                                          \
+    {                                                                                          \
+        const size_t xb = (size_t)(t) * nb + b;                                                \
+        RTW_FIN1(t, a)                                                                         \
+        RTW_FIN1(t, b)                                                                         \
+    }
+#define RTW_STORE(t)                                                                           \
+    _mm512_storeu_ps(out + (ptrdiff_t)(t) * os, acca##t);                                      \
+    _mm512_storeu_ps(out + (ptrdiff_t)(t) * os + 16, accb##t);
+
+#define RTW32(NAME, BB, OFF, HASMIN, NT)                                                       \
+    static void rtw_##NAME##_##NT(const uint8_t *base, size_t rb, const act_t *a, float *out,  \
+                                  ptrdiff_t os) {                                              \
+        const int nb = a->cols / 32;                                                           \
+        const size_t xs = (size_t)a->cols;                                                     \
+        const int8_t *x = a->q, *x2 = a->q2;                                                   \
+        const float *xd = a->d, *xds = a->ds;                                                  \
+        const int32_t *xbs = a->bsum;                                                          \
+        const int off = OFF, hasmin = HASMIN;                                                  \
+        (void)xds;                                                                             \
+        (void)xbs;                                                                             \
+        RT_EACH##NT(RTW_DECL_ACC)                                                              \
+        for (int b = 0; b < nb; b++, x += 32, x2 += 32) {                                      \
+            const uint8_t *p = base + (size_t)b * BB;                                          \
+            prefetch_next_group(base + 32 * rb, 32 * BB, b, 1);                                \
+            rt_blk32 ua, ub;                                                                   \
+            rt_unpack_##NAME(p, rb, &ua);                                                      \
+            rt_unpack_##NAME(p + 16 * rb, rb, &ub);                                            \
+            RT_EACH##NT(RTW_DECL_RS)                                                           \
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                              \
+                RT_EACH##NT(RTW_DOT)                                                           \
+            }                                                                                  \
+            RT_EACH##NT(RTW_FINISH)                                                            \
+        }                                                                                      \
+        RT_EACH##NT(RTW_STORE)                                                                 \
+    }
+
+typedef void (*rtw_fn)(const uint8_t *base, size_t rb, const act_t *a, float *out, ptrdiff_t os);
+
 /* Groups of 16 rows, tokens RT_TOKENS at a time; a partial last group and
  * T below MIN_T go to `one`. Even one token is faster here than in the
  * one-token kernels (no shuffle tree per block: SmolLM2's 46080 x 576 Q4_1
@@ -217,7 +286,7 @@ typedef void (*rt_fn)(const uint8_t *base, size_t rb, const act_t *a, int t0, fl
     static const rt_fn rt_##NAME[RT_TOKENS] = {rt_##NAME##_1, rt_##NAME##_2, rt_##NAME##_3, rt_##NAME##_4, \
                                                rt_##NAME##_5, rt_##NAME##_6, rt_##NAME##_7, rt_##NAME##_8};
 
-#define RT_DRIVER(NAME, ONE, MIN_T)                                                            \
+#define RT_DRIVER_W(NAME, ONE, MIN_T, WIDE)                                                    \
     RT_TABLE(NAME)                                                                             \
     static void rtm_##NAME(const uint8_t *w, size_t rb, int r0, int r1, const act_t *a,        \
                            float *out, ptrdiff_t os) {                                         \
@@ -226,6 +295,8 @@ typedef void (*rt_fn)(const uint8_t *base, size_t rb, const act_t *a, int t0, fl
             return;                                                                            \
         }                                                                                      \
         int g = r0;                                                                            \
+        if (WIDE && a->T >= 2 && a->T <= RTW_TOKENS)                                                      \
+            for (; g + 32 <= r1; g += 32) rtw_##NAME[a->T - 1](w + (size_t)g * rb, rb, a, out + g, os); \
         for (; g + 16 <= r1; g += 16) {                                                        \
             const uint8_t *base = w + (size_t)g * rb;                                          \
             for (int t0 = 0; t0 < a->T; t0 += RT_TOKENS) {                                     \
@@ -236,7 +307,16 @@ typedef void (*rt_fn)(const uint8_t *base, size_t rb, const act_t *a, int t0, fl
         if (g < r1) ONE(w, rb, g, r1, a, out, os);                                             \
     }
 
+#define RT_DRIVER(NAME, ONE, MIN_T) RT_DRIVER_W(NAME, ONE, MIN_T, 0)
+#define rtw_q4_k ((const rtw_fn *)0) /* no wide kernels for the k-quants */
+#define rtw_q6_k ((const rtw_fn *)0)
+
 #define RT32_ALL(NAME, BB, OFF, HASMIN)                                                        \
+    RTW32(NAME, BB, OFF, HASMIN, 1)                                                            \
+    RTW32(NAME, BB, OFF, HASMIN, 2)                                                            \
+    RTW32(NAME, BB, OFF, HASMIN, 3)                                                            \
+    RTW32(NAME, BB, OFF, HASMIN, 4)                                                            \
+    static const rtw_fn rtw_##NAME[RTW_TOKENS] = {rtw_##NAME##_1, rtw_##NAME##_2, rtw_##NAME##_3, rtw_##NAME##_4}; \
     RT32(NAME, BB, OFF, HASMIN, 1)                                                             \
     RT32(NAME, BB, OFF, HASMIN, 2)                                                             \
     RT32(NAME, BB, OFF, HASMIN, 3)                                                             \
@@ -245,7 +325,7 @@ typedef void (*rt_fn)(const uint8_t *base, size_t rb, const act_t *a, int t0, fl
     RT32(NAME, BB, OFF, HASMIN, 6)                                                             \
     RT32(NAME, BB, OFF, HASMIN, 7)                                                             \
     RT32(NAME, BB, OFF, HASMIN, 8)                                                             \
-    RT_DRIVER(NAME, mmt_##NAME, 1)
+    RT_DRIVER_W(NAME, mmt_##NAME, 1, 1)
 
 RT32_ALL(q4_0, 18, 8, 0)
 RT32_ALL(q4_1, 20, 0, 1)
