@@ -233,7 +233,7 @@ def test_rows_longer_than_a_tile_stretch_match_the_reference_and_their_tokens_al
     assert np.array_equal(got[[0, 33, T - 1]], alone)
 
 
-ROW_TOKENS = (1, 2, 7, 8, 15, 16, 17, 64, 67, 512)  # around every path's switch to the tile kernels
+ROW_TOKENS = (1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 64, 67, 512)  # around every path's switch to the tile kernels and the avx512 32-row tiles (2-4)
 
 
 @pytest.mark.parametrize("type_id", list(TYPES), ids=[v[0] for v in TYPES.values()])
