@@ -41,13 +41,18 @@ class _Weights:
 
     COLS = 576
 
-    def __init__(self, mb_per_layer: float, layers: int, rows: int, threads: int):
+    def __init__(self, mb_per_layer: float, layers: int, threads: int):
         self.rows = int(mb_per_layer * (1 << 20) / 4 / self.COLS)
         self.threads = threads
         self.raw = np.ones(max(self.rows * self.COLS * max(layers, 1), 1), np.float32).view(np.uint8)
+        self.at, self.layers = 0, max(layers, 1)
+        self.for_rows(1)
+
+    def for_rows(self, rows: int) -> "_Weights":
+        """The product's input: a decode step's rows."""
         self.x = np.ones((rows, self.COLS), np.float32)
         self.out = np.empty((rows, max(self.rows, 1)), np.float32)
-        self.at, self.layers = 0, max(layers, 1)
+        return self
 
     def read(self) -> None:
         if self.rows:
@@ -61,8 +66,8 @@ def _step(kind: str, rows: int, keys: int, dtype, layers: int, threads: int, wei
     """A callable running one decode step's attention over `layers` layers;
     returns the seconds the attention calls took."""
     cap = keys
-    caches = [[(rng.standard_normal((N_KV, cap, HD)).astype(dtype), rng.standard_normal((N_KV, cap, HD)).astype(dtype))
-               for _ in range(rows)] for _ in range(layers)]
+    pool = rng.standard_normal((2, N_KV, cap, HD)).astype(dtype)  # copied: random numbers are slow to draw
+    caches = [[(pool[0].copy(), pool[1].copy()) for _ in range(rows)] for _ in range(layers)]
     q = (rng.standard_normal((rows, N_HEAD, HD)) / np.sqrt(HD)).astype(np.float32)
     kn = rng.standard_normal((rows, N_KV, HD)).astype(np.float32)
     vn = rng.standard_normal((rows, N_KV, HD)).astype(np.float32)
@@ -108,6 +113,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=0.5)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
+    weights = _Weights(args.stream, args.layers, args.threads)
     print(f"us per (row, layer); {args.threads} threads, {args.layers} layers cycled, {args.stream} MB read between")
     for kind in args.kind:
         for isa in args.isa:
@@ -117,8 +123,7 @@ def main() -> None:
                 cells = []
                 for rows in args.rows:
                     for keys in args.keys:
-                        weights = _Weights(args.stream, args.layers, rows, args.threads)
-                        step = _step(kind, rows, keys, dtype, args.layers, args.threads, weights, rng)
+                        step = _step(kind, rows, keys, dtype, args.layers, args.threads, weights.for_rows(rows), rng)
                         us = _median_us(step, args.seconds) / (rows * args.layers)
                         cells.append(f"r{rows}/k{keys} {us:6.2f}")
                 print(f"{kind:11s} {isa:8s} {kv}: " + "  ".join(cells), flush=True)
