@@ -176,45 +176,7 @@ ALWAYS_INLINE void pv_n(float *acc, int64_t dv, const float *e, int64_t es, cons
     }
 }
 
-/* The body's primitives: nr (1..4) picks a specialization once per call. */
-#define FLASH_BY_ROWS(nr, call) \
-    switch (nr) {               \
-    case 1: call(1); break;     \
-    case 2: call(2); break;     \
-    case 3: call(3); break;     \
-    default: call(4); break;    \
-    }
-
-ALWAYS_INLINE void vec_dot_4x4(const float *const q[4], const float *const k[4], int64_t d, float *s, int64_t ss,
-                               int nr)
-{
-#define DOT(n) dot_nx4(q, (const void *const *)k, d, s, ss, 0, n)
-    FLASH_BY_ROWS(nr, DOT)
-#undef DOT
-}
-
-ALWAYS_INLINE void vec_dot_4x4_h(const float *const q[4], const uint16_t *const k[4], int64_t d, float *s,
-                                 int64_t ss, int nr)
-{
-#define DOT(n) dot_nx4(q, (const void *const *)k, d, s, ss, 1, n)
-    FLASH_BY_ROWS(nr, DOT)
-#undef DOT
-}
-
-ALWAYS_INLINE void vec_pv_4(float *acc, int64_t dv, const float *e, int64_t es, const float *v, int64_t n, int nr)
-{
-#define PV(r) pv_n(acc, dv, e, es, v, n, 0, r)
-    FLASH_BY_ROWS(nr, PV)
-#undef PV
-}
-
-ALWAYS_INLINE void vec_pv_4_h(float *acc, int64_t dv, const float *e, int64_t es, const uint16_t *v, int64_t n,
-                              int nr)
-{
-#define PV(r) pv_n(acc, dv, e, es, v, n, 1, r)
-    FLASH_BY_ROWS(nr, PV)
-#undef PV
-}
+#include "flash_rows.h"
 
 static inline float vec_max(const float *x, int64_t n)
 {
