@@ -244,6 +244,17 @@ class GGUFFile(_Metadata):
         t = self.tensors[name]
         return np.frombuffer(self._mm, dtype=np.uint8, count=t.n_bytes, offset=t.offset)
 
+    def release(self, name: str) -> None:
+        """Drops the tensor's pages from this process's memory (they stay in
+        the page cache and are read again if touched): for a tensor whose
+        bytes the backend has copied into a layout of its own."""
+        t = self.tensors[name]
+        page = mmap.PAGESIZE
+        lo = -(-t.offset // page) * page  # whole pages inside the tensor only: a neighbour may still be used
+        hi = (t.offset + t.n_bytes) // page * page
+        if hi > lo and hasattr(self._mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            self._mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
     def close(self) -> None:
         # mmap.close() fails while NumPy views still point into it; the
         # mapping is then freed with the last view instead.
@@ -281,6 +292,9 @@ class ShardedGGUF(_Metadata):
 
     def raw(self, name: str) -> np.ndarray:
         return self._owner[name].raw(name)
+
+    def release(self, name: str) -> None:
+        self._owner[name].release(name)
 
     def close(self) -> None:
         for s in self.shards:

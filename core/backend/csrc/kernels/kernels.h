@@ -78,9 +78,13 @@ static inline float two_level(int32_t i1, int32_t i2) { return (float)((double)i
 typedef void (*mm_fn)(const uint8_t *w, size_t row_bytes, int r0, int r1,
                       const act_t *a, float *out, ptrdiff_t ostride);
 
+/* packed[wt]: the kernel over weights repacked at load (rows_pack.h), for
+ * every T (from 64 tokens it is about even with the tile path, below faster);
+ * NULL where this path has none. */
 typedef struct {
     const char *name;
     mm_fn mm[W_COUNT];
+    mm_fn packed[W_COUNT];
 } isa_table;
 
 /* Dispatch (dispatch.c). */
@@ -97,7 +101,7 @@ void simd_fill_avx2(isa_table *t);   /* hand-written kernels over a generic tabl
 void simd_fill_avx512(isa_table *t);
 void simd_fill_float_avx2(isa_table *t);
 void simd_k_avx2(mm_fn *small);       /* the k-quants' one-token kernels */
-void simd_small_avx512_vnni(mm_fn *small); /* the quantized types' one-token kernels with VNNI */
+void simd_small_avx512_vnni(mm_fn *small, mm_fn *packed); /* the quantized types' few-token kernels with VNNI */
 void simd_fill_float_avx512(isa_table *t);
 #endif
 #if defined(__aarch64__)

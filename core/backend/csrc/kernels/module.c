@@ -10,6 +10,7 @@
 #include "kernels.h"
 #include "pool.h"
 #include "pool_api.h"
+#include "rows_pack.h"
 
 /* One computation at a time: the pool and the activation scratch are shared. */
 static pthread_mutex_t compute_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -43,6 +44,14 @@ static int check_type(const char *fn, long type_id, int cols, int *wt) {
 
 static size_t row_bytes(int wt, int cols) {
     return (size_t)cols / WTYPES[wt].block_elems * WTYPES[wt].block_bytes;
+}
+
+/* Bytes per row of a matrix repacked for the few-token kernels (rows_pack.h);
+ * 0 when this type or shape is not packed. */
+static size_t packed_row_bytes(int wt, int rows, int cols) {
+    int nvec = rows_pack_vectors(wt);
+    if (!nvec || rows % PACK_ROWS) return 0;
+    return (size_t)cols / 32 * (size_t)nvec * 4;
 }
 
 static int check_threads(const char *fn, int threads) {
@@ -121,12 +130,12 @@ static const chord_pool_api pool_api = {CHORD_POOL_API_VERSION, shared_run};
 /* ---- Python functions --------------------------------------------------- */
 
 static PyObject *py_matmul(PyObject *self, PyObject *args) {
-    PyObject *wo, *xo, *oo;
+    PyObject *wo, *xo, *oo, *po = Py_None;
     long type_id;
     int rows, cols, threads, wt;
     const char *fn = "matmul";
     (void)self;
-    if (!PyArg_ParseTuple(args, "OliiOOi", &wo, &type_id, &rows, &cols, &xo, &oo, &threads))
+    if (!PyArg_ParseTuple(args, "OliiOOi|O", &wo, &type_id, &rows, &cols, &xo, &oo, &threads, &po))
         return NULL;
     if (check_type(fn, type_id, cols, &wt) || check_threads(fn, threads)) return NULL;
     if (rows < 1) return PyErr_Format(PyExc_ValueError, "%s: rows must be at least 1, got %d", fn, rows);
@@ -139,6 +148,16 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
                      fn, w.len, rows, rb, WTYPES[wt].name, cols);
         PyBuffer_Release(&w);
         return NULL;
+    }
+    Py_buffer pk = {0};
+    size_t prb = packed_row_bytes(wt, rows, cols);
+    if (po != Py_None) {
+        if (get_bytes(fn, "packed", po, &pk)) goto fail_w;
+        if (!prb || (size_t)pk.len < prb * (size_t)rows) {
+            PyErr_Format(PyExc_ValueError, "%s: packed has %zd bytes, not the %zu of %d rows packed (%s, %d cols)",
+                         fn, pk.len, prb * (size_t)rows, rows, WTYPES[wt].name, cols);
+            goto fail_w;
+        }
     }
     if (get_floats(fn, "x", xo, 0, 1, &x)) goto fail_w;
     if (x.cols != cols) {
@@ -170,6 +189,11 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
             int nth = useful_threads(threads, (double)rows * cols * T);
             int chunk = chunk_rows(rows, nth);
             mm_job job = {isa->mm[wt], w.buf, rb, rows, chunk, &act, out.data, out.stride};
+            if (pk.buf && isa->packed[wt]) { /* chunks are whole groups */
+                job.fn = isa->packed[wt];
+                job.w = pk.buf;
+                job.rb = prb;
+            }
             pool_run(nth, (rows + chunk - 1) / chunk, mm_task, &job);
         }
         pthread_mutex_unlock(&compute_lock);
@@ -181,6 +205,7 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
     }
     release_floats(&out);
     release_floats(&x);
+    if (pk.buf) PyBuffer_Release(&pk);
     PyBuffer_Release(&w);
     Py_RETURN_NONE;
 fail_out:
@@ -188,6 +213,7 @@ fail_out:
 fail_x:
     release_floats(&x);
 fail_w:
+    if (pk.buf) PyBuffer_Release(&pk);
     PyBuffer_Release(&w);
     return NULL;
 }
@@ -296,6 +322,48 @@ fail_w:
     return NULL;
 }
 
+static PyObject *py_packed_size(PyObject *self, PyObject *args) {
+    long type_id;
+    int rows, cols, wt;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "lii", &type_id, &rows, &cols)) return NULL;
+    if (check_type("packed_size", type_id, cols, &wt)) return NULL;
+    size_t prb = isa_current()->packed[wt] ? packed_row_bytes(wt, rows, cols) : 0;
+    return PyLong_FromSize_t(prb * (size_t)(rows > 0 ? rows : 0));
+}
+
+static PyObject *py_pack_rows(PyObject *self, PyObject *args) {
+    PyObject *wo;
+    long type_id;
+    int rows, cols, wt;
+    const char *fn = "pack_rows";
+    (void)self;
+    if (!PyArg_ParseTuple(args, "Olii", &wo, &type_id, &rows, &cols)) return NULL;
+    if (check_type(fn, type_id, cols, &wt)) return NULL;
+    size_t prb = rows > 0 ? packed_row_bytes(wt, rows, cols) : 0;
+    if (!prb)
+        return PyErr_Format(PyExc_ValueError, "%s: %s with %d rows is not packed (32-element types, rows a multiple of %d)",
+                            fn, WTYPES[wt].name, rows, PACK_ROWS);
+    Py_buffer w;
+    if (get_bytes(fn, "w", wo, &w)) return NULL;
+    size_t rb = row_bytes(wt, cols);
+    if ((size_t)w.len < rb * (size_t)rows) {
+        PyErr_Format(PyExc_ValueError, "%s: w has %zd bytes, fewer than %d rows of %zu bytes (%s, %d cols)",
+                     fn, w.len, rows, rb, WTYPES[wt].name, cols);
+        PyBuffer_Release(&w);
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(prb * (size_t)rows));
+    if (out) {
+        uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
+        Py_BEGIN_ALLOW_THREADS
+        rows_pack(wt, w.buf, rb, rows, cols, o);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&w);
+    return out;
+}
+
 static PyObject *isa_names(void) {
     const char *names[8];
     int n = isa_available(names, 8);
@@ -344,7 +412,12 @@ static PyObject *py_set_isa(PyObject *self, PyObject *arg) {
 
 static PyMethodDef methods[] = {
     {"matmul", py_matmul, METH_VARARGS,
-     "matmul(w, type_id, rows, cols, x, out, threads): out[t, r] = sum_c W[r, c] * x[t, c]."},
+     "matmul(w, type_id, rows, cols, x, out, threads, packed=None): out[t, r] = sum_c W[r, c] * x[t, c]; "
+     "packed (pack_rows(w, ...)) serves the few-token products where this path has kernels for it."},
+    {"packed_size", py_packed_size, METH_VARARGS,
+     "packed_size(type_id, rows, cols) -> bytes pack_rows gives, or 0 if this path's kernels take no packed form."},
+    {"pack_rows", py_pack_rows, METH_VARARGS,
+     "pack_rows(w, type_id, rows, cols) -> bytes: the rows repacked for the few-token kernels (rows_pack.h)."},
     {"get_rows", py_get_rows, METH_VARARGS,
      "get_rows(w, type_id, cols, ids, out): dequantize rows ids of w into out (len(ids), cols)."},
     {"dequantize_rows", py_dequantize_rows, METH_VARARGS,

@@ -183,8 +183,11 @@ RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
         if (hasmin) acc##t = _mm512_fmadd_ps(u.m, _mm512_set1_ps(xds[xb]), acc##t);           \
     }
 
-#define RT32(NAME, BB, OFF, HASMIN, NT)                                                        \
-    static void rt_##NAME##_##NT(const uint8_t *base, size_t rb, const act_t *a, int t0,       \
+/* FN: the function name's stem; UNPACK(NAME, p, rb, u) reads block b of the
+ * group's 16 rows at p = base + b * BSTEP (rows `rb` apart, or packed);
+ * PFSTEP: the bytes of the next group each block step prefetches. */
+#define RT32_V(FN, UNPACK, NAME, BSTEP, PFSTEP, OFF, HASMIN, NT)                                \
+    static void FN##_##NT(const uint8_t *base, size_t rb, const act_t *a, int t0,       \
                                  float *out, ptrdiff_t os, int pf) {                           \
         const int nb = a->cols / 32;                                                           \
         const size_t xs = (size_t)a->cols;                                                     \
@@ -197,10 +200,10 @@ RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
         out += (ptrdiff_t)t0 * os;                                                             \
         RT_EACH##NT(RT_DECL_ACC)                                                               \
         for (int b = 0; b < nb; b++, x += 32, x2 += 32) {                                      \
-            const uint8_t *p = base + (size_t)b * BB;                                          \
-            if (pf) prefetch_next_group(base + 16 * rb, 16 * BB, b, 1);                        \
+            const uint8_t *p = base + (size_t)b * (BSTEP);                                          \
+            if (pf) prefetch_next_group(base + 16 * rb, PFSTEP, b, 1);                        \
             rt_blk32 u;                                                                        \
-            rt_unpack_##NAME(p, rb, &u);                                                       \
+            UNPACK(NAME, p, rb, &u);                                                       \
             RT_EACH##NT(RT_DECL_RS)                                                            \
             _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                              \
                 const __m512i wk = u.w[k];                                                     \
@@ -210,6 +213,9 @@ RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
         }                                                                                      \
         RT_EACH##NT(RT_STORE)                                                                  \
     }
+
+#define RT_UNPACK_ROWS(NAME, p, rb, u) rt_unpack_##NAME(p, rb, u)
+#define RT32(NAME, BB, OFF, HASMIN, NT) RT32_V(rt_##NAME, RT_UNPACK_ROWS, NAME, BB, 16 * (BB), OFF, HASMIN, NT)
 
 /* Two groups of 16 rows at once for up to RTW_TOKENS tokens: each token's
  * broadcast activations serve 32 rows (the broadcasts take a vector pipe
@@ -245,8 +251,8 @@ RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
     _mm512_storeu_ps(out + (ptrdiff_t)(t) * os, acca##t);                                      \
     _mm512_storeu_ps(out + (ptrdiff_t)(t) * os + 16, accb##t);
 
-#define RTW32(NAME, BB, OFF, HASMIN, NT)                                                       \
-    static void rtw_##NAME##_##NT(const uint8_t *base, size_t rb, const act_t *a, float *out,  \
+#define RTW32_V(FN, UNPACK, NAME, BSTEP, PFSTEP, OFF, HASMIN, NT)                               \
+    static void FN##_##NT(const uint8_t *base, size_t rb, const act_t *a, float *out,  \
                                   ptrdiff_t os) {                                              \
         const int nb = a->cols / 32;                                                           \
         const size_t xs = (size_t)a->cols;                                                     \
@@ -258,11 +264,11 @@ RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
         (void)xbs;                                                                             \
         RT_EACH##NT(RTW_DECL_ACC)                                                              \
         for (int b = 0; b < nb; b++, x += 32, x2 += 32) {                                      \
-            const uint8_t *p = base + (size_t)b * BB;                                          \
-            prefetch_next_group(base + 32 * rb, 32 * BB, b, 1);                                \
+            const uint8_t *p = base + (size_t)b * (BSTEP);                                          \
+            prefetch_next_group(base + 32 * rb, 2 * (PFSTEP), b, 1);                                \
             rt_blk32 ua, ub;                                                                   \
-            rt_unpack_##NAME(p, rb, &ua);                                                      \
-            rt_unpack_##NAME(p + 16 * rb, rb, &ub);                                            \
+            UNPACK(NAME, p, rb, &ua);                                                      \
+            UNPACK(NAME, p + 16 * rb, rb, &ub);                                            \
             RT_EACH##NT(RTW_DECL_RS)                                                           \
             _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                              \
                 RT_EACH##NT(RTW_DOT)                                                           \
@@ -271,6 +277,8 @@ RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
         }                                                                                      \
         RT_EACH##NT(RTW_STORE)                                                                 \
     }
+
+#define RTW32(NAME, BB, OFF, HASMIN, NT) RTW32_V(rtw_##NAME, RT_UNPACK_ROWS, NAME, BB, 16 * (BB), OFF, HASMIN, NT)
 
 typedef void (*rtw_fn)(const uint8_t *base, size_t rb, const act_t *a, float *out, ptrdiff_t os);
 

@@ -33,7 +33,7 @@ void simd_fill_avx512(isa_table *t) {
     tiled_begin(t);
     int vnni = use_vnni();
     if (vnni) {
-        simd_small_avx512_vnni(small);
+        simd_small_avx512_vnni(small, t->packed);
     } else {
         fill32(small);
         fillk(small);

@@ -16,11 +16,13 @@
 #include "simd32_avx512.h"
 #include "simdk_avx512.h"
 #include "rtile_avx512.h"
+#include "rtile_packed_avx512.h"
 
-void simd_small_avx512_vnni(mm_fn *small) {
+void simd_small_avx512_vnni(mm_fn *small, mm_fn *packed) {
     fill32(small);
     fillk(small);
     fill_rtile(small);
+    fill_rtile_packed(packed);
 }
 
 #if defined(__clang__)
