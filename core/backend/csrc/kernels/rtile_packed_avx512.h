@@ -50,14 +50,108 @@ RT_INLINE void rtp_unpack_q8_0(const uint8_t *p, rt_blk32 *u) {
 
 #define RT_UNPACK_PACKED(NAME, p, rb, u) rtp_unpack_##NAME(p, u)
 
+/* The same weights one element group k at a time, for the 32-row kernels:
+ * their 4 tokens' accumulators take 24 registers, and a whole unpacked
+ * block of two groups (16 more) spilled to the stack every block. */
+typedef struct {
+    __m512i qh; /* Q5_0 / Q5_1: the fifth bits */
+} rtp_pre;
+
+RT_INLINE __m512i rtp_nibble(const uint8_t *p, int k) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    return k < 4 ? _mm512_and_si512(rtp_vec(p, k), m4) : _mm512_and_si512(_mm512_srli_epi16(rtp_vec(p, k - 4), 4), m4);
+}
+
+RT_INLINE __m512i rtp_fifth_bit(__m512i qh, int k) {
+    const __m512i tab = _mm512_setr_epi32(0x00000000, 0x00000010, 0x00001000, 0x00001010,
+                                          0x00100000, 0x00100010, 0x00101000, 0x00101010,
+                                          0x10000000, 0x10000010, 0x10001000, 0x10001010,
+                                          0x10100000, 0x10100010, 0x10101000, 0x10101010);
+    return _mm512_permutexvar_epi32(_mm512_srli_epi32(qh, 4 * k), tab);
+}
+
+RT_INLINE void rtp_pre_q4_0(const uint8_t *p, rtp_pre *e) { (void)p, (void)e; }
+RT_INLINE void rtp_pre_q4_1(const uint8_t *p, rtp_pre *e) { (void)p, (void)e; }
+RT_INLINE void rtp_pre_q8_0(const uint8_t *p, rtp_pre *e) { (void)p, (void)e; }
+RT_INLINE void rtp_pre_q5_0(const uint8_t *p, rtp_pre *e) {
+    e->qh = _mm512_or_si512(_mm512_srli_epi32(rtp_vec(p, 4), 16), _mm512_slli_epi32(rtp_vec(p, 5), 16));
+}
+RT_INLINE void rtp_pre_q5_1(const uint8_t *p, rtp_pre *e) { e->qh = rtp_vec(p, 5); }
+
+RT_INLINE __m512i rtp_w_q4_0(const uint8_t *p, int k, const rtp_pre *e) { (void)e; return rtp_nibble(p, k); }
+RT_INLINE __m512i rtp_w_q4_1(const uint8_t *p, int k, const rtp_pre *e) { (void)e; return rtp_nibble(p, k); }
+RT_INLINE __m512i rtp_w_q5_0(const uint8_t *p, int k, const rtp_pre *e) {
+    return _mm512_or_si512(rtp_nibble(p, k), rtp_fifth_bit(e->qh, k));
+}
+RT_INLINE __m512i rtp_w_q5_1(const uint8_t *p, int k, const rtp_pre *e) {
+    return _mm512_or_si512(rtp_nibble(p, k), rtp_fifth_bit(e->qh, k));
+}
+RT_INLINE __m512i rtp_w_q8_0(const uint8_t *p, int k, const rtp_pre *e) {
+    (void)e;
+    return _mm512_xor_si512(rtp_vec(p, k), _mm512_set1_epi8((char)0x80));
+}
+
+/* d and m of a block (the rt_blk32's w are left unset) */
+RT_INLINE void rtp_scales_q4_0(const uint8_t *p, rt_blk32 *u) { u->d = rt_f16_lo(rtp_vec(p, 4)); u->m = _mm512_setzero_ps(); }
+RT_INLINE void rtp_scales_q5_0(const uint8_t *p, rt_blk32 *u) { u->d = rt_f16_lo(rtp_vec(p, 4)); u->m = _mm512_setzero_ps(); }
+RT_INLINE void rtp_scales_q8_0(const uint8_t *p, rt_blk32 *u) { u->d = rt_f16_lo(rtp_vec(p, 8)); u->m = _mm512_setzero_ps(); }
+RT_INLINE void rtp_scales_q4_1(const uint8_t *p, rt_blk32 *u) {
+    const __m512i h0 = rtp_vec(p, 4);
+    u->d = rt_f16_lo(h0);
+    u->m = rt_f16_hi(h0);
+}
+RT_INLINE void rtp_scales_q5_1(const uint8_t *p, rt_blk32 *u) { rtp_scales_q4_1(p, u); }
+
+#define RTWP_DOT(t)                                                                            \
+    {                                                                                          \
+        const __m512i bx = rt_bcast32(x + (t) * xs + 4 * k), bx2 = rt_bcast32(x2 + (t) * xs + 4 * k); \
+        ra##t = _mm512_dpbusd_epi32(ra##t, wa, bx);                                            \
+        rb##t = _mm512_dpbusd_epi32(rb##t, wb, bx);                                            \
+        sa##t = _mm512_dpbusd_epi32(sa##t, wa, bx2);                                           \
+        sb##t = _mm512_dpbusd_epi32(sb##t, wb, bx2);                                           \
+    }
+
+/* RTW32 over packed weights, each group k's weights made as the dot
+ * products need them; the integers and float steps are RTW32's. */
+#define RTWP32(NAME, PB, OFF, HASMIN, NT)                                                      \
+    static void rtwp_##NAME##_##NT(const uint8_t *base, size_t rb, const act_t *a, float *out,  \
+                                   ptrdiff_t os) {                                             \
+        const int nb = a->cols / 32;                                                           \
+        const size_t xs = (size_t)a->cols;                                                     \
+        const int8_t *x = a->q, *x2 = a->q2;                                                   \
+        const float *xd = a->d, *xds = a->ds;                                                  \
+        const int32_t *xbs = a->bsum;                                                          \
+        const int off = OFF, hasmin = HASMIN;                                                  \
+        (void)xds;                                                                             \
+        (void)xbs;                                                                             \
+        RT_EACH##NT(RTW_DECL_ACC)                                                              \
+        for (int b = 0; b < nb; b++, x += 32, x2 += 32) {                                      \
+            const uint8_t *pa = base + (size_t)b * 16 * (PB), *pb = pa + 16 * rb;              \
+            prefetch_next_group(base + 32 * rb, 32 * (PB), b, 1);                              \
+            rtp_pre ea, eb;                                                                    \
+            rtp_pre_##NAME(pa, &ea);                                                           \
+            rtp_pre_##NAME(pb, &eb);                                                           \
+            RT_EACH##NT(RTW_DECL_RS)                                                           \
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                              \
+                const __m512i wa = rtp_w_##NAME(pa, k, &ea), wb = rtp_w_##NAME(pb, k, &eb);    \
+                RT_EACH##NT(RTWP_DOT)                                                          \
+            }                                                                                  \
+            rt_blk32 ua, ub;                                                                   \
+            rtp_scales_##NAME(pa, &ua);                                                        \
+            rtp_scales_##NAME(pb, &ub);                                                        \
+            RT_EACH##NT(RTW_FINISH)                                                            \
+        }                                                                                      \
+        RT_EACH##NT(RTW_STORE)                                                                 \
+    }
+
 /* PB: packed bytes per row and block (4 * rows_pack_vectors). The driver
  * gets whole groups only (rows_pack.h: matrices of whole groups; module.c
  * splits rows in multiples of 16). */
 #define RTP32_ALL(NAME, PB, OFF, HASMIN)                                                       \
-    RTW32_V(rtwp_##NAME, RT_UNPACK_PACKED, NAME, 16 * (PB), 16 * (PB), OFF, HASMIN, 1)         \
-    RTW32_V(rtwp_##NAME, RT_UNPACK_PACKED, NAME, 16 * (PB), 16 * (PB), OFF, HASMIN, 2)         \
-    RTW32_V(rtwp_##NAME, RT_UNPACK_PACKED, NAME, 16 * (PB), 16 * (PB), OFF, HASMIN, 3)         \
-    RTW32_V(rtwp_##NAME, RT_UNPACK_PACKED, NAME, 16 * (PB), 16 * (PB), OFF, HASMIN, 4)         \
+    RTWP32(NAME, PB, OFF, HASMIN, 1)                                                     \
+    RTWP32(NAME, PB, OFF, HASMIN, 2)                                                     \
+    RTWP32(NAME, PB, OFF, HASMIN, 3)                                                     \
+    RTWP32(NAME, PB, OFF, HASMIN, 4)                                                     \
     RT32_V(rtp_##NAME, RT_UNPACK_PACKED, NAME, 16 * (PB), 16 * (PB), OFF, HASMIN, 1)           \
     RT32_V(rtp_##NAME, RT_UNPACK_PACKED, NAME, 16 * (PB), 16 * (PB), OFF, HASMIN, 2)           \
     RT32_V(rtp_##NAME, RT_UNPACK_PACKED, NAME, 16 * (PB), 16 * (PB), OFF, HASMIN, 3)           \
