@@ -244,14 +244,16 @@ class GGUFFile(_Metadata):
         t = self.tensors[name]
         return np.frombuffer(self._mm, dtype=np.uint8, count=t.n_bytes, offset=t.offset)
 
-    def release(self, name: str) -> None:
-        """Drops the tensor's pages from this process's memory (they stay in
-        the page cache and are read again if touched): for a tensor whose
-        bytes the backend has copied into a layout of its own."""
+    def release(self, name: str, start: int = 0, stop: int | None = None) -> None:
+        """Drops bytes start..stop of the tensor (all of it by default) from
+        this process's memory: their pages stay in the page cache and are
+        read again if touched. For bytes the backend has copied into a
+        layout of its own."""
         t = self.tensors[name]
+        stop = t.n_bytes if stop is None else min(stop, t.n_bytes)
         page = mmap.PAGESIZE
-        lo = -(-t.offset // page) * page  # whole pages inside the tensor only: a neighbour may still be used
-        hi = (t.offset + t.n_bytes) // page * page
+        lo = -(-(t.offset + start) // page) * page  # whole pages inside the range only: a neighbour may be in use
+        hi = (t.offset + stop) // page * page
         if hi > lo and hasattr(self._mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
             self._mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
@@ -293,8 +295,8 @@ class ShardedGGUF(_Metadata):
     def raw(self, name: str) -> np.ndarray:
         return self._owner[name].raw(name)
 
-    def release(self, name: str) -> None:
-        self._owner[name].release(name)
+    def release(self, name: str, start: int = 0, stop: int | None = None) -> None:
+        self._owner[name].release(name, start, stop)
 
     def close(self) -> None:
         for s in self.shards:

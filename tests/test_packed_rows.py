@@ -32,6 +32,17 @@ def isa(request):
     K.set_isa(before)
 
 
+# packed bytes per row and block of 32: 4 per dword the type's kernels read (rows_pack.c)
+PACKED_BLOCK_BYTES = {2: 20, 3: 20, 6: 24, 7: 24, 8: 36}
+
+
+def pack(raw, type_id, rows, cols):
+    """pack_rows works on every path (packed_size says which paths use it)."""
+    out = np.empty(rows * cols // 32 * PACKED_BLOCK_BYTES[type_id], np.uint8)
+    K.pack_rows(raw, type_id, rows, cols, out)
+    return out
+
+
 def products(raw, type_id, rows, cols, x, threads, packed=None):
     out = np.empty((x.shape[0], rows), np.float32)
     K.matmul(raw, type_id, rows, cols, x, out, threads, packed)
@@ -43,7 +54,7 @@ def products(raw, type_id, rows, cols, x, threads, packed=None):
 def test_packed_products_equal_those_of_the_blocks_as_read_bit_for_bit(isa, type_id, rows, cols, threads):
     rng = np.random.default_rng(type_id * 1000 + rows)
     raw = random_weights(type_id, rows, cols, rng)
-    packed = K.pack_rows(raw, type_id, rows, cols)
+    packed = pack(raw, type_id, rows, cols)
     for T in (1, 2, 3, 4, 5, 8, 9, 17, 64, 130):  # one token, the 32-row kernels, 8-token passes, prefill
         x = rng.standard_normal((T, cols), dtype=np.float32)
         want = products(raw, type_id, rows, cols, x, threads)
@@ -57,7 +68,7 @@ def test_packed_products_match_the_numpy_reference(isa, type_id):
     rng = np.random.default_rng(type_id)
     raw = random_weights(type_id, rows, cols, rng)
     x = rng.standard_normal((T, cols), dtype=np.float32)
-    got = products(raw, type_id, rows, cols, x, 2, K.pack_rows(raw, type_id, rows, cols))
+    got = products(raw, type_id, rows, cols, x, 2, pack(raw, type_id, rows, cols))
     w = dequantize(raw.reshape(-1), type_id, (rows, cols)).astype(np.float64)
     want = x.astype(np.float64) @ w.T
     # the activations' two 8-bit levels leave about 1/32512 of a block's largest |x| per element
@@ -82,7 +93,7 @@ def test_only_the_32_element_types_in_whole_groups_of_16_rows_are_packed():
     finally:
         K.set_isa(before)
     raw = random_weights(3, 32, 64, np.random.default_rng(0))
-    assert len(K.pack_rows(raw, 3, 32, 64)) == 32 * 2 * 20  # Q4_1: 5 dwords per row and block, as its blocks
+    assert len(pack(raw, 3, 32, 64)) == 32 * 2 * 20  # Q4_1: 5 dwords per row and block, as its blocks
 
 
 def test_a_packed_form_of_the_wrong_size_or_type_fails_with_one_line():
@@ -91,15 +102,18 @@ def test_a_packed_form_of_the_wrong_size_or_type_fails_with_one_line():
     with pytest.raises(ValueError, match=r"^matmul: packed has 10 bytes, not the 1280 of 32 rows packed \(Q4_1, 64 cols\)$"):
         products(raw, 3, 32, 64, x, 1, b"0123456789")
     with pytest.raises(ValueError, match=r"^pack_rows: Q4_K with 32 rows is not packed"):
-        K.pack_rows(random_weights(12, 32, 256, np.random.default_rng(0)), 12, 32, 256)
+        K.pack_rows(random_weights(12, 32, 256, np.random.default_rng(0)), 12, 32, 256, np.empty(1, np.uint8))
     with pytest.raises(ValueError, match=r"^pack_rows: w has 640 bytes, fewer than 32 rows"):
-        K.pack_rows(raw[:16], 3, 32, 64)
+        K.pack_rows(raw[:16], 3, 32, 64, np.empty(1280, np.uint8))
+    with pytest.raises(ValueError, match=r"^pack_rows: out has 1279 bytes, not the 1280 of 32 rows packed"):
+        K.pack_rows(raw, 3, 32, 64, np.empty(1279, np.uint8))
 
 
 def test_released_file_pages_read_back_the_same_bytes(smollm_path):
     with GGUFFile(smollm_path) as f:
         name = "blk.0.ffn_down.weight"
         before = f.raw(name).copy()
+        f.release(name, 1000, 300000)
         f.release(name)
         assert np.array_equal(f.raw(name), before)
 

@@ -10,7 +10,9 @@ attention in ``chord_core._attention`` (flash-style over F32 or F16 caches).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -25,7 +27,7 @@ class QuantPart:
     type_id: int  # ggml type id
     rows: int
     cols: int
-    packed: bytes | None = None  # the rows repacked for the few-token kernels (_kernels.pack_rows), or None
+    packed: np.ndarray | None = None  # uint8: the rows repacked for the kernels (_kernels.pack_rows), or None
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,31 @@ class QuantMatrix:
 FUSE_MAX_BYTES = 4 << 20
 
 
-def _packed(p: QuantPart) -> QuantPart:
+# rows packed at a time: a view of the mmap gives back each stretch's pages
+# as soon as it is packed, so that loading never holds a matrix twice
+PACK_CHUNK_BYTES = 8 << 20
+
+
+def _packed(p: QuantPart, release: Callable[[int, int], None] | None) -> QuantPart:
     """``p`` with its rows repacked for the products, where this kernel path
     has kernels for that form (csrc/kernels/rows_pack.h): a block of 16 rows
     is then a few loads instead of a transpose per call, which made 2-4-token
-    products ~1.5x faster (a batched decode step, a speculative verify)."""
-    if not _kernels.packed_size(p.type_id, p.rows, p.cols):
+    products ~1.5x faster (a batched decode step, a speculative verify).
+    ``release(lo, hi)``: drops bytes lo..hi of ``p.raw``'s pages once packed
+    (``p.raw`` a view of the file), or None."""
+    size = _kernels.packed_size(p.type_id, p.rows, p.cols)
+    if not size:
         return p
-    return replace(p, packed=_kernels.pack_rows(p.raw, p.type_id, p.rows, p.cols))
+    packed = np.empty(size, np.uint8)
+    row_bytes, packed_row_bytes = p.raw.shape[1], size // p.rows
+    step = max(16, PACK_CHUNK_BYTES // row_bytes // 16 * 16)  # whole groups of 16 rows
+    for r0 in range(0, p.rows, step):
+        r1 = min(p.rows, r0 + step)
+        _kernels.pack_rows(p.raw[r0:r1], p.type_id, r1 - r0, p.cols,
+                           packed[r0 * packed_row_bytes:r1 * packed_row_bytes])
+        if release is not None:
+            release(r0 * row_bytes, r1 * row_bytes)
+    return replace(p, packed=packed)
 
 
 PACKED_ENV = "CHORD_PACKED"  # 0: products read the file's blocks as they are (the tests' other path)
@@ -70,20 +89,21 @@ class CpuBackend:
         return _kernels.isa()
 
     def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart]) -> QuantMatrix:
-        qparts = []
+        qparts, views = [], []  # views: the tensor whose mmap pages a part's raw is, or None (a copy)
         for name, (rows, cols), order in parts:
             t = f.tensors[name]
             raw = np.asarray(f.raw(name), dtype=np.uint8).reshape(rows, -1)  # (rows, row_bytes)
             if order is not None:  # rows are whole blocks: permuting them is a byte copy
                 raw = np.ascontiguousarray(raw[order])
             qparts.append(QuantPart(raw, t.ggml_type, rows, cols))
+            views.append(name if order is None else None)
         total = sum(p.rows for p in qparts)
         if (len(qparts) > 1 and len({p.type_id for p in qparts}) == 1
                 and sum(p.raw.nbytes for p in qparts) <= FUSE_MAX_BYTES):
             fused = np.concatenate([p.raw for p in qparts])  # (total rows, row_bytes)
-            qparts = [QuantPart(fused, qparts[0].type_id, total, qparts[0].cols)]
+            qparts, views = [QuantPart(fused, qparts[0].type_id, total, qparts[0].cols)], [None]
         if self.packed:
-            qparts = [_packed(p) for p in qparts]
+            qparts = [_packed(p, partial(f.release, v) if v is not None else None) for p, v in zip(qparts, views)]
             if all(p.packed is not None for p in qparts):
                 # the products read only the packed copy now: the file's pages
                 # that packing read need not stay resident beside it (embedding

@@ -333,18 +333,18 @@ static PyObject *py_packed_size(PyObject *self, PyObject *args) {
 }
 
 static PyObject *py_pack_rows(PyObject *self, PyObject *args) {
-    PyObject *wo;
+    PyObject *wo, *oo;
     long type_id;
     int rows, cols, wt;
     const char *fn = "pack_rows";
     (void)self;
-    if (!PyArg_ParseTuple(args, "Olii", &wo, &type_id, &rows, &cols)) return NULL;
+    if (!PyArg_ParseTuple(args, "OliiO", &wo, &type_id, &rows, &cols, &oo)) return NULL;
     if (check_type(fn, type_id, cols, &wt)) return NULL;
     size_t prb = rows > 0 ? packed_row_bytes(wt, rows, cols) : 0;
     if (!prb)
         return PyErr_Format(PyExc_ValueError, "%s: %s with %d rows is not packed (32-element types, rows a multiple of %d)",
                             fn, WTYPES[wt].name, rows, PACK_ROWS);
-    Py_buffer w;
+    Py_buffer w, out;
     if (get_bytes(fn, "w", wo, &w)) return NULL;
     size_t rb = row_bytes(wt, cols);
     if ((size_t)w.len < rb * (size_t)rows) {
@@ -353,15 +353,23 @@ static PyObject *py_pack_rows(PyObject *self, PyObject *args) {
         PyBuffer_Release(&w);
         return NULL;
     }
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(prb * (size_t)rows));
-    if (out) {
-        uint8_t *o = (uint8_t *)PyBytes_AS_STRING(out);
-        Py_BEGIN_ALLOW_THREADS
-        rows_pack(wt, w.buf, rb, rows, cols, o);
-        Py_END_ALLOW_THREADS
+    if (PyObject_GetBuffer(oo, &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&w);
+        return NULL;
     }
+    if ((size_t)out.len != prb * (size_t)rows) {
+        PyErr_Format(PyExc_ValueError, "%s: out has %zd bytes, not the %zu of %d rows packed (%s, %d cols)",
+                     fn, out.len, prb * (size_t)rows, rows, WTYPES[wt].name, cols);
+        PyBuffer_Release(&out);
+        PyBuffer_Release(&w);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rows_pack(wt, w.buf, rb, rows, cols, out.buf);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
     PyBuffer_Release(&w);
-    return out;
+    Py_RETURN_NONE;
 }
 
 static PyObject *isa_names(void) {
@@ -413,11 +421,11 @@ static PyObject *py_set_isa(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"matmul", py_matmul, METH_VARARGS,
      "matmul(w, type_id, rows, cols, x, out, threads, packed=None): out[t, r] = sum_c W[r, c] * x[t, c]; "
-     "packed (pack_rows(w, ...)) serves the few-token products where this path has kernels for it."},
+     "packed (pack_rows' out) serves the products where this path has kernels for it."},
     {"packed_size", py_packed_size, METH_VARARGS,
-     "packed_size(type_id, rows, cols) -> bytes pack_rows gives, or 0 if this path's kernels take no packed form."},
+     "packed_size(type_id, rows, cols) -> bytes pack_rows writes, or 0 if this path's kernels take no packed form."},
     {"pack_rows", py_pack_rows, METH_VARARGS,
-     "pack_rows(w, type_id, rows, cols) -> bytes: the rows repacked for the few-token kernels (rows_pack.h)."},
+     "pack_rows(w, type_id, rows, cols, out): the rows repacked for the few-token kernels (rows_pack.h) into out."},
     {"get_rows", py_get_rows, METH_VARARGS,
      "get_rows(w, type_id, cols, ids, out): dequantize rows ids of w into out (len(ids), cols)."},
     {"dequantize_rows", py_dequantize_rows, METH_VARARGS,
