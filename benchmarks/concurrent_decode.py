@@ -107,10 +107,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--unbatched", action="store_true", help="also run the streams on plain sessions")
+    ap.add_argument("--kv-type", choices=("f32", "f16"), default="f32", help="the caches' element type")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    model = Model.load(args.model or smollm2_path(), backend="cpu", threads=args.threads)
+    model = Model.load(args.model or smollm2_path(), backend="cpu", threads=args.threads, kv_type=args.kv_type)
     settings = SamplerSettings(temperature=0, max_tokens=args.tokens)
     n_ctx = 512
     configs = [(n, True) for n in args.streams] + ([(n, False) for n in args.streams if n > 1] if args.unbatched else [])
@@ -132,7 +133,7 @@ def main() -> None:
                   f"{r['edge_s'] * 1e3:.0f} ms), {r['tokens']} tokens", flush=True)
 
     base = statistics.median(r["decode_tok_s"] for r in runs[(args.streams[0], True)])
-    print(f"\n{model.info.name}, cpu backend ({model.backend.isa}), {args.threads} threads, "
+    print(f"\n{model.info.name}, cpu backend ({model.backend.isa}), {args.threads} threads, {args.kv_type} caches, "
           f"greedy, up to {args.tokens} tokens a stream, medians of {args.reps}")
     base_overall = statistics.median(r["overall_decode_tok_s"] for r in runs[(args.streams[0], True)])
     print(f"{'streams':>14} {'decode tok/s':>13} {'x one stream':>13} {'paired':>7} {'overall tok/s':>14} "
