@@ -33,8 +33,26 @@ static int has_avx512(void) {
 }
 #endif
 
+/* simd_x86.h's prefetch of streamed weight groups: non-temporal on AMD
+ * family 1Ah (Zen 5), where it was measured faster; T1 elsewhere. */
+int chord_prefetch_nta;
+
+#if defined(__x86_64__) || defined(_M_X64)
+static int is_zen5_or_later(void) {
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_is("amd") || !__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    unsigned family = (a >> 8) & 0xf;
+    if (family == 0xf) family += (a >> 20) & 0xff;
+    return family >= 0x1a;
+}
+#endif
+
 static void init(void) {
     if (ntables >= 0) return;
+#if defined(__x86_64__) || defined(_M_X64)
+    chord_prefetch_nta = is_zen5_or_later();
+#endif
     int n = 0;
 #if defined(__x86_64__) || defined(_M_X64)
     if (has_avx512()) isa_fill_avx512(&tables[n++]);

@@ -133,15 +133,20 @@ static inline void f16x4_pairs(const uint8_t *const p[4], size_t off, __m128 *d,
  * one contiguous region, so while one group is computed the next one is
  * asked for in order, at the pace it will be consumed: each block step
  * asks for the next `per_step` bytes of it (rows x block bytes).
- * nta: the AVX-512 kernels ask with the non-temporal hint, so that weights
- * read once per step do not push the KV cache and the activations out of
- * L2 and L3 (Zen 5, SmolLM2: one-token decode 214 -> 251 tok/s, a 4-row
- * step's attention 1.16 -> 0.84 ms); the AVX2 kernels measured slower
- * with it (16% at T = 1 on the same CPU) and keep T0. */
-static inline void prefetch_next_group(const uint8_t *next, size_t per_step, int step, int nta) {
+ * stream: the AVX-512 kernels' groups. On Zen 5 they are asked for with the
+ * non-temporal hint, so that weights read once per step do not push the
+ * KV cache and the activations out of L2 and L3 (SmolLM2: one-token decode
+ * 214 -> 251 tok/s, a 4-row step's attention 1.16 -> 0.84 ms); on an Intel
+ * Xeon the same hint made the products 2-2.6x slower (NTA lines skip L2,
+ * and a group read one group ahead is evicted before use), so elsewhere
+ * they go to L2 (T1), as before. The AVX2 kernels keep T0 (NTA measured
+ * slower with them on Zen 5 too). chord_prefetch_nta: set by dispatch.c. */
+extern int chord_prefetch_nta;
+static inline void prefetch_next_group(const uint8_t *next, size_t per_step, int step, int stream) {
     size_t lo = per_step * (size_t)step, hi = lo + per_step;
     for (size_t o = lo & ~(size_t)63; o < hi; o += 64) {
-        if (nta) _mm_prefetch((const char *)next + o, _MM_HINT_NTA);
+        if (stream && chord_prefetch_nta) _mm_prefetch((const char *)next + o, _MM_HINT_NTA);
+        else if (stream) _mm_prefetch((const char *)next + o, _MM_HINT_T1);
         else _mm_prefetch((const char *)next + o, _MM_HINT_T0);
     }
 }
