@@ -250,7 +250,7 @@ class GGUFFile(_Metadata):
         read again if touched. For bytes the backend has copied into a
         layout of its own."""
         t = self.tensors[name]
-        stop = t.n_bytes if stop is None else min(stop, t.n_bytes)
+        start, stop = max(0, start), t.n_bytes if stop is None else min(stop, t.n_bytes)
         page = mmap.PAGESIZE
         lo = -(-(t.offset + start) // page) * page  # whole pages inside the range only: a neighbour may be in use
         hi = (t.offset + stop) // page * page

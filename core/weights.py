@@ -90,12 +90,12 @@ class _Reader:
     def vectors(self, names: list[tuple[str, tuple[int, ...]]]) -> np.ndarray:
         return np.concatenate([self.vector(n, s) for n, s in names])
 
-    def matrix(self, parts: list[MatrixPart], optional: bool = False) -> Any:
+    def matrix(self, parts: list[MatrixPart], optional: bool = False, embedding_only: bool = False) -> Any:
         if optional and parts[0][0] not in self.f.tensors:
             return None
         for name, shape, _ in parts:
             self.check(name, shape)
-        m = self.backend.load_matrix(self.f, parts)
+        m = self.backend.load_matrix(self.f, parts, embedding_only=embedding_only)
         self._tick(len(parts))
         return m
 
@@ -105,7 +105,7 @@ class _CheckOnly:
     tensors as ``load_weights`` without allocating any matrix."""
     name = "check"
 
-    def load_matrix(self, f, parts):
+    def load_matrix(self, f, parts, embedding_only=False):
         return None
 
 
@@ -132,8 +132,9 @@ def load_weights(f: GGUFFile | ShardedGGUF, cfg: ModelConfig, backend: Backend,
     # it adjacent-pair RoPE like llama's (rope.py), one code path for all
     perm = interleave_halves(dk, cfg.n_rot) if sp.rope_layout == "neox" else None
     rd = _Reader(f, backend, len(f.tensors), progress)
-    token_embd = rd.matrix([("token_embd.weight", (V, E), None)])
     output = rd.matrix([("output.weight", (V, E), None)], optional=True)
+    # with an output matrix of its own, the embedding is only looked up by row
+    token_embd = rd.matrix([("token_embd.weight", (V, E), None)], embedding_only=output is not None)
     layers = []
     for il in range(cfg.n_layer):
         p = f"blk.{il}."

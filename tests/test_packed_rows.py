@@ -101,6 +101,8 @@ def test_a_packed_form_of_the_wrong_size_or_type_fails_with_one_line():
     x = np.ones((1, 64), np.float32)
     with pytest.raises(ValueError, match=r"^matmul: packed has 10 bytes, not the 1280 of 32 rows packed \(Q4_1, 64 cols\)$"):
         products(raw, 3, 32, 64, x, 1, b"0123456789")
+    with pytest.raises(ValueError, match=r"^matmul: packed is for Q4_0, .* rows a multiple of 16; got Q4_1 with 24 rows$"):
+        products(raw[:24], 3, 24, 64, x, 1, np.empty(24 * 40, np.uint8))
     with pytest.raises(ValueError, match=r"^pack_rows: Q4_K with 32 rows is not packed"):
         K.pack_rows(random_weights(12, 32, 256, np.random.default_rng(0)), 12, 32, 256, np.empty(1, np.uint8))
     with pytest.raises(ValueError, match=r"^pack_rows: w has 640 bytes, fewer than 32 rows"):
@@ -129,14 +131,31 @@ def step_logits(model: Model) -> list[np.ndarray]:
     return out
 
 
-def test_a_model_with_packed_weights_gives_the_logits_of_the_blocks_as_read(smollm_path, monkeypatch):
-    packed = Model.load(smollm_path, backend="cpu", threads=2)
+@pytest.mark.parametrize("model_path", ["smollm_path", "gemma_path"])
+def test_a_model_with_packed_weights_gives_the_logits_of_the_blocks_as_read(model_path, request, monkeypatch):
+    # SmolLM2: Q4_1 layers, fused Q|K|V copies, a tied Q8_0 output; Gemma 3:
+    # Q5_0 Q and K rows permuted for neox RoPE (copies), beside unpacked Q4_K and Q6_K
+    path = request.getfixturevalue(model_path)
+    packed = Model.load(path, backend="cpu", threads=2)
     monkeypatch.setenv(PACKED_ENV, "0")
-    plain = Model.load(smollm_path, backend="cpu", threads=2)
+    plain = Model.load(path, backend="cpu", threads=2)
     assert isinstance(packed.backend, CpuBackend) and not plain.backend.packed
-    assert plain.weights.layers[0].ffn_down.parts[0].packed is None
+    assert all(p.packed is None for p in plain.weights.layers[0].attn_qkv.parts)
     if K.packed_size(3, 576, 1536) == 0:
         pytest.skip(f"the {K.isa()} kernel path has no packed kernels (avx512 with VNNI has)")
-    assert packed.weights.layers[0].ffn_down.parts[0].packed is not None  # Q4_1 576 x 1536: packed
+    assert any(p.packed is not None for p in packed.weights.layers[0].attn_qkv.parts)
     for got, want in zip(step_logits(packed), step_logits(plain)):
         assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_an_embedding_only_looked_up_by_row_is_not_packed(smollm_path):
+    if K.packed_size(8, 49152, 576) == 0:
+        pytest.skip(f"the {K.isa()} kernel path has no packed kernels (avx512 with VNNI has)")
+    backend = CpuBackend(threads=1, packed=True)
+    parts = [("token_embd.weight", (49152, 576), None)]
+    with GGUFFile(smollm_path) as f:
+        lookup = backend.load_matrix(f, parts, embedding_only=True)
+        product = backend.load_matrix(f, parts)
+        assert lookup.parts[0].packed is None and product.parts[0].packed is not None
+        ids = np.array([0, 17, 49151])
+        assert np.array_equal(backend.embed(lookup, ids), backend.embed(product, ids))

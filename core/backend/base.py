@@ -44,8 +44,11 @@ class Backend(Protocol):
     name: str  # "cpu" or "numpy"
     threads: int
 
-    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart]) -> Matrix:
-        """The parts stacked row-wise, shapes already checked by the caller."""
+    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart],
+                    embedding_only: bool = False) -> Matrix:
+        """The parts stacked row-wise, shapes already checked by the caller.
+        ``embedding_only``: the matrix is only looked up by row (a token
+        embedding beside an output matrix of its own), never multiplied."""
 
     def matrix_rows(self, w: Matrix) -> int: ...
 

@@ -88,22 +88,24 @@ class CpuBackend:
     def isa(self) -> str:
         return _kernels.isa()
 
-    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart]) -> QuantMatrix:
-        qparts, views = [], []  # views: the tensor whose mmap pages a part's raw is, or None (a copy)
+    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart],
+                    embedding_only: bool = False) -> QuantMatrix:
+        qparts, file_tensors = [], []  # the tensor whose mmap pages a part's raw is, or None (a copy)
         for name, (rows, cols), order in parts:
             t = f.tensors[name]
             raw = np.asarray(f.raw(name), dtype=np.uint8).reshape(rows, -1)  # (rows, row_bytes)
             if order is not None:  # rows are whole blocks: permuting them is a byte copy
                 raw = np.ascontiguousarray(raw[order])
             qparts.append(QuantPart(raw, t.ggml_type, rows, cols))
-            views.append(name if order is None else None)
+            file_tensors.append(name if order is None else None)
         total = sum(p.rows for p in qparts)
         if (len(qparts) > 1 and len({p.type_id for p in qparts}) == 1
                 and sum(p.raw.nbytes for p in qparts) <= FUSE_MAX_BYTES):
             fused = np.concatenate([p.raw for p in qparts])  # (total rows, row_bytes)
-            qparts, views = [QuantPart(fused, qparts[0].type_id, total, qparts[0].cols)], [None]
-        if self.packed:
-            qparts = [_packed(p, partial(f.release, v) if v is not None else None) for p, v in zip(qparts, views)]
+            qparts, file_tensors = [QuantPart(fused, qparts[0].type_id, total, qparts[0].cols)], [None]
+        if self.packed and not embedding_only:  # a lookup reads a few rows: packing would only add a copy
+            qparts = [_packed(p, partial(f.release, t) if t is not None else None)
+                      for p, t in zip(qparts, file_tensors)]
             if all(p.packed is not None for p in qparts):
                 # the products read only the packed copy now: the file's pages
                 # that packing read need not stay resident beside it (embedding

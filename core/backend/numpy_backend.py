@@ -23,7 +23,8 @@ class NumpyBackend:
         # BLAS picks its own thread count; kept for the status line
         self.threads = threads
 
-    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart]) -> np.ndarray:
+    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart],
+                    embedding_only: bool = False) -> np.ndarray:
         rows = sum(shape[0] for _, shape, _ in parts)
         out = np.empty((rows, parts[0][1][1]), dtype=np.float32)  # (rows, cols)
         r = 0

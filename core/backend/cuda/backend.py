@@ -82,7 +82,8 @@ class CudaBackend:
         est = estimate_device(f, cfg, n_ctx, self.n_gpu, T_MAX)
         check_device_memory(est, path, self.device, device.free_bytes())
 
-    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart]) -> Any:
+    def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart],
+                    embedding_only: bool = False) -> Any:
         name = parts[0][0]
         il = layer_of(name)
         all_gpu = self.n_gpu == self.n_layer
@@ -92,7 +93,8 @@ class CudaBackend:
             on_gpu = all_gpu and (name == "output.weight" or self._tied)
         host = None
         if not on_gpu or name == "token_embd.weight":
-            host = self.host.load_matrix(f, parts)
+            # on the GPU, the host keeps the embedding for row lookups only
+            host = self.host.load_matrix(f, parts, embedding_only=embedding_only or on_gpu)
             if not on_gpu:
                 return host
         raws = []

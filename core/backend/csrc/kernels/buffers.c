@@ -1,5 +1,7 @@
 #include "buffers.h"
 
+#include "kernels.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -94,4 +96,23 @@ int get_int64s(const char *fn, const char *arg, PyObject *obj, Py_buffer *view) 
 void release_floats(fbuf *b) {
     if (b->held) PyBuffer_Release(&b->view);
     b->held = 0;
+}
+
+int check_type(const char *fn, long type_id, int cols, int *wt) {
+    *wt = wtype_from_ggml(type_id);
+    if (*wt < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: ggml type id %ld is not supported", fn, type_id);
+        return -1;
+    }
+    int be = WTYPES[*wt].block_elems;
+    if (cols <= 0 || cols % be != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: cols %d must be a positive multiple of %s's block of %d",
+                     fn, cols, WTYPES[*wt].name, be);
+        return -1;
+    }
+    return 0;
+}
+
+size_t row_bytes(int wt, int cols) {
+    return (size_t)cols / WTYPES[wt].block_elems * WTYPES[wt].block_bytes;
 }

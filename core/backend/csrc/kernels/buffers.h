@@ -27,4 +27,15 @@ int get_int64s(const char *fn, const char *arg, PyObject *obj, Py_buffer *view);
 
 void release_floats(fbuf *b);
 
+/* The kernels' type index of ggml type `type_id` into *wt, checking that
+ * `cols` is a whole number of its blocks. */
+int check_type(const char *fn, long type_id, int cols, int *wt);
+
+/* Bytes of one row of `cols` elements of type `wt`. */
+size_t row_bytes(int wt, int cols);
+
+/* module_pack.c */
+PyObject *py_packed_size(PyObject *self, PyObject *args);
+PyObject *py_pack_rows(PyObject *self, PyObject *args);
+
 #endif

@@ -27,33 +27,6 @@ static void *scratch_get(size_t n) {
     return scratch;
 }
 
-static int check_type(const char *fn, long type_id, int cols, int *wt) {
-    *wt = wtype_from_ggml(type_id);
-    if (*wt < 0) {
-        PyErr_Format(PyExc_ValueError, "%s: ggml type id %ld is not supported", fn, type_id);
-        return -1;
-    }
-    int be = WTYPES[*wt].block_elems;
-    if (cols <= 0 || cols % be != 0) {
-        PyErr_Format(PyExc_ValueError, "%s: cols %d must be a positive multiple of %s's block of %d",
-                     fn, cols, WTYPES[*wt].name, be);
-        return -1;
-    }
-    return 0;
-}
-
-static size_t row_bytes(int wt, int cols) {
-    return (size_t)cols / WTYPES[wt].block_elems * WTYPES[wt].block_bytes;
-}
-
-/* Bytes per row of a matrix repacked for the few-token kernels (rows_pack.h);
- * 0 when this type or shape is not packed. */
-static size_t packed_row_bytes(int wt, int rows, int cols) {
-    int nvec = rows_pack_vectors(wt);
-    if (!nvec || rows % PACK_ROWS) return 0;
-    return (size_t)cols / 32 * (size_t)nvec * 4;
-}
-
 static int check_threads(const char *fn, int threads) {
     if (threads < 1) {
         PyErr_Format(PyExc_ValueError, "%s: threads must be at least 1, got %d", fn, threads);
@@ -150,10 +123,15 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_buffer pk = {0};
-    size_t prb = packed_row_bytes(wt, rows, cols);
+    size_t prb = rows_pack_row_bytes(wt, rows, cols);
     if (po != Py_None) {
         if (get_bytes(fn, "packed", po, &pk)) goto fail_w;
-        if (!prb || (size_t)pk.len < prb * (size_t)rows) {
+        if (!prb) {
+            PyErr_Format(PyExc_ValueError, "%s: packed is for %s, rows a multiple of %d; got %s with %d rows",
+                         fn, "Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0", PACK_ROWS, WTYPES[wt].name, rows);
+            goto fail_w;
+        }
+        if ((size_t)pk.len < prb * (size_t)rows) {
             PyErr_Format(PyExc_ValueError, "%s: packed has %zd bytes, not the %zu of %d rows packed (%s, %d cols)",
                          fn, pk.len, prb * (size_t)rows, rows, WTYPES[wt].name, cols);
             goto fail_w;
@@ -205,7 +183,7 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
     }
     release_floats(&out);
     release_floats(&x);
-    if (pk.buf) PyBuffer_Release(&pk);
+    if (pk.obj) PyBuffer_Release(&pk);
     PyBuffer_Release(&w);
     Py_RETURN_NONE;
 fail_out:
@@ -213,7 +191,7 @@ fail_out:
 fail_x:
     release_floats(&x);
 fail_w:
-    if (pk.buf) PyBuffer_Release(&pk);
+    if (pk.obj) PyBuffer_Release(&pk);
     PyBuffer_Release(&w);
     return NULL;
 }
@@ -320,56 +298,6 @@ fail_ids:
 fail_w:
     PyBuffer_Release(&w);
     return NULL;
-}
-
-static PyObject *py_packed_size(PyObject *self, PyObject *args) {
-    long type_id;
-    int rows, cols, wt;
-    (void)self;
-    if (!PyArg_ParseTuple(args, "lii", &type_id, &rows, &cols)) return NULL;
-    if (check_type("packed_size", type_id, cols, &wt)) return NULL;
-    size_t prb = isa_current()->packed[wt] ? packed_row_bytes(wt, rows, cols) : 0;
-    return PyLong_FromSize_t(prb * (size_t)(rows > 0 ? rows : 0));
-}
-
-static PyObject *py_pack_rows(PyObject *self, PyObject *args) {
-    PyObject *wo, *oo;
-    long type_id;
-    int rows, cols, wt;
-    const char *fn = "pack_rows";
-    (void)self;
-    if (!PyArg_ParseTuple(args, "OliiO", &wo, &type_id, &rows, &cols, &oo)) return NULL;
-    if (check_type(fn, type_id, cols, &wt)) return NULL;
-    size_t prb = rows > 0 ? packed_row_bytes(wt, rows, cols) : 0;
-    if (!prb)
-        return PyErr_Format(PyExc_ValueError, "%s: %s with %d rows is not packed (32-element types, rows a multiple of %d)",
-                            fn, WTYPES[wt].name, rows, PACK_ROWS);
-    Py_buffer w, out;
-    if (get_bytes(fn, "w", wo, &w)) return NULL;
-    size_t rb = row_bytes(wt, cols);
-    if ((size_t)w.len < rb * (size_t)rows) {
-        PyErr_Format(PyExc_ValueError, "%s: w has %zd bytes, fewer than %d rows of %zu bytes (%s, %d cols)",
-                     fn, w.len, rows, rb, WTYPES[wt].name, cols);
-        PyBuffer_Release(&w);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(oo, &out, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
-        PyBuffer_Release(&w);
-        return NULL;
-    }
-    if ((size_t)out.len != prb * (size_t)rows) {
-        PyErr_Format(PyExc_ValueError, "%s: out has %zd bytes, not the %zu of %d rows packed (%s, %d cols)",
-                     fn, out.len, prb * (size_t)rows, rows, WTYPES[wt].name, cols);
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&w);
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    rows_pack(wt, w.buf, rb, rows, cols, out.buf);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&w);
-    Py_RETURN_NONE;
 }
 
 static PyObject *isa_names(void) {

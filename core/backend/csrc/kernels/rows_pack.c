@@ -33,6 +33,12 @@ int rows_pack_vectors(int wt) {
     return pack_list_of(wt, &l) ? l.n : 0;
 }
 
+size_t rows_pack_row_bytes(int wt, int rows, int cols) {
+    int nvec = rows_pack_vectors(wt);
+    if (!nvec || rows % PACK_ROWS) return 0;
+    return (size_t)cols / 32 * (size_t)nvec * 4;
+}
+
 void rows_pack(int wt, const uint8_t *w, size_t row_bytes, int rows, int cols, uint8_t *out) {
     pack_list l;
     if (!pack_list_of(wt, &l)) return;

@@ -24,6 +24,10 @@
 /* Vectors per block of 16 rows for internal type wt; 0 if it is not packed. */
 int rows_pack_vectors(int wt);
 
+/* Bytes per packed row of a matrix of `rows` x `cols`; 0 when this type
+ * or row count is not packed. */
+size_t rows_pack_row_bytes(int wt, int rows, int cols);
+
 /* Packs rows 0 .. rows - 1 (rows a multiple of PACK_ROWS; row_bytes apart in
  * w) into out, of rows * (cols / 32) * rows_pack_vectors(wt) * 4 bytes. */
 void rows_pack(int wt, const uint8_t *w, size_t row_bytes, int rows, int cols, uint8_t *out);
