@@ -66,7 +66,32 @@ def _weight_bytes(gguf_file: Any, cfg: ModelConfig, backend: str) -> int:
     if cfg.spec.rope_layout == "neox":  # permuted Q/K rows are copied out of the mapping
         total += sum(t.n_bytes for name, t in gguf_file.tensors.items()
                      if name.endswith(("attn_q.weight", "attn_k.weight")))
-    return total
+    return total + _packing_bytes(gguf_file)
+
+
+def _packing_bytes(gguf_file: Any) -> int:
+    """What the cpu backend's packed weights add to the file's bytes they
+    replace (csrc/kernels/rows_pack.h: Q4_0, Q5_0 and Q8_0 blocks grow by
+    2 bytes), where this CPU's kernels pack and CHORD_PACKED is not 0."""
+    from .backend import kernels_unavailable_reason
+
+    if kernels_unavailable_reason() is not None:
+        return 0
+    from . import _kernels
+    from .backend.cpu_backend import CpuBackend
+
+    if not CpuBackend(threads=1).packed:  # CHORD_PACKED=0
+        return 0
+    extra = 0
+    for name, t in gguf_file.tensors.items():
+        if len(t.shape) != 2 or (name == "token_embd.weight" and "output.weight" in gguf_file.tensors):
+            continue  # an embedding only looked up by row is not packed
+        rows, cols = t.shape
+        try:
+            extra += max(0, _kernels.packed_size(t.ggml_type, rows, cols) - t.n_bytes)
+        except ValueError:  # a type the kernels lack: loading says so, not the estimate
+            pass
+    return extra
 
 
 def _scratch_bytes(cfg: ModelConfig, n_ctx: int, kv_type: str, backend: str, logit_rows: int) -> int:

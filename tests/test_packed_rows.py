@@ -14,8 +14,10 @@ import pytest
 
 import chord_core._kernels as K
 from chord_core.backend.cpu_backend import PACKED_ENV, CpuBackend
+from chord_core.config import config_from_metadata
 from chord_core.forward import forward_batch
 from chord_core.gguf_file import GGUFFile
+from chord_core.memory_estimate import estimate_memory
 from chord_core.model import Model
 from chord_core.quants import dequantize
 from test_kernels import TYPES, isa_params, random_weights
@@ -159,3 +161,14 @@ def test_an_embedding_only_looked_up_by_row_is_not_packed(smollm_path):
         assert lookup.parts[0].packed is None and product.parts[0].packed is not None
         ids = np.array([0, 17, 49151])
         assert np.array_equal(backend.embed(lookup, ids), backend.embed(product, ids))
+
+
+def test_the_memory_estimate_counts_what_packing_adds(gemma_path, monkeypatch):
+    with GGUFFile(gemma_path) as f:
+        packed = estimate_memory(f, config_from_metadata(f.metadata), 512, backend="cpu").weights
+        monkeypatch.setenv(PACKED_ENV, "0")
+        plain = estimate_memory(f, config_from_metadata(f.metadata), 512, backend="cpu").weights
+        # Q4_0, Q5_0 and Q8_0 blocks grow by 2 bytes each (Gemma 3: Q5_0 and Q8_0, its embedding tied)
+        grown = sum(t.shape[0] * t.shape[1] // 32 * 2 for t in f.tensors.values()
+                    if t.ggml_type in (2, 6, 8) and len(t.shape) == 2)
+    assert packed - plain == (grown if K.packed_size(8, 32, 32) else 0) and grown > 0
