@@ -90,28 +90,31 @@ class CpuBackend:
 
     def load_matrix(self, f: GGUFFile | ShardedGGUF, parts: list[MatrixPart],
                     embedding_only: bool = False) -> QuantMatrix:
-        qparts, file_tensors = [], []  # the tensor whose mmap pages a part's raw is, or None (a copy)
+        qparts, sources, views = [], [], []  # per part: the tensors it was read from; whether raw is their mmap
         for name, (rows, cols), order in parts:
             t = f.tensors[name]
             raw = np.asarray(f.raw(name), dtype=np.uint8).reshape(rows, -1)  # (rows, row_bytes)
             if order is not None:  # rows are whole blocks: permuting them is a byte copy
                 raw = np.ascontiguousarray(raw[order])
             qparts.append(QuantPart(raw, t.ggml_type, rows, cols))
-            file_tensors.append(name if order is None else None)
+            sources.append([name])
+            views.append(order is None)
         total = sum(p.rows for p in qparts)
         if (len(qparts) > 1 and len({p.type_id for p in qparts}) == 1
                 and sum(p.raw.nbytes for p in qparts) <= FUSE_MAX_BYTES):
             fused = np.concatenate([p.raw for p in qparts])  # (total rows, row_bytes)
-            qparts, file_tensors = [QuantPart(fused, qparts[0].type_id, total, qparts[0].cols)], [None]
+            qparts = [QuantPart(fused, qparts[0].type_id, total, qparts[0].cols)]
+            sources, views = [[name for name, _, _ in parts]], [False]
         if self.packed and not embedding_only:  # a lookup reads a few rows: packing would only add a copy
-            qparts = [_packed(p, partial(f.release, t) if t is not None else None)
-                      for p, t in zip(qparts, file_tensors)]
-            if all(p.packed is not None for p in qparts):
-                # the products read only the packed copy now: the file's pages
-                # that packing read need not stay resident beside it (embedding
-                # lookups and other kernel paths read them again if they must)
-                for name, _, _ in parts:
-                    f.release(name)
+            # a view gives its pages back stretch by stretch as it is packed; a copy
+            # (kept for the paths without packed kernels) gives back the file pages
+            # it was made from. Products read only the packed form from then on.
+            qparts = [_packed(p, partial(f.release, src[0]) if view else None)
+                      for p, src, view in zip(qparts, sources, views)]
+            for p, src, view in zip(qparts, sources, views):
+                if p.packed is not None and not view:
+                    for name in src:
+                        f.release(name)
         return QuantMatrix(tuple(qparts), total, parts[0][1][1])
 
     def matrix_rows(self, w: QuantMatrix) -> int:
