@@ -20,18 +20,10 @@ from chord_core.gguf_file import GGUFFile
 from chord_core.memory_estimate import estimate_memory
 from chord_core.model import Model
 from chord_core.quants import dequantize
-from test_kernels import TYPES, isa_params, random_weights
+from test_kernels import TYPES, isa, random_weights  # noqa: F401 (isa: the fixture, every kernel path)
 
 PACKED_TYPES = (2, 3, 6, 7, 8)  # Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
 PACKED_IDS = [TYPES[t][0] for t in PACKED_TYPES]
-
-
-@pytest.fixture(params=isa_params())
-def isa(request):
-    before = K.isa()
-    K.set_isa(request.param)
-    yield request.param
-    K.set_isa(before)
 
 
 # packed bytes per row and block of 32: 4 per dword the type's kernels read (rows_pack.c)

@@ -251,24 +251,29 @@ RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
     _mm512_storeu_ps(out + (ptrdiff_t)(t) * os, acca##t);                                      \
     _mm512_storeu_ps(out + (ptrdiff_t)(t) * os + 16, accb##t);
 
-#define RTW32_V(FN, UNPACK, NAME, BSTEP, PFSTEP, OFF, HASMIN, NT)                               \
-    static void FN##_##NT(const uint8_t *base, size_t rb, const act_t *a, float *out,  \
+/* The 32-row kernels' start: activation pointers and zeroed accumulators
+ * (shared with rtile_packed_avx512.h's RTWP32). */
+#define RTW_PROLOGUE(OFF, HASMIN, NT)                                                          \
+    const int nb = a->cols / 32;                                                               \
+    const size_t xs = (size_t)a->cols;                                                         \
+    const int8_t *x = a->q, *x2 = a->q2;                                                       \
+    const float *xd = a->d, *xds = a->ds;                                                      \
+    const int32_t *xbs = a->bsum;                                                              \
+    const int off = OFF, hasmin = HASMIN;                                                      \
+    (void)xds;                                                                                 \
+    (void)xbs;                                                                                 \
+    RT_EACH##NT(RTW_DECL_ACC)
+
+#define RTW32(NAME, BB, OFF, HASMIN, NT)                                                       \
+    static void rtw_##NAME##_##NT(const uint8_t *base, size_t rb, const act_t *a, float *out,  \
                                   ptrdiff_t os) {                                              \
-        const int nb = a->cols / 32;                                                           \
-        const size_t xs = (size_t)a->cols;                                                     \
-        const int8_t *x = a->q, *x2 = a->q2;                                                   \
-        const float *xd = a->d, *xds = a->ds;                                                  \
-        const int32_t *xbs = a->bsum;                                                          \
-        const int off = OFF, hasmin = HASMIN;                                                  \
-        (void)xds;                                                                             \
-        (void)xbs;                                                                             \
-        RT_EACH##NT(RTW_DECL_ACC)                                                              \
+        RTW_PROLOGUE(OFF, HASMIN, NT)                                                          \
         for (int b = 0; b < nb; b++, x += 32, x2 += 32) {                                      \
-            const uint8_t *p = base + (size_t)b * (BSTEP);                                          \
-            prefetch_next_group(base + 32 * rb, 2 * (PFSTEP), b, 1);                                \
+            const uint8_t *p = base + (size_t)b * BB;                                          \
+            prefetch_next_group(base + 32 * rb, 32 * BB, b, 1);                                \
             rt_blk32 ua, ub;                                                                   \
-            UNPACK(NAME, p, rb, &ua);                                                      \
-            UNPACK(NAME, p + 16 * rb, rb, &ub);                                            \
+            rt_unpack_##NAME(p, rb, &ua);                                                      \
+            rt_unpack_##NAME(p + 16 * rb, rb, &ub);                                            \
             RT_EACH##NT(RTW_DECL_RS)                                                           \
             _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                              \
                 RT_EACH##NT(RTW_DOT)                                                           \
@@ -277,8 +282,6 @@ RT_INLINE void rt_unpack_q8_0(const uint8_t *p, size_t rb, rt_blk32 *u) {
         }                                                                                      \
         RT_EACH##NT(RTW_STORE)                                                                 \
     }
-
-#define RTW32(NAME, BB, OFF, HASMIN, NT) RTW32_V(rtw_##NAME, RT_UNPACK_ROWS, NAME, BB, 16 * (BB), OFF, HASMIN, NT)
 
 typedef void (*rtw_fn)(const uint8_t *base, size_t rb, const act_t *a, float *out, ptrdiff_t os);
 

@@ -116,29 +116,22 @@ RT_INLINE void rtp_scales_q5_1(const uint8_t *p, rt_blk32 *u) { rtp_scales_q4_1(
 #define RTWP32(NAME, PB, OFF, HASMIN, NT)                                                      \
     static void rtwp_##NAME##_##NT(const uint8_t *base, size_t rb, const act_t *a, float *out,  \
                                    ptrdiff_t os) {                                             \
-        const int nb = a->cols / 32;                                                           \
-        const size_t xs = (size_t)a->cols;                                                     \
-        const int8_t *x = a->q, *x2 = a->q2;                                                   \
-        const float *xd = a->d, *xds = a->ds;                                                  \
-        const int32_t *xbs = a->bsum;                                                          \
-        const int off = OFF, hasmin = HASMIN;                                                  \
-        (void)xds;                                                                             \
-        (void)xbs;                                                                             \
-        RT_EACH##NT(RTW_DECL_ACC)                                                              \
+        RTW_PROLOGUE(OFF, HASMIN, NT)                                                          \
         for (int b = 0; b < nb; b++, x += 32, x2 += 32) {                                      \
-            const uint8_t *pa = base + (size_t)b * 16 * (PB), *pb = pa + 16 * rb;              \
+            /* block b of the two groups of 16 rows */                                         \
+            const uint8_t *ga = base + (size_t)b * 16 * (PB), *gb = ga + 16 * rb;              \
             prefetch_next_group(base + 32 * rb, 32 * (PB), b, 1);                              \
             rtp_pre ea, eb;                                                                    \
-            rtp_pre_##NAME(pa, &ea);                                                           \
-            rtp_pre_##NAME(pb, &eb);                                                           \
+            rtp_pre_##NAME(ga, &ea);                                                           \
+            rtp_pre_##NAME(gb, &eb);                                                           \
             RT_EACH##NT(RTW_DECL_RS)                                                           \
             _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                              \
-                const __m512i wa = rtp_w_##NAME(pa, k, &ea), wb = rtp_w_##NAME(pb, k, &eb);    \
+                const __m512i wa = rtp_w_##NAME(ga, k, &ea), wb = rtp_w_##NAME(gb, k, &eb);    \
                 RT_EACH##NT(RTWP_DOT)                                                          \
             }                                                                                  \
             rt_blk32 ua, ub;                                                                   \
-            rtp_scales_##NAME(pa, &ua);                                                        \
-            rtp_scales_##NAME(pb, &ub);                                                        \
+            rtp_scales_##NAME(ga, &ua);                                                        \
+            rtp_scales_##NAME(gb, &ub);                                                        \
             RT_EACH##NT(RTW_FINISH)                                                            \
         }                                                                                      \
         RT_EACH##NT(RTW_STORE)                                                                 \
