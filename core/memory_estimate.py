@@ -78,9 +78,9 @@ def _packing_bytes(gguf_file: Any) -> int:
     if kernels_unavailable_reason() is not None:
         return 0
     from . import _kernels
-    from .backend.cpu_backend import CpuBackend
+    from .backend.cpu_backend import packing_by_default
 
-    if not CpuBackend(threads=1).packed:  # CHORD_PACKED=0
+    if not packing_by_default():
         return 0
     extra = 0
     for name, t in gguf_file.tensors.items():

@@ -54,8 +54,8 @@ PACK_CHUNK_BYTES = 8 << 20
 def _packed(p: QuantPart, release: Callable[[int, int], None] | None) -> QuantPart:
     """``p`` with its rows repacked for the products, where this kernel path
     has kernels for that form (csrc/kernels/rows_pack.h): a block of 16 rows
-    is then a few loads instead of a transpose per call, which made 2-4-token
-    products ~1.5x faster (a batched decode step, a speculative verify).
+    is then a few loads instead of a transpose per call: SmolLM2's products
+    at 4 tokens 1.4x faster streamed from memory, 1.7x from cache.
     ``release(lo, hi)``: drops bytes lo..hi of ``p.raw``'s pages once packed
     (``p.raw`` a view of the file), or None."""
     size = _kernels.packed_size(p.type_id, p.rows, p.cols)
@@ -76,13 +76,17 @@ def _packed(p: QuantPart, release: Callable[[int, int], None] | None) -> QuantPa
 PACKED_ENV = "CHORD_PACKED"  # 0: products read the file's blocks as they are (the tests' other path)
 
 
+def packing_by_default() -> bool:
+    """Whether a CpuBackend repacks weights unless told: unless CHORD_PACKED=0."""
+    return os.environ.get(PACKED_ENV, "1") != "0"
+
+
 class CpuBackend:
     name = "cpu"
 
     def __init__(self, threads: int, packed: bool | None = None):
         self.threads = threads
-        # repack weights at load (None: unless CHORD_PACKED=0)
-        self.packed = os.environ.get(PACKED_ENV, "1") != "0" if packed is None else packed
+        self.packed = packing_by_default() if packed is None else packed  # repack weights at load
 
     @property
     def isa(self) -> str:
